@@ -1,0 +1,1 @@
+"""Qorgau: the domain and the application (settings, alerts, routing, escalation, delivery)."""

@@ -1,0 +1,191 @@
+"""Building and running the bot: one Application, the domain services, the delivery worker,
+the timer loop and the update poller, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from telegram import Update
+from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+
+from bot.casework import CaseWork
+from bot.clock import Clock
+from bot.coordination import Coordination
+from bot.dispatch import PrivateText
+from bot.logs import redact_secret
+from bot.outbox import OutboxWorker
+from bot.pacing import Limits, Pacer
+from bot.reporting import Reporting
+from bot.services import Services
+from bot.settings import Settings
+from bot.team import Team
+from bot.timers import TimerLoop
+from bot.transport import TelegramTransport
+from storage import Storage
+
+# python-telegram-bot 22 warns when RetryAfter.retry_after is an int; opt into timedelta.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+log = logging.getLogger(__name__)
+OFFSET_KEY = "telegram.updates_offset"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+
+@dataclass
+class Qorgau:
+    """Everything handlers may call, reachable as ``context.bot_data["qorgau"]``."""
+
+    svc: Services
+    reporting: Reporting
+    casework: CaseWork
+    team: Team
+    coordination: Coordination
+    private_text: PrivateText
+    worker: OutboxWorker
+    timers: TimerLoop
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def build_application(settings: Settings) -> Application:
+    """The python-telegram-bot Application with every handler registered."""
+    from handlers import register
+
+    token = settings.token()
+    redact_secret(token)
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.base_url)
+        .base_file_url(f"{settings.telegram_api_url}/file/bot")
+        .updater(None)  # our poller commits the offset only after processing
+        .connection_pool_size(64)
+        .build()
+    )
+    register(app)
+    return app
+
+
+def wire(app: Application, storage: Storage, settings: Settings,
+         clock: Clock | None = None) -> Qorgau:
+    svc = Services(settings, storage, clock)
+    svc.bot_username = app.bot.username
+    casework = CaseWork(svc)
+    reporting = Reporting(svc, casework.reporter_safe)
+    team = Team(svc)
+    pacer = Pacer(Limits(settings.rate_private_per_second, settings.rate_group_per_minute,
+                         settings.rate_global_per_second))
+    worker = OutboxWorker(svc, TelegramTransport(app.bot), pacer, coalesce=settings.coalesce,
+                          on_undeliverable=casework.undeliverable)
+
+    async def fire(kind: str, subject: int) -> None:
+        if kind == "oncall_until":
+            await team.on_call_ended(subject)
+        else:
+            await casework.on_timer(kind, subject)
+
+    timers = TimerLoop(svc, {"escalate": fire, "safe_close": fire, "oncall_until": fire})
+    q = Qorgau(svc, reporting, casework, team, Coordination(svc),
+               PrivateText(svc, reporting, team, casework), worker, timers)
+    app.bot_data["qorgau"] = q
+    return q
+
+
+async def poll_updates(app: Application, storage: Storage,
+                       stop: asyncio.Event, poll_timeout: int = 10) -> None:
+    """Long-poll getUpdates and process each batch before confirming it, so an update that
+    arrived just before a crash is fetched again (at-least-once, like the outbox)."""
+    async with storage.transaction() as tx:
+        offset = int(await tx.get_value(OFFSET_KEY) or 0)
+    failures = 0
+    while not stop.is_set():
+        try:
+            updates = await app.bot.get_updates(
+                offset=offset, timeout=poll_timeout, read_timeout=poll_timeout + 10,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            failures = 0
+        except RetryAfter as exc:
+            await _sleep_or_stop(stop, exc.retry_after.total_seconds()
+                                 if hasattr(exc.retry_after, "total_seconds")
+                                 else float(exc.retry_after))
+            continue
+        except (NetworkError, TimedOut) as exc:
+            failures += 1
+            log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
+            await _sleep_or_stop(stop, min(30.0, 0.5 * 2 ** min(failures, 6)))
+            continue
+        if not updates:
+            continue
+        await process_batch(app, updates)
+        offset = updates[-1].update_id + 1
+        async with storage.transaction() as tx:
+            await tx.set_value(OFFSET_KEY, str(offset))
+
+
+async def process_batch(app: Application, updates: Iterable[Update]) -> None:
+    """Different people's updates run concurrently; one person's run in order."""
+    by_sender: dict[int, list[Update]] = {}
+    for update in updates:
+        sender = update.effective_user.id if update.effective_user else 0
+        by_sender.setdefault(sender, []).append(update)
+
+    async def in_order(batch: list[Update]) -> None:
+        for update in batch:
+            await app.process_update(update)
+
+    await asyncio.gather(*(in_order(b) for b in by_sender.values()))
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure without the update's content (locations, names, texts stay out of
+    logs); the sender gets a polite answer where we can give one."""
+    uid = update.update_id if isinstance(update, Update) else None
+    log.error("handler failed for update %s: %s", uid, type(context.error).__name__,
+              exc_info=context.error)
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None,
+              clock: Clock | None = None, poll_timeout: int = 10) -> None:
+    """Run the bot until ``stop`` is set (or forever)."""
+    stop = stop or asyncio.Event()
+    storage = Storage(settings.database)
+    await storage.open()
+    try:
+        await storage.migrate()
+        app = build_application(settings)
+        async with app:
+            q = wire(app, storage, settings, clock)
+            await app.start()
+            q.tasks = [
+                asyncio.create_task(q.worker.run(), name="outbox"),
+                asyncio.create_task(q.timers.run(), name="timers"),
+                asyncio.create_task(poll_updates(app, storage, stop, poll_timeout),
+                                    name="updates"),
+            ]
+            log.info("Qorgau is running as @%s", app.bot.username)
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([waiter, *q.tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    log.error("%s stopped: %r", task.get_name(), task.exception())
+            stop.set()
+            q.timers.stop()
+            await q.worker.stop()
+            for task in q.tasks:
+                task.cancel()
+            await asyncio.gather(*q.tasks, waiter, return_exceptions=True)
+            await app.stop()
+    finally:
+        await storage.close()

@@ -1,0 +1,362 @@
+"""A case from the lawyers' side: acknowledge, claim, assign, notes, "I'm safe", close,
+and the escalation step the timer loop runs. Each public method is one domain step and
+returns the short answer for the person who pressed or typed (None: nothing to say)."""
+
+from __future__ import annotations
+
+import html
+
+from bot import notify
+from bot.escalation import Action, decide
+from bot.i18n import t
+from bot.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_LOW, Button, Outgoing
+from bot.reporting import MAX_NOTE, clean_text
+from bot.routing import escalation_wave
+from bot.services import Services
+from storage import Alert, OutboxRow, Person, Tx
+
+OUTCOMES = ("released", "fined", "administrative arrest", "criminal charge", "other")
+OUTCOME_KEYS = {"rel": "released", "fin": "fined", "adm": "administrative arrest",
+                "crim": "criminal charge", "oth": "other", "safe": "safe"}
+STAFF = ("lawyer", "coordinator")
+
+
+def lang_of(person: Person | None) -> str:
+    return person.language if person else "en"
+
+
+async def may_act(tx: Tx, person: Person | None, alert: Alert) -> bool:
+    """Lawyers act on alerts they were paged for; coordinators on all."""
+    if person is None or not person.registered or person.role not in STAFF:
+        return False
+    return person.role == "coordinator" or await tx.was_notified(alert.id, person.user_id)
+
+
+async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
+               priority: int = PRIORITY_CASE, **kw: object) -> None:
+    """Queue ``template``, translated into the recipient's language."""
+    person = await tx.person(person_id)
+    out = Outgoing(t(lang_of(person), template, **kw))
+    await notify.send(tx, person_id, out, now, kind="case", priority=priority,
+                      alert_id=alert_id)
+
+
+class CaseWork:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+
+    # --- acknowledge and claim ----------------------------------------------------------
+
+    async def acknowledge(self, user_id: int, alert_id: int) -> str:
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            if alert is None or not await may_act(tx, person, alert):
+                return t(lang, "Sorry, this button is not for you.")
+            if not alert.is_open:
+                return t(lang, "Alert #{id} is already closed.", id=alert_id)
+            if not await tx.acknowledge(alert_id, user_id, now):
+                return t(lang, "Alert #{id} was already acknowledged; you can still claim it.",
+                         id=alert_id)
+            await tx.add_event(alert_id, now, "acknowledged", user_id)
+            await tell(tx, alert.reporter_id, "A lawyer has seen your alert #{id} and is acting. "
+                       "Stay calm; you will be told when a lawyer takes your case.", now,
+                       alert_id, priority=PRIORITY_ALERT, id=alert_id)
+            await tx.set_timer("escalate", alert_id, now + self.svc.policy.claim_timeout)
+            await notify.refresh_alert_messages(tx, alert_id, now)
+            return t(lang, "Acknowledged alert #{id}. Please claim it if you take the case.",
+                     id=alert_id)
+
+    async def claim(self, user_id: int, alert_id: int) -> str:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            if alert is None or not await may_act(tx, person, alert) or person is None:
+                return t(lang, "Sorry, this button is not for you.")
+            if person.role != "lawyer":
+                return t(lang, "Only a lawyer can claim a case; use /assign {id}.", id=alert_id)
+            return await self._take(tx, alert, person, actor=person)
+
+    async def _take(self, tx: Tx, alert: Alert, lawyer: Person, actor: Person) -> str:
+        """The atomic claim (one winner), and everything that follows from winning."""
+        now = self.svc.now()
+        lang = lang_of(actor)
+        if not await tx.claim(alert.id, lawyer.user_id, now):
+            current = await tx.alert(alert.id)
+            if current is None or not current.is_open:
+                return t(lang, "Alert #{id} is already closed.", id=alert.id)
+            holder = await tx.person(current.claimed_by or 0)
+            await notify.refresh_alert_messages(tx, alert.id, now)
+            return t(lang, "Alert #{id} was already taken by {name}.", id=alert.id,
+                     name=holder.name if holder else "?")
+        await tx.add_event(alert.id, now, "claimed", actor.user_id, lawyer=lawyer.user_id)
+        reporter = await tx.person(alert.reporter_id)
+        await tell(tx, alert.reporter_id, "Lawyer {name} has taken your case (alert #{id}). "
+                   "Everything you send here now goes to them.", now, alert.id,
+                   priority=PRIORITY_ALERT, name=lawyer.name, id=alert.id)
+        await self._send_contact(tx, alert.id, lawyer, reporter, now)
+        await tx.set_timer("escalate", alert.id, now + self.svc.policy.stale)
+        await notify.refresh_alert_messages(tx, alert.id, now)
+        if actor.user_id != lawyer.user_id:
+            await tell(tx, lawyer.user_id, "A coordinator assigned alert #{id} to you.", now,
+                       alert.id, priority=PRIORITY_ALERT, id=alert.id)
+        return t(lang, "Alert #{id} is yours.", id=alert.id)
+
+    async def _send_contact(self, tx: Tx, alert_id: int, lawyer: Person,
+                            reporter: Person | None, now: float) -> None:
+        """The holder gets the way to reach the reporter and all they added so far."""
+        lang = lawyer.language
+        name = html.escape(reporter.name if reporter else "?")
+        rid = reporter.user_id if reporter else 0
+        lines = [html.escape(t(lang, "You hold case #{id}.", id=alert_id)),
+                 t(lang, "Reporter: {link}", link=f'<a href="tg://user?id={rid}">{name}</a>')]
+        facts = await notify.known_facts(tx, alert_id)
+        if facts:
+            lines.append(html.escape(t(lang, "What they sent so far:")))
+            lines.extend("• " + html.escape(f) for f in facts)
+        lines.append(html.escape(t(
+            lang, "Reply to this message or use /note {id} <text> to update the reporter; "
+                  "/close {id} <note> to close.", id=alert_id)))
+        out = Outgoing("\n".join(lines), html=True, buttons=(
+            (Button(t(lang, "Close the case #{id}", id=alert_id), f"close:{alert_id}"),),))
+        await notify.send(tx, lawyer.user_id, out, now, kind="contact", priority=PRIORITY_ALERT,
+                          alert_id=alert_id)
+        alert = await tx.alert(alert_id)
+        if alert is not None:
+            where = notify.pin(lang, alert, now)
+            if where is not None:
+                await notify.send(tx, lawyer.user_id, where, now, kind="pin",
+                                  priority=PRIORITY_CASE, alert_id=alert_id)
+
+    # --- assign -------------------------------------------------------------------------
+
+    async def assign_choices(self, user_id: int, alert_id: int) -> str | None:
+        """/assign N: the coordinator gets the lawyers as buttons."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or person.role != "coordinator" or not person.registered:
+                return t(lang, "Only coordinators can assign cases.")
+            alert = await tx.alert(alert_id)
+            if alert is None or not alert.is_open:
+                return t(lang, "There is no open alert #{id}.", id=alert_id)
+            if alert.claimed_by is not None:
+                return t(lang, "Alert #{id} is already held.", id=alert_id)
+            lawyers = sorted(await tx.people(role="lawyer"), key=lambda p: not p.on_call)
+            if not lawyers:
+                return t(lang, "There are no lawyers registered yet.")
+            rows = tuple((Button(("🟢 " if p.on_call else "") + p.name,
+                                 f"asg:{alert_id}:{p.user_id}"),) for p in lawyers[:30])
+            await notify.send(tx, user_id, Outgoing(
+                t(lang, "Assign alert #{id} to:", id=alert_id), buttons=rows), now)
+            return None
+
+    async def assign(self, user_id: int, alert_id: int, lawyer_id: int) -> str:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or person.role != "coordinator" or not person.registered:
+                return t(lang, "Sorry, this button is not for you.")
+            lawyer = await tx.person(lawyer_id)
+            alert = await tx.alert(alert_id)
+            if alert is None or lawyer is None or lawyer.role != "lawyer":
+                return t(lang, "That lawyer or alert no longer exists.")
+            await tx.add_recipients(alert_id, [lawyer_id], alert.wave, self.svc.now())
+            return await self._take(tx, alert, lawyer, actor=person)
+
+    # --- updates and closing ------------------------------------------------------------
+
+    async def note(self, user_id: int, alert_id: int, text: str) -> str:
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            if alert is None or person is None or alert.claimed_by != user_id:
+                return t(lang, "You can add notes only to a case you hold.")
+            note = clean_text(text, MAX_NOTE)
+            if note is None:
+                return t(lang, "Please write the note after the number: /note {id} text.",
+                         id=alert_id)
+            await tx.add_event(alert_id, now, "lawyer_note", user_id, text=note)
+            await tx.update_alert(alert_id, last_update_at=now)
+            if alert.is_open:
+                await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
+            await tell(tx, alert.reporter_id, "Update from your lawyer {name}: {text}", now,
+                       alert_id, name=person.name, text=note)
+            return t(lang, "Note added to case #{id} and sent to the reporter.", id=alert_id)
+
+    async def close_choices(self, user_id: int, alert_id: int, note: str | None) -> str | None:
+        """/close N [note] or the Close button: the outcome buttons."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            if alert is None or not self._may_close(person, alert):
+                return t(lang, "You can close only a case you hold.")
+            if not alert.is_open:
+                return t(lang, "Alert #{id} is already closed.", id=alert_id)
+            clean = clean_text(note, MAX_NOTE) if note else None
+            if clean:
+                await tx.add_event(alert_id, now, "closing_note", user_id, text=clean)
+            keys = [k for k in OUTCOME_KEYS if k != "safe"]
+            rows = tuple((Button(t(lang, OUTCOME_KEYS[k]), f"out:{alert_id}:{k}"),) for k in keys)
+            await notify.send(tx, user_id, Outgoing(
+                t(lang, "How did case #{id} end?", id=alert_id), buttons=rows), now)
+            return None
+
+    @staticmethod
+    def _may_close(person: Person | None, alert: Alert) -> bool:
+        if person is None or not person.registered:
+            return False
+        return person.role == "coordinator" or alert.claimed_by == person.user_id
+
+    async def close(self, user_id: int, alert_id: int, outcome_key: str) -> str:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            outcome = OUTCOME_KEYS.get(outcome_key)
+            if alert is None or outcome is None or not self._may_close(person, alert):
+                return t(lang, "Sorry, this button is not for you.")
+            if not alert.is_open:
+                return t(lang, "Alert #{id} is already closed.", id=alert_id)
+            await self._close(tx, alert, outcome, user_id)
+            return t(lang, "Case #{id} closed: {outcome}.", id=alert_id, outcome=t(lang, outcome))
+
+    async def _close(self, tx: Tx, alert: Alert, outcome: str, actor: int | None) -> None:
+        now = self.svc.now()
+        notes = [e for e in await tx.events(alert.id) if e.kind == "closing_note"]
+        note = str(notes[-1].detail.get("text", "")) if notes else ""
+        await tx.update_alert(alert.id, state="closed", closed_at=now, outcome=outcome)
+        await tx.add_event(alert.id, now, "closed", actor, outcome=outcome, note=note)
+        await tx.clear_timer("escalate", alert.id)
+        await tx.clear_timer("safe_close", alert.id)
+        reporter = await tx.person(alert.reporter_id)
+        rl = lang_of(reporter)
+        text = t(rl, "Your alert #{id} is closed ({outcome}).", id=alert.id,
+                 outcome=t(rl, outcome))
+        if note:
+            text += "\n" + t(rl, "Lawyer's note: {note}", note=note)
+        await notify.send(tx, alert.reporter_id, Outgoing(
+            text + "\n" + t(rl, "Take care. If you need help again, tap the button."),
+            keyboard=notify.reporter_keyboard(rl, alert_open=False)), now,
+            priority=PRIORITY_CASE, alert_id=alert.id)
+        await notify.refresh_alert_messages(tx, alert.id, now)
+
+    # --- "I'm safe" -----------------------------------------------------------------------
+
+    async def reporter_safe(self, tx: Tx, alert: Alert, reporter: Person) -> None:
+        """The reporter says they are safe. A forced "I'm safe" must not silence the alarm by
+        itself: the lawyer confirms, or it closes after a set time; escalation goes on."""
+        now = self.svc.now()
+        await tx.update_alert(alert.id, safe_at=now)
+        await tx.add_event(alert.id, now, "reporter_safe", reporter.user_id)
+        delay = self.svc.settings.safe_autoclose_seconds
+        await tx.set_timer("safe_close", alert.id, now + delay)
+        holder = alert.claimed_by or alert.acknowledged_by
+        if holder is not None:
+            hp = await tx.person(holder)
+            hl = lang_of(hp)
+            await notify.send(tx, holder, Outgoing(
+                t(hl, "The reporter of alert #{id} says they are safe. Confirm to close it.",
+                  id=alert.id),
+                buttons=((Button(t(hl, "Confirm: close #{id}", id=alert.id),
+                                 f"out:{alert.id}:safe"),),)),
+                now, kind="case", priority=PRIORITY_ALERT, alert_id=alert.id)
+        await notify.send(tx, reporter.user_id, Outgoing(t(
+            reporter.language, "Glad to hear it. Alert #{id} closes when your lawyer confirms, "
+            "or by itself in {m} min.", id=alert.id, m=max(1, round(delay / 60)))), now,
+            priority=PRIORITY_CASE, alert_id=alert.id)
+
+    # --- timers ---------------------------------------------------------------------------
+
+    async def on_timer(self, kind: str, subject_id: int) -> None:
+        """One due timer row, in one transaction with everything it causes."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            timer = await tx.timer(kind, subject_id)
+            if timer is None or timer.due_at > now:
+                return  # handled meanwhile
+            alert = await tx.alert(subject_id)
+            if alert is None or not alert.is_open:
+                await tx.clear_timer(kind, subject_id)
+                return
+            if kind == "safe_close":
+                await tx.clear_timer(kind, subject_id)
+                await self._close(tx, alert, "safe", None)
+                return
+            await self._escalate(tx, alert, now)
+
+    async def _escalate(self, tx: Tx, alert: Alert, now: float) -> None:
+        decision = decide(alert, now, self.svc.policy)
+        if decision.action is Action.WAVE:
+            wave = alert.wave + 1
+            await tx.update_alert(alert.id, wave=wave)
+            alert = await tx.alert(alert.id) or alert
+            recipients = escalation_wave(await tx.people(), now)
+            await tx.add_event(alert.id, now, "wave", None, wave=wave, paged=len(recipients))
+            await notify.page(tx, alert, recipients, now, wave,
+                              await notify.known_facts(tx, alert.id))
+            if wave == 2:
+                await tell(tx, alert.reporter_id, "We are still looking for a lawyer for alert "
+                           "#{id} and have now alerted everyone on call.", now, alert.id,
+                           id=alert.id)
+        elif decision.action is Action.ASK_ASSIGN:
+            holder = await tx.person(alert.acknowledged_by or 0)
+            for c in await tx.people(role="coordinator"):
+                await notify.send(tx, c.user_id, Outgoing(
+                    t(c.language, "Alert #{id} was acknowledged by {name} but nobody has "
+                      "claimed it. Please assign it.", id=alert.id,
+                      name=holder.name if holder else "?"),
+                    buttons=((Button(t(c.language, "Assign #{id}", id=alert.id),
+                                     f"assign:{alert.id}"),),)),
+                    now, kind="case", priority=PRIORITY_ALERT, alert_id=alert.id)
+            await tx.add_event(alert.id, now, "assign_requested", None)
+        elif decision.action is Action.REMIND_STALE and alert.claimed_by is not None:
+            await tell(tx, alert.claimed_by, "Case #{id} has had no update for a while. Add one "
+                       "with /note {id} <text> or close it with /close {id}.", now, alert.id,
+                       priority=PRIORITY_LOW, id=alert.id)
+            await tx.add_event(alert.id, now, "stale_reminder", None)
+        if decision.next_due is None:
+            await tx.clear_timer("escalate", alert.id)
+        else:
+            await tx.set_timer("escalate", alert.id, decision.next_due)
+
+    # --- delivery failures ------------------------------------------------------------------
+
+    async def undeliverable(self, row: OutboxRow, reason: str) -> None:
+        """A person cannot be reached: record it, tell coordinators, and page others so no
+        alert depends on one unreachable chat."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(row.chat_id)
+            if person is not None and person.on_call:
+                await tx.update_person(row.chat_id, now, on_call=0)
+            if row.alert_id is None:
+                return
+            alert = await tx.alert(row.alert_id)
+            if alert is None:
+                return
+            await tx.add_event(alert.id, now, "undeliverable", None, recipient=row.chat_id,
+                               reason=reason.split(":")[0])
+            name = person.name if person else str(row.chat_id)
+            for c in await tx.people(role="coordinator"):
+                if c.user_id == row.chat_id:
+                    continue
+                await notify.send(tx, c.user_id, Outgoing(t(
+                    c.language, "{name} cannot be reached by the bot (blocked or gone); alert "
+                    "#{id} was routed to others.", name=name, id=alert.id)), now, kind="case",
+                    priority=PRIORITY_ALERT, alert_id=alert.id)
+            if row.kind == "alert" and alert.is_open and alert.claimed_by is None:
+                already = set(await tx.recipients(alert.id))
+                others = tuple(u for u in escalation_wave(await tx.people(), now)
+                               if u not in already and u != row.chat_id)
+                if others:
+                    await notify.page(tx, alert, others, now, alert.wave,
+                                      await notify.known_facts(tx, alert.id))

@@ -1,0 +1,103 @@
+"""The ``qorgau`` command: run the bot, run the Telegram emulator, play the demo, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from bot.settings import SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qorgau",
+        description="Qorgau: a Telegram bot that pages on-call lawyers when a reporter is "
+                    "detained, and keeps paging until one claims the case.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("run", help="run the bot (needs QORGAU_BOT_TOKEN)",
+                   description="Run the bot against the Bot API at QORGAU_TELEGRAM_API_URL "
+                               "until interrupted (SIGINT/SIGTERM).")
+    emu = sub.add_parser("emulator", help="run the local Telegram Bot API emulator alone",
+                         description="Serve the local Bot API emulator (for trying the bot "
+                                     "without Telegram) until interrupted.")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8081)
+    emu.add_argument("--token", default=None, help="bot token to accept (default: generated)")
+    emu.add_argument("--no-limits", action="store_true", help="do not enforce rate limits")
+    demo = sub.add_parser("demo", help="play a scripted scene: emulator and bot in one process",
+                          description="Start the emulator and the bot with a temporary "
+                                      "database and play a short scene, printed as it "
+                                      "happens. Needs no token and no network.")
+    demo.add_argument("--speed", type=float, default=1.0,
+                      help="scale the scene's pauses (0.5 is twice as fast)")
+    sub.add_parser("migrate", help="apply the database migrations and exit",
+                   description="Create or upgrade the SQLite database at QORGAU_DATABASE.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run()
+        if args.command == "migrate":
+            return asyncio.run(_migrate())
+        if args.command == "emulator":
+            from emulator.cli import main as emulator_main
+
+            extra = ["--host", args.host, "--port", str(args.port)]
+            if args.token:
+                extra += ["--token", args.token]
+            if args.no_limits:
+                extra.append("--no-limits")
+            return emulator_main(extra)
+        if args.command == "demo":
+            from bot.demo import play
+
+            return asyncio.run(play(speed=args.speed))
+    except SettingsError as exc:
+        print(f"qorgau: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def _run() -> int:
+    from bot.app import run
+    from bot.logs import setup_logging
+
+    settings = load_settings()
+    settings.token()  # fail early, in one line, if it is missing
+    setup_logging(settings.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+async def _migrate() -> int:
+    from storage import Storage
+
+    settings = load_settings()
+    storage = Storage(settings.database)
+    await storage.open()
+    try:
+        version = await storage.migrate()
+    finally:
+        await storage.close()
+    print(f"database {settings.database} is at schema version {version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

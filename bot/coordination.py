@@ -1,0 +1,109 @@
+"""What coordinators (and, for their alerts, lawyers) read: open alerts, a case's timeline,
+and the numbers that show whether the service keeps its promise."""
+
+from __future__ import annotations
+
+import statistics
+
+from bot.casework import lang_of
+from bot.i18n import t
+from bot.notify import ago, state_words, utc_stamp
+from bot.regions import region_name
+from bot.services import Services
+from storage import Alert, Tx
+
+STATE_ORDER = {"open": 0, "acknowledged": 1, "claimed": 2}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile; None for no data."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value / 60:.1f} min"
+
+
+class Coordination:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+
+    async def open_alerts(self, user_id: int) -> str:
+        """/open: every open alert, unacknowledged first, with who holds it."""
+        async with self.svc.storage.transaction() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or person.role != "coordinator" or not person.registered:
+                return t(lang, "Only coordinators can see all open alerts.")
+            alerts = sorted(await tx.open_alerts(),
+                            key=lambda a: (STATE_ORDER.get(a.state, 9), a.created_at))
+            if not alerts:
+                return t(lang, "No open alerts.")
+            now = self.svc.now()
+            lines = [t(lang, "Open alerts: {n}", n=len(alerts))]
+            for a in alerts:
+                lines.append(await self._line(tx, lang, a, now))
+            return "\n".join(lines)
+
+    async def _line(self, tx: Tx, lang: str, a: Alert, now: float) -> str:
+        holder_id = a.claimed_by or a.acknowledged_by
+        holder = await tx.person(holder_id) if holder_id else None
+        who = holder.name if holder else t(lang, "nobody")
+        flag = "🔴" if a.state == "open" else ("🟡" if a.state == "acknowledged" else "🟢")
+        return t(lang, "{flag} #{id} · {age} · {region} · {state} · {who}", flag=flag, id=a.id,
+                 age=ago(lang, now - a.created_at), region=t(lang, region_name(a.region)),
+                 state=state_words(lang, a), who=who)
+
+    async def case(self, user_id: int, alert_id: int) -> str:
+        """/case N: the whole timeline, for coordinators and lawyers paged for it."""
+        async with self.svc.storage.transaction() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            allowed = person is not None and person.registered and (
+                person.role == "coordinator"
+                or (person.role == "lawyer" and alert is not None
+                    and await tx.was_notified(alert_id, user_id)))
+            if alert is None or not allowed:
+                return t(lang, "No alert #{id} that you can see.", id=alert_id)
+            now = self.svc.now()
+            lines = [await self._line(tx, lang, alert, now)]
+            for ev in await tx.events(alert_id):
+                actor = await tx.person(ev.actor_id) if ev.actor_id else None
+                who = f" · {actor.name}" if actor else ""
+                text = ev.detail.get("text") or ev.detail.get("outcome") or ""
+                extra = f": {text}" if text else ""
+                lines.append(f"{utc_stamp(ev.at)} · {t(lang, ev.kind)}{who}{extra}")
+            return "\n".join(lines)[:4000]
+
+    async def stats(self, user_id: int, days: float) -> str:
+        """/stats [days]: alerts, time to acknowledge and to claim (median, p90), outcomes."""
+        async with self.svc.storage.transaction() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or person.role != "coordinator" or not person.registered:
+                return t(lang, "Only coordinators can see statistics.")
+            alerts = await tx.alerts_since(self.svc.now() - days * 86400)
+        ack = [a.acknowledged_at - a.created_at for a in alerts if a.acknowledged_at]
+        claim = [a.claimed_at - a.created_at for a in alerts if a.claimed_at]
+        outcomes: dict[str, int] = {}
+        for a in alerts:
+            if a.outcome:
+                outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
+        lines = [
+            t(lang, "Last {d:g} day(s): {n} alert(s) raised, {o} still open.", d=days,
+              n=len(alerts), o=sum(1 for a in alerts if a.is_open)),
+            t(lang, "Time to acknowledge: median {m}, 90th percentile {p}",
+              m=minutes(statistics.median(ack) if ack else None), p=minutes(percentile(ack, 90))),
+            t(lang, "Time to claim: median {m}, 90th percentile {p}",
+              m=minutes(statistics.median(claim) if claim else None),
+              p=minutes(percentile(claim, 90))),
+        ]
+        if outcomes:
+            lines.append(t(lang, "Outcomes: {list}", list=", ".join(
+                f"{t(lang, k)} {v}" for k, v in sorted(outcomes.items()))))
+        return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""What the bot says, as plain data the outbox stores and the delivery worker turns into
+Bot API calls. The domain builds these; it never sees Telegram's types."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str  # callback data, at most 64 bytes; parsed and authorised on every press
+
+
+@dataclass(frozen=True)
+class KeyButton:
+    label: str
+    request_location: bool = False
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message. ``location`` makes it a map pin; ``html`` allows a mention link."""
+
+    text: str = ""
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    keyboard: tuple[tuple[KeyButton, ...], ...] | None = None
+    remove_keyboard: bool = False
+    location: tuple[float, float] | None = None
+    html: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Outgoing:
+        data = json.loads(raw)
+        return cls(
+            text=data.get("text", ""),
+            buttons=tuple(tuple(Button(**b) for b in row) for row in data.get("buttons", ())),
+            keyboard=(
+                tuple(tuple(KeyButton(**b) for b in row) for row in data["keyboard"])
+                if data.get("keyboard") is not None
+                else None
+            ),
+            remove_keyboard=data.get("remove_keyboard", False),
+            location=tuple(data["location"]) if data.get("location") else None,
+            html=data.get("html", False),
+            extra=data.get("extra", {}),
+        )
+
+
+def combine(parts: list[Outgoing], header: str) -> Outgoing:
+    """Several queued alert messages for one chat as one message, each keeping its buttons."""
+    if len(parts) == 1:
+        return parts[0]
+    text = header + "\n\n" + "\n\n".join(p.text for p in parts)
+    rows = tuple(row for p in parts for row in p.buttons)
+    return Outgoing(text=text, buttons=rows, html=any(p.html for p in parts))
+
+
+# Priorities: lower is sent first.
+PRIORITY_ALERT = 0  # a new alert or an escalation wave to a lawyer
+PRIORITY_REPLY = 1  # the answer to what a person just did (incl. "alert received")
+PRIORITY_CASE = 2  # case updates, pins, edits of lawyer messages
+PRIORITY_GROUP = 3  # press-freedom group notices
+PRIORITY_LOW = 4  # reminders and summaries

@@ -1,0 +1,212 @@
+"""Composing what people are told. Every message becomes an outbox row inside the caller's
+transaction, so the change and the news of it commit together."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from bot.i18n import t
+from bot.messages import (
+    PRIORITY_ALERT,
+    PRIORITY_CASE,
+    PRIORITY_GROUP,
+    Button,
+    KeyButton,
+    Outgoing,
+)
+from bot.regions import region_name
+from storage import Alert, Person, Tx
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+# Kazakhstan keeps one time zone, UTC+5, since March 2024.
+LOCAL_TZ = timezone(timedelta(hours=5))
+
+LABEL_SOS = "📍 SOS: send my location"
+LABEL_SOS_NO_LOCATION = "🆘 Alert without location"
+LABEL_SAFE = "✅ I'm safe"
+
+
+async def send(
+    tx: Tx, chat_id: int, out: Outgoing, now: float, *, kind: str = "reply",
+    priority: int = 1, alert_id: int | None = None,
+) -> int:
+    return await tx.enqueue(chat_id, kind, priority, out.to_json(), now, alert_id=alert_id)
+
+
+async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
+    """Change a message already queued or sent. A message not yet sent is rewritten in place,
+    so an edit never races its own message; newer edits supersede older queued ones."""
+    target = await tx.outbox_row(target_id)
+    if target is None:
+        return
+    if target.state == "pending":
+        await tx.set_payload(target_id, out.to_json())
+        return
+    if target.state in ("sent", "sending"):
+        await tx.enqueue(
+            target.chat_id, "edit", PRIORITY_CASE, out.to_json(), now,
+            alert_id=target.alert_id, target_id=target_id,
+        )
+
+
+def clock_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%H:%M")
+
+
+def ago(lang: str, seconds: float) -> str:
+    minutes = int(max(0.0, seconds) // 60)
+    if minutes < 1:
+        return t(lang, "just now")
+    if minutes < 120:
+        return t(lang, "{n} min ago", n=minutes)
+    return t(lang, "{n} h ago", n=minutes // 60)
+
+
+def utc_stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def reporter_keyboard(lang: str, alert_open: bool) -> tuple[tuple[KeyButton, ...], ...]:
+    rows = [
+        (KeyButton(t(lang, LABEL_SOS), request_location=True),),
+        (KeyButton(t(lang, LABEL_SOS_NO_LOCATION)),),
+    ]
+    if alert_open:
+        rows.append((KeyButton(t(lang, LABEL_SAFE)),))
+    return tuple(rows)
+
+
+def state_words(lang: str, alert: Alert) -> str:
+    return {
+        "open": t(lang, "waiting for a lawyer"),
+        "acknowledged": t(lang, "a lawyer has seen it and is acting"),
+        "claimed": t(lang, "a lawyer has taken the case"),
+        "closed": t(lang, "closed"),
+    }[alert.state]
+
+
+def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
+               known: list[str], wave: int | None = None) -> Outgoing:
+    """A lawyer's notification: who, where, since when, what is known, and the two buttons."""
+    lines = []
+    if wave and wave > 1:
+        lines.append(t(lang, "⏰ Still unanswered after {ago}: wave {wave}.",
+                       ago=ago(lang, now - alert.created_at).replace(t(lang, " ago"), ""),
+                       wave=wave))
+    if alert.urgent:
+        lines.append(t(lang, "‼️ URGENT: nobody is on call."))
+    lines.append(t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
+                   region=t(lang, region_name(alert.region))))
+    lines.append(t(lang, "Reporter: {name}", name=reporter.name if reporter else "?"))
+    lines.append(t(lang, "Raised at {time} ({ago})", time=clock_time(alert.created_at),
+                   ago=ago(lang, now - alert.created_at)))
+    if alert.has_location:
+        taken = alert.located_at or alert.created_at
+        acc = f", ±{alert.accuracy_m:.0f} m" if alert.accuracy_m else ""
+        lines.append(t(lang, "Location: pin below{acc}, taken {ago}", acc=acc,
+                       ago=ago(lang, now - taken)))
+    else:
+        lines.append(t(lang, "Location: not shared"))
+    if known:
+        lines.append(t(lang, "Known so far:"))
+        lines.extend(f"• {k}" for k in known[-5:])
+    lines.append(t(lang, "State: {state}", state=state_words(lang, alert)))
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if alert.state == "open":
+        buttons = ((Button(t(lang, "Acknowledge #{id}", id=alert.id), f"ack:{alert.id}"),
+                    Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}")),)
+    elif alert.state == "acknowledged":
+        buttons = ((Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}"),),)
+    return Outgoing(text="\n".join(lines), buttons=buttons)
+
+
+def pin(lang: str, alert: Alert, now: float) -> Outgoing | None:
+    if not alert.has_location:
+        return None
+    assert alert.lat is not None and alert.lon is not None
+    return Outgoing(
+        text=t(lang, "Alert #{id}: position taken {ago}", id=alert.id,
+               ago=ago(lang, now - (alert.located_at or alert.created_at))),
+        location=(alert.lat, alert.lon),
+    )
+
+
+def group_notice(alert: Alert, reporter: Person | None) -> Outgoing:
+    """What a press-freedom group sees; the exact spot only with the reporter's consent."""
+    lang = "en"
+    lines = [
+        t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
+          region=t(lang, region_name(alert.region))),
+        t(lang, "Raised at {time}", time=clock_time(alert.created_at)),
+        t(lang, "State: {state}", state=state_words(lang, alert)),
+    ]
+    if alert.has_location and reporter is not None and reporter.share_location:
+        lines.append(t(lang, "Location: {lat:.5f}, {lon:.5f}", lat=alert.lat, lon=alert.lon))
+    if alert.outcome:
+        lines.append(t(lang, "Outcome: {outcome}", outcome=t(lang, alert.outcome)))
+    return Outgoing(text="\n".join(lines))
+
+
+async def page(tx: Tx, alert: Alert, user_ids: tuple[int, ...], now: float, wave: int,
+               known: list[str]) -> None:
+    """Queue an alert's card (and its pin) for each person, at the top priority."""
+    reporter = await tx.person(alert.reporter_id)
+    await tx.add_recipients(alert.id, user_ids, wave, now)
+    for uid in user_ids:
+        person = await tx.person(uid)
+        lang = person.language if person else "en"
+        card = alert_card(lang, alert, reporter, now, known, wave=wave)
+        await send(tx, uid, card, now, kind="alert", priority=PRIORITY_ALERT, alert_id=alert.id)
+        where = pin(lang, alert, now)
+        if where is not None and wave == 1:
+            await send(tx, uid, where, now, kind="pin", priority=PRIORITY_CASE, alert_id=alert.id)
+
+
+async def post_group_notices(tx: Tx, alert: Alert, now: float) -> None:
+    reporter = await tx.person(alert.reporter_id)
+    notice = group_notice(alert, reporter)
+    for chat_id in await tx.groups():
+        await send(tx, chat_id, notice, now, kind="group", priority=PRIORITY_GROUP,
+                   alert_id=alert.id)
+
+
+async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
+    """The alert changed state: edit the group notices and the lawyers' cards in place."""
+    alert = await tx.alert(alert_id)
+    if alert is None:
+        return
+    reporter = await tx.person(alert.reporter_id)
+    notice = group_notice(alert, reporter)
+    for row in await tx.sent_rows(alert_id, kind="group"):
+        await edit(tx, row.id, notice, now)
+    known = await known_facts(tx, alert_id)
+    newest = {row.chat_id: row for row in await tx.sent_rows(alert_id, kind="alert")}
+    for row in newest.values():
+        person = await tx.person(row.chat_id)
+        lang = person.language if person else "en"
+        card = alert_card(lang, alert, reporter, now, known)
+        if alert.claimed_by is not None and alert.claimed_by != row.chat_id:
+            holder = await tx.person(alert.claimed_by)
+            card = Outgoing(text=card.text + "\n" + t(
+                lang, "Taken by {name}.", name=holder.name if holder else "?"))
+        await edit(tx, row.id, card, now)
+
+
+async def known_facts(tx: Tx, alert_id: int) -> list[str]:
+    """What the reporter has added so far, as short lines (text notes and media kinds)."""
+    facts = []
+    for ev in await tx.events(alert_id):
+        if ev.kind == "reporter_text":
+            facts.append(str(ev.detail.get("text", "")))
+        elif ev.kind == "reporter_media":
+            facts.append(f"[{ev.detail.get('media', 'media')}]")
+    return facts
+
+
+async def say(svc: Services, chat_id: int, text: str) -> None:
+    """Queue a plain answer (already translated) as its own domain step."""
+    async with svc.step() as tx:
+        await send(tx, chat_id, Outgoing(text[:4096]), svc.now())

@@ -1,0 +1,221 @@
+"""The delivery worker: sends pending outbox rows in priority order under Telegram's limits.
+
+At-least-once: a row is marked ``sending`` before its request and ``sent`` after; a crash in
+between leaves it ``sending``, and ``resume_inflight`` at start sends it again. Telegram's API
+has no idempotency key, so a message that arrived just before a crash cannot be told from one
+that did not: a duplicate is the price of never losing one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.i18n import t
+from bot.messages import Outgoing, combine
+from bot.pacing import Pacer
+from bot.services import Services
+from bot.transport import NotModified, Permanent, RetryLater, Transient
+from storage import OutboxRow
+
+log = logging.getLogger(__name__)
+
+COALESCE_KINDS = frozenset({"alert"})
+MAX_BUNDLE = 8  # alerts per bundled message: buttons stay usable, text stays under 4096
+MAX_TEXT = 4000
+
+
+class Transport(Protocol):
+    async def send(self, chat_id: int, out: Outgoing) -> int: ...
+    async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None: ...
+
+
+Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
+
+
+def backoff(attempts: int, rng: random.Random) -> float:
+    """Exponential back-off with full jitter, capped at a minute."""
+    return rng.uniform(0.5, 1.0) * min(60.0, 0.5 * 2 ** max(0, attempts - 1))
+
+
+class OutboxWorker:
+    def __init__(self, svc: Services, transport: Transport, pacer: Pacer, *,
+                 coalesce: bool = True, max_in_flight: int = 16,
+                 on_undeliverable: Undeliverable | None = None) -> None:
+        self.svc = svc
+        self.transport = transport
+        self.pacer = pacer
+        self.coalesce = coalesce
+        self.on_undeliverable = on_undeliverable
+        self._wake = asyncio.Event()
+        self._busy: set[int] = set()  # chats with a request in flight: one at a time each
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._rng = random.Random()
+        self._stopping = False
+        self.stats = {"sent": 0, "retried": 0, "rate_limited": 0, "failed": 0, "bundled": 0}
+        svc.on_commit(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Resume what a crash left in flight, then deliver until stopped."""
+        async with self.svc.step() as tx:
+            resumed = await tx.resume_inflight()
+        if resumed:
+            log.info("resending %d message(s) that were in flight at the last stop", resumed)
+        while not self._stopping:
+            self._wake.clear()
+            delay = await self._dispatch_due()
+            if self._stopping:
+                break
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self, within: float = 30.0) -> bool:
+        """Wait until nothing is pending or in flight (tests and the demo)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            async with self.svc.storage.transaction() as tx:
+                counts = await tx.outbox_counts()
+            if not counts.get("pending") and not counts.get("sending") and not self._tasks:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def _dispatch_due(self) -> float:
+        """Start every send that the limits allow now; return how long to sleep."""
+        now = self.svc.now()
+        async with self.svc.storage.transaction() as tx:
+            rows = await tx.due_outbox(now, limit=2000)
+            next_db = await tx.next_outbox_time()
+        mono = time.monotonic()
+        sleep = 1.0
+        if next_db is not None and next_db > now:
+            sleep = min(sleep, next_db - now)
+        by_chat: dict[int, list[OutboxRow]] = {}
+        for row in rows:
+            by_chat.setdefault(row.chat_id, []).append(row)
+        # Chats in the order of their most urgent row: priority first, then age.
+        for chat_id, chat_rows in sorted(by_chat.items(), key=lambda kv: (kv[1][0].priority,
+                                                                           kv[1][0].id)):
+            if chat_id in self._busy:
+                continue
+            ready = self.pacer.ready_at(chat_id, mono)
+            if ready > mono:
+                sleep = min(sleep, ready - mono)
+                if self.pacer.global_ready_at(mono) > mono:
+                    break  # the overall limit is reached: nothing else may go either
+                continue
+            batch = self._batch(chat_rows)
+            self.pacer.record(chat_id, mono)
+            self._busy.add(chat_id)
+            async with self.svc.storage.transaction() as tx:
+                await tx.mark_sending([r.id for r in batch])
+            await self._slots.acquire()
+            task = asyncio.create_task(self._deliver(chat_id, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return max(0.005, sleep)
+
+    def _batch(self, chat_rows: list[OutboxRow]) -> list[OutboxRow]:
+        """The first row, and with coalescing the chat's other queued alert cards."""
+        first = chat_rows[0]
+        if not self.coalesce or first.kind not in COALESCE_KINDS or first.target_id is not None:
+            return [first]
+        batch, size = [first], len(first.payload)
+        for row in chat_rows[1:]:
+            if len(batch) >= MAX_BUNDLE:
+                break
+            if row.kind in COALESCE_KINDS and row.target_id is None:
+                size += len(row.payload)
+                if size > MAX_TEXT:
+                    break
+                batch.append(row)
+        return batch
+
+    async def _deliver(self, chat_id: int, batch: list[OutboxRow]) -> None:
+        ids = [r.id for r in batch]
+        retry_in: float | None = None
+        failure: str | None = None
+        message_id: int | None = None
+        try:
+            message_id = await self._request(chat_id, batch)
+        except NotModified:
+            pass
+        except RetryLater as exc:
+            self.stats["rate_limited"] += 1
+            self.pacer.back_off(chat_id, time.monotonic() + exc.seconds)
+            retry_in, failure = exc.seconds, str(exc)
+        except Transient as exc:
+            self.stats["retried"] += 1
+            retry_in = backoff(max(r.attempts + 1 for r in batch), self._rng)
+            failure = str(exc)
+        except Permanent as exc:
+            self.stats["failed"] += 1
+            failure = str(exc)
+        except Exception:  # a bug must not stop delivery of everything else
+            log.exception("unexpected delivery error; will retry")
+            retry_in = backoff(max(r.attempts + 1 for r in batch), self._rng)
+            failure = "error"
+        finally:
+            self._busy.discard(chat_id)
+            self._slots.release()
+        async with self.svc.storage.transaction() as tx:
+            if failure is None:
+                await tx.mark_sent(ids, message_id, self.svc.now())
+            elif retry_in is not None:
+                await tx.mark_retry(ids, self.svc.now() + retry_in, failure)
+            else:
+                await tx.mark_failed(ids, failure)
+        self.wake()
+        if failure is None:
+            self.stats["sent"] += 1
+            self.stats["bundled"] += len(batch) if len(batch) > 1 else 0
+        elif retry_in is None and self.on_undeliverable is not None:
+            for row in batch:
+                if row.target_id is None:
+                    await self.on_undeliverable(row, failure)
+
+    async def _request(self, chat_id: int, batch: list[OutboxRow]) -> int | None:
+        first = batch[0]
+        if first.target_id is None:
+            parts = [Outgoing.from_json(r.payload) for r in batch]
+            out = parts[0] if len(parts) == 1 else combine(parts, await self._header(chat_id,
+                                                                                    len(parts)))
+            return await self.transport.send(chat_id, out)
+        return await self._edit(chat_id, first)
+
+    async def _edit(self, chat_id: int, row: OutboxRow) -> int | None:
+        """Edit a sent message; a bundled message is re-rendered from all its parts."""
+        assert row.target_id is not None
+        async with self.svc.storage.transaction() as tx:
+            target = await tx.outbox_row(row.target_id)
+            if target is None or target.state == "failed":
+                raise Permanent("target message was never delivered")
+            if target.message_id is None:
+                raise Transient("target message not sent yet")
+            await tx.set_payload(target.id, row.payload)
+            parts = await tx.rows_with_message(chat_id, target.message_id)
+        outs = [Outgoing.from_json(p.payload) for p in parts] or [Outgoing.from_json(row.payload)]
+        out = outs[0] if len(outs) == 1 else combine(outs, await self._header(chat_id, len(outs)))
+        await self.transport.edit(chat_id, target.message_id, out)
+        return target.message_id
+
+    async def _header(self, chat_id: int, n: int) -> str:
+        async with self.svc.storage.transaction() as tx:
+            person = await tx.person(chat_id)
+        return t(person.language if person else "en", "🚨 {n} new alerts:", n=n)

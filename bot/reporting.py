@@ -1,0 +1,295 @@
+"""The reporter's side: registration, the one-tap alert, what they add, "I'm safe".
+
+Every function is one domain step: it changes rows and queues the answers in one
+transaction, so an alert is committed before the reporter is told it was received.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Awaitable, Callable
+
+from bot import notify
+from bot.i18n import LANGUAGES, t
+from bot.messages import PRIORITY_REPLY, Button, Outgoing
+from bot.regions import BY_KEY, REGIONS, nearest_region
+from bot.routing import first_wave
+from bot.services import Services
+from storage import Alert, Person, Tx
+
+SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
+
+MAX_NAME = 48
+MAX_NOTE = 2000
+
+
+def clean_text(text: str, limit: int) -> str | None:
+    """Printable, trimmed text within ``limit`` characters, or None if nothing is left."""
+    kept = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch == "\n")
+    kept = kept.strip()
+    return kept[:limit] if kept else None
+
+
+class Reporting:
+    def __init__(self, svc: Services, on_safe: SafeHook) -> None:
+        self.svc = svc
+        self.on_safe = on_safe  # casework decides what "I'm safe" does to a case
+
+    async def _reply(self, tx: Tx, person: Person, out: Outgoing) -> None:
+        await notify.send(tx, person.user_id, out, self.svc.now(), priority=PRIORITY_REPLY)
+
+    async def _person(self, tx: Tx, user_id: int, language_code: str) -> Person:
+        role = "coordinator" if user_id in self.svc.settings.admin_ids else "reporter"
+        return await tx.ensure_person(user_id, self.svc.now(), language_code, role)
+
+    # --- registration -------------------------------------------------------------------
+
+    async def start(self, user_id: int, language: str) -> None:
+        """/start without an invite: begin (or resume) registration, or show the keyboard."""
+        async with self.svc.step() as tx:
+            person = await self._person(tx, user_id, language)
+            if person.registered:
+                await self._show_home(tx, person)
+                return
+            if person.role == "coordinator":  # an administrator from the settings
+                await tx.update_person(user_id, self.svc.now(), step="c_name")
+                await self._reply(tx, person, Outgoing(t(
+                    person.language, "Welcome, coordinator. What name should others see? "
+                    "Send it as a message.")))
+            elif person.role == "lawyer":  # mid-way through the lawyer's registration
+                await self._reply(tx, person, Outgoing(t(
+                    person.language, "Please finish registering: answer the last question.")))
+            else:
+                await tx.update_person(user_id, self.svc.now(), step="consent")
+                await self._reply(tx, person, consent_message(person.language))
+
+    async def agree(self, user_id: int) -> None:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            if person is None or person.step != "consent":
+                return await self._stale(tx, person, user_id)
+            await tx.update_person(user_id, self.svc.now(), step="name")
+            await self._reply(tx, person, Outgoing(t(
+                person.language,
+                "What name should lawyers see? A pseudonym is fine. Send it as a message.")))
+
+    async def set_region(self, user_id: int, key: str) -> None:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            if person is None or person.step != "region" or key not in BY_KEY:
+                return await self._stale(tx, person, user_id)
+            await tx.update_person(user_id, self.svc.now(), region=key, step="share")
+            lang = person.language
+            await self._reply(tx, person, Outgoing(
+                t(lang, "May press-freedom groups see your exact location when you raise an "
+                        "alert? Lawyers always see it. Without it, groups see only the region."),
+                buttons=((Button(t(lang, "Yes, share it"), "share:1"),
+                          Button(t(lang, "No, region only"), "share:0")),),
+            ))
+
+    async def set_share(self, user_id: int, share: bool) -> None:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            if person is None or person.step != "share":
+                return await self._stale(tx, person, user_id)
+            await tx.update_person(user_id, self.svc.now(), share_location=int(share), step="done")
+            person = await tx.person(user_id)
+            assert person is not None
+            lang = person.language
+            await self._reply(tx, person, Outgoing(
+                t(lang, "You are registered, {name}. If you are detained or in danger, tap "
+                        "\"{sos}\": lawyers on call are alerted at once. No location? Use "
+                        "\"{nosos}\".", name=person.name, sos=t(lang, notify.LABEL_SOS),
+                  nosos=t(lang, notify.LABEL_SOS_NO_LOCATION)),
+                keyboard=notify.reporter_keyboard(lang, alert_open=False),
+            ))
+
+    async def set_language(self, user_id: int, language: str) -> bool:
+        if language not in LANGUAGES:
+            return False
+        async with self.svc.step() as tx:
+            if await tx.person(user_id) is None:
+                return False
+            await tx.update_person(user_id, self.svc.now(), language=language)
+        return True
+
+    async def _show_home(self, tx: Tx, person: Person) -> None:
+        alert = await tx.open_alert_of(person.user_id)
+        lang = person.language
+        text = (t(lang, "Your alert #{id} is open: {state}.", id=alert.id,
+                  state=notify.state_words(lang, alert)) if alert
+                else t(lang, "You are registered. Tap \"{sos}\" if you are in danger.",
+                       sos=t(lang, notify.LABEL_SOS)))
+        await self._reply(tx, person, Outgoing(
+            text, keyboard=notify.reporter_keyboard(lang, alert_open=alert is not None)))
+
+    async def _stale(self, tx: Tx, person: Person | None, user_id: int) -> None:
+        lang = person.language if person else "en"
+        await notify.send(tx, user_id, Outgoing(t(
+            lang, "That button is no longer valid. Send /start to continue.")), self.svc.now())
+
+    # --- free text: what it means depends on where the person is -------------------------
+
+    async def on_text(self, user_id: int, text: str, language: str) -> None:
+        async with self.svc.step() as tx:
+            person = await self._person(tx, user_id, language)
+            lang = person.language
+            if text.strip() == t(lang, notify.LABEL_SOS_NO_LOCATION):
+                return await self._raise(tx, person, None)
+            if text.strip() == t(lang, notify.LABEL_SOS):
+                return await self._reply(tx, person, Outgoing(t(
+                    lang, "Your app did not send a location. Tap \"{nosos}\" instead.",
+                    nosos=t(lang, notify.LABEL_SOS_NO_LOCATION))))
+            if text.strip() == t(lang, notify.LABEL_SAFE):
+                return await self._safe(tx, person)
+            if person.step == "name":
+                return await self._set_name(tx, person, text)
+            alert = await tx.open_alert_of(user_id)
+            if alert is not None:
+                return await self._attach(tx, person, alert.id, text=text)
+            if not person.registered:
+                return await self._reply(tx, person, Outgoing(t(
+                    lang, "Please finish registering first: send /start.")))
+            await self._reply(tx, person, Outgoing(t(
+                lang, "I did not understand that. In danger? Tap \"{sos}\". Commands: /help",
+                sos=t(lang, notify.LABEL_SOS))))
+
+    async def _set_name(self, tx: Tx, person: Person, text: str) -> None:
+        lang = person.language
+        name = clean_text(text, MAX_NAME)
+        if name is None or name.startswith("/"):
+            return await self._reply(tx, person, Outgoing(t(
+                lang, "Please send a name of 1 to {n} letters.", n=MAX_NAME)))
+        await tx.update_person(person.user_id, self.svc.now(), display_name=name, step="region")
+        rows = [tuple(Button(t(lang, r.name), f"region:{r.key}") for r in REGIONS[i:i + 2])
+                for i in range(0, len(REGIONS), 2)]
+        await self._reply(tx, person, Outgoing(
+            t(lang, "Where are you based? Lawyers of your region are alerted first."),
+            buttons=tuple(rows)))
+
+    # --- alerts -------------------------------------------------------------------------
+
+    async def location(self, user_id: int, language: str, lat: float, lon: float,
+                       accuracy: float | None, taken_at: float | None, live: bool) -> None:
+        """A location from the one-tap button (or a live-location update)."""
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            return
+        async with self.svc.step() as tx:
+            person = await self._person(tx, user_id, language)
+            await self._raise(tx, person, (lat, lon, accuracy, taken_at or self.svc.now()),
+                              live=live)
+
+    async def _raise(self, tx: Tx, person: Person,
+                     where: tuple[float, float, float | None, float] | None,
+                     live: bool = False) -> None:
+        now = self.svc.now()
+        lang = person.language
+        open_alert = await tx.open_alert_of(person.user_id)
+        if open_alert is not None:
+            if where is None:
+                return await self._reply(tx, person, Outgoing(t(
+                    lang, "Your alert #{id} is already open: {state}. Send updates here.",
+                    id=open_alert.id, state=notify.state_words(lang, open_alert))))
+            lat, lon, acc, taken = where
+            await tx.update_alert(open_alert.id, lat=lat, lon=lon, accuracy_m=acc,
+                                  located_at=taken)
+            await tx.add_event(open_alert.id, now, "position", person.user_id, live=live)
+            await self._forward_position(tx, open_alert.id, now)
+            if not live:
+                await self._reply(tx, person, Outgoing(t(
+                    lang, "Alert #{id} is already open; your new position was added.",
+                    id=open_alert.id)))
+            return
+        region = nearest_region(where[0], where[1]) if where else person.region
+        route = first_wave(await tx.people(), region, now)
+        fields: dict[str, object] = {"region": region, "urgent": int(route.urgent)}
+        if where is not None:
+            lat, lon, acc, taken = where
+            fields.update(lat=lat, lon=lon, accuracy_m=acc, located_at=taken)
+        alert_id = await tx.create_alert(person.user_id, now, **fields)
+        await tx.add_event(alert_id, now, "raised", person.user_id,
+                           located=where is not None, region=region,
+                           paged=len(route.recipients), urgent=route.urgent)
+        alert = await tx.alert(alert_id)
+        assert alert is not None
+        await notify.page(tx, alert, route.recipients, now, wave=1, known=[])
+        await notify.post_group_notices(tx, alert, now)
+        await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
+        minutes = max(1, round(self.svc.policy.ack_timeout / 60))
+        await self._reply(tx, person, Outgoing(
+            t(lang, "Alert #{id} received and saved. We are alerting {n} lawyer(s) now. If "
+                    "nobody answers within {m} min, we alert everyone on call. Send anything "
+                    "you can here (text, photo, voice); it goes to your lawyer.",
+              id=alert_id, n=len(route.recipients), m=minutes),
+            keyboard=notify.reporter_keyboard(lang, alert_open=True),
+        ))
+
+    async def _forward_position(self, tx: Tx, alert_id: int, now: float) -> None:
+        """A new position goes to whoever holds or acknowledged the alert."""
+        alert = await tx.alert(alert_id)
+        if alert is None:
+            return
+        holder = alert.claimed_by or alert.acknowledged_by
+        if holder is None:
+            return
+        person = await tx.person(holder)
+        where = notify.pin(person.language if person else "en", alert, now)
+        if where is not None:
+            await notify.send(tx, holder, where, now, kind="pin", priority=2, alert_id=alert_id)
+
+    async def attach_media(self, user_id: int, language: str, media: str) -> None:
+        async with self.svc.step() as tx:
+            person = await self._person(tx, user_id, language)
+            alert = await tx.open_alert_of(user_id)
+            if alert is None:
+                return await self._reply(tx, person, Outgoing(t(
+                    person.language, "You have no open alert. In danger? Tap \"{sos}\".",
+                    sos=t(person.language, notify.LABEL_SOS))))
+            await self._attach(tx, person, alert.id, media=media)
+
+    async def _attach(self, tx: Tx, person: Person, alert_id: int, text: str | None = None,
+                      media: str | None = None) -> None:
+        """What the reporter adds joins the timeline and goes on to the lawyer."""
+        now = self.svc.now()
+        lang = person.language
+        if text is not None:
+            note = clean_text(text, MAX_NOTE)
+            if note is None:
+                return
+            await tx.add_event(alert_id, now, "reporter_text", person.user_id, text=note)
+        else:
+            await tx.add_event(alert_id, now, "reporter_media", person.user_id, media=media)
+        alert = await tx.alert(alert_id)
+        assert alert is not None
+        holder = alert.claimed_by or alert.acknowledged_by
+        if holder is not None:
+            hp = await tx.person(holder)
+            hl = hp.language if hp else "en"
+            what = note if text is not None else f"[{media}]"
+            await notify.send(tx, holder, Outgoing(t(
+                hl, "Alert #{id}, from {name}: {what}", id=alert_id, name=person.name,
+                what=what)), now, kind="case", priority=2, alert_id=alert_id)
+            await self._reply(tx, person, Outgoing(t(lang, "Sent to your lawyer.")))
+        else:
+            await self._reply(tx, person, Outgoing(t(
+                lang, "Added to alert #{id}; the lawyer who answers will see it.", id=alert_id)))
+
+    async def _safe(self, tx: Tx, person: Person) -> None:
+        alert = await tx.open_alert_of(person.user_id)
+        if alert is None:
+            return await self._reply(tx, person, Outgoing(t(
+                person.language, "You have no open alert."),
+                keyboard=notify.reporter_keyboard(person.language, alert_open=False)))
+        await self.on_safe(tx, alert, person)
+
+
+def consent_message(lang: str) -> Outgoing:
+    return Outgoing(
+        t(lang, "Qorgau alerts on-call lawyers when you are detained or in danger.\n\n"
+                "What we store: the name you choose (a pseudonym is fine), your region, your "
+                "language, and for each alert its location and what you send.\n"
+                "Who sees it: the lawyers we alert, our coordinators and, only if you agree, "
+                "press-freedom groups see your exact location.\n"
+                "We never write your location or messages to logs."),
+        buttons=((Button(t(lang, "I agree"), "agree"),),),
+    )

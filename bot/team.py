@@ -1,0 +1,279 @@
+"""The people who answer: invites, lawyer registration, roles, on call, connected groups."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from bot import notify
+from bot.i18n import LANGUAGES, t
+from bot.messages import PRIORITY_REPLY, Button, KeyButton, Outgoing
+from bot.regions import BY_KEY, REGIONS
+from bot.reporting import MAX_NAME, clean_text
+from bot.services import Services
+from storage import Person, Tx
+
+INVITE_ROLES = ("lawyer", "coordinator")
+LABEL_ON = "🟢 Go on call"
+LABEL_OFF = "⚪ Go off call"
+LANGUAGE_NAMES = {"en": "English", "kk": "Қазақша", "ru": "Русский"}
+
+
+def hash_code(code: str) -> str:
+    """Invite codes are stored only as this hash: a stolen database grants no role."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def staff_keyboard(lang: str, person: Person) -> tuple[tuple[KeyButton, ...], ...]:
+    label = LABEL_OFF if person.on_call else LABEL_ON
+    return ((KeyButton(t(lang, label)),),)
+
+
+def is_coordinator(person: Person | None) -> bool:
+    return person is not None and person.registered and person.role == "coordinator"
+
+
+class Team:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+
+    async def _reply(self, tx: Tx, user_id: int, out: Outgoing) -> None:
+        await notify.send(tx, user_id, out, self.svc.now(), priority=PRIORITY_REPLY)
+
+    # --- invites --------------------------------------------------------------------------
+
+    async def invite(self, user_id: int, role: str) -> str:
+        """/invite lawyer|coordinator: a single-use deep link with 128+ random bits."""
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = person.language if person else "en"
+            if not is_coordinator(person):
+                return t(lang, "Only coordinators can invite.")
+            if role not in INVITE_ROLES:
+                return t(lang, "Use /invite lawyer or /invite coordinator.")
+            code = secrets.token_urlsafe(24)  # 192 bits; deep-link payloads allow [A-Za-z0-9_-]
+            now = self.svc.now()
+            ttl = self.svc.settings.invite_ttl_hours * 3600
+            await tx.add_invite(hash_code(code), role, user_id, now, now + ttl)
+            link = f"https://t.me/{self.svc.bot_username}?start={code}"
+            return t(lang, "Invite for a {role}, single use, valid {h} h:\n{link}",
+                     role=t(lang, role), h=round(ttl / 3600), link=link)
+
+    async def redeem(self, user_id: int, code: str, language: str) -> None:
+        """/start <code>: a valid code grants its role and starts that role's registration."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            role0 = "coordinator" if user_id in self.svc.settings.admin_ids else "reporter"
+            person = await tx.ensure_person(user_id, now, language, role0)
+            lang = person.language
+            role = await tx.use_invite(hash_code(code), user_id, now) if len(code) <= 64 else None
+            if role is None:
+                await self._reply(tx, user_id, Outgoing(t(
+                    lang, "This invite link is wrong, used or expired. Ask a coordinator for a "
+                    "new one. Send /start to register as a reporter.")))
+                return
+            keep_coord = person.role == "coordinator"
+            new_role = "coordinator" if keep_coord else role
+            if new_role == "lawyer":
+                await tx.update_person(user_id, now, role="lawyer", step="l_name")
+                await self._reply(tx, user_id, Outgoing(t(
+                    lang, "Welcome. You are invited as a lawyer. What name should reporters "
+                    "and coordinators see? Send it as a message.")))
+            else:
+                step = person.step if person.registered else "c_name"
+                await tx.update_person(user_id, now, role="coordinator", step=step)
+                await self._reply(tx, user_id, Outgoing(t(
+                    lang, "Welcome. You are now a coordinator. What name should others see? "
+                    "Send it as a message.") if step == "c_name" else t(
+                    lang, "You are now a coordinator.")))
+
+    # --- staff registration steps ---------------------------------------------------------
+
+    async def on_text(self, person: Person, text: str) -> bool:
+        """A message during a staff registration step; False if it is not one."""
+        if person.step not in ("l_name", "c_name", "admin_name"):
+            return False
+        async with self.svc.step() as tx:
+            lang = person.language
+            name = clean_text(text, MAX_NAME)
+            if name is None or name.startswith("/"):
+                await self._reply(tx, person.user_id, Outgoing(t(
+                    lang, "Please send a name of 1 to {n} letters.", n=MAX_NAME)))
+                return True
+            now = self.svc.now()
+            if person.step == "l_name":
+                await tx.update_person(person.user_id, now, display_name=name, step="l_regions")
+                fresh = await tx.person(person.user_id)
+                assert fresh is not None
+                await self._reply(tx, person.user_id, regions_picker(fresh))
+            else:
+                await tx.update_person(person.user_id, now, display_name=name, step="done")
+                fresh = await tx.person(person.user_id)
+                assert fresh is not None
+                await self._reply(tx, person.user_id, Outgoing(t(
+                    lang, "Registered as coordinator {name}. Commands: /open, /case N, "
+                    "/stats, /invite lawyer, /people, /assign N.", name=name),
+                    keyboard=staff_keyboard(lang, fresh)))
+            return True
+
+    async def toggle_region(self, user_id: int, key: str) -> str | None:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            if person is None or person.role != "lawyer" or person.step not in (
+                    "l_regions", "done"):
+                return t(person.language if person else "en", "Sorry, this button is not for you.")
+            if key == "done":
+                if not person.serves_regions:
+                    return t(person.language, "Choose at least one region.")
+                if person.step == "l_regions":
+                    await tx.update_person(user_id, self.svc.now(), step="l_langs")
+                    await self._reply(tx, user_id, languages_picker(person))
+                return None
+            if key not in BY_KEY:
+                return t(person.language, "Sorry, this button is not for you.")
+            served = set(person.serves_regions) ^ {key}
+            await tx.update_person(user_id, self.svc.now(),
+                                   serves_regions=tuple(sorted(served)))
+            names = ", ".join(t(person.language, BY_KEY[k].name) for k in sorted(served))
+            return t(person.language, "Selected: {list}", list=names or "—")
+
+    async def toggle_language(self, user_id: int, code: str) -> str | None:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            if person is None or person.role != "lawyer" or person.step != "l_langs":
+                return t(person.language if person else "en", "Sorry, this button is not for you.")
+            if code == "done":
+                if not person.speaks:
+                    return t(person.language, "Choose at least one language.")
+                await tx.update_person(user_id, self.svc.now(), step="done")
+                fresh = await tx.person(user_id)
+                assert fresh is not None
+                await self._reply(tx, user_id, Outgoing(t(
+                    person.language, "Registered as lawyer {name}. Go on call to receive alerts "
+                    "for your regions: /oncall (or /oncall 18:00 until a time), /offcall.",
+                    name=person.name), keyboard=staff_keyboard(person.language, fresh)))
+                return None
+            if code not in LANGUAGES:
+                return t(person.language, "Sorry, this button is not for you.")
+            chosen = sorted(set(person.speaks) ^ {code})
+            await tx.update_person(user_id, self.svc.now(), speaks=tuple(chosen))
+            names = ", ".join(LANGUAGE_NAMES[c] for c in chosen)
+            return t(person.language, "Selected: {list}", list=names or "—")
+
+    # --- on call --------------------------------------------------------------------------
+
+    async def set_on_call(self, user_id: int, on: bool, until: float | None = None) -> None:
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = person.language if person else "en"
+            if person is None or not person.registered or person.role != "lawyer":
+                await self._reply(tx, user_id, Outgoing(t(
+                    lang, "Only registered lawyers can go on call.")))
+                return
+            if until is not None and until <= now:
+                until = None
+            await tx.update_person(user_id, now, on_call=int(on),
+                                   on_call_until=until if on else None)
+            if on and until is not None:
+                await tx.set_timer("oncall_until", user_id, until)
+            else:
+                await tx.clear_timer("oncall_until", user_id)
+            fresh = await tx.person(user_id)
+            assert fresh is not None
+            if on:
+                text = (t(lang, "You are on call until {time}.", time=notify.clock_time(until))
+                        if until else t(lang, "You are on call. Alerts of your regions reach "
+                                              "you at once."))
+            else:
+                text = t(lang, "You are off call.")
+            await self._reply(tx, user_id, Outgoing(text, keyboard=staff_keyboard(lang, fresh)))
+
+    async def on_call_ended(self, user_id: int) -> None:
+        """The "until" time passed: off call, and told so."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            timer = await tx.timer("oncall_until", user_id)
+            await tx.clear_timer("oncall_until", user_id)
+            person = await tx.person(user_id)
+            if timer is None or person is None or not person.on_call:
+                return
+            await tx.update_person(user_id, now, on_call=0, on_call_until=None)
+            fresh = await tx.person(user_id)
+            assert fresh is not None
+            await self._reply(tx, user_id, Outgoing(t(
+                person.language, "Your on-call time has ended; you are off call now."),
+                keyboard=staff_keyboard(person.language, fresh)))
+
+    # --- people and roles -----------------------------------------------------------------
+
+    async def list_people(self, user_id: int, role: str | None) -> str:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = person.language if person else "en"
+            if not is_coordinator(person):
+                return t(lang, "Only coordinators can list people.")
+            if role is not None and role not in ("reporter", "lawyer", "coordinator"):
+                return t(lang, "Use /people, /people lawyer, /people coordinator or "
+                               "/people reporter.")
+            people = await tx.people(role=role)
+            if not people:
+                return t(lang, "Nobody yet.")
+            lines = []
+            for p in people[:100]:
+                extra = ""
+                if p.role == "lawyer":
+                    extra = " · " + (t(lang, "on call") if p.on_call else t(lang, "off call"))
+                    extra += " · " + ",".join(p.serves_regions)
+                lines.append(f"{p.user_id} · {p.name} · {t(lang, p.role)}{extra}")
+            return "\n".join(lines)
+
+    async def revoke(self, user_id: int, target_id: int) -> str:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = person.language if person else "en"
+            if not is_coordinator(person):
+                return t(lang, "Only coordinators can revoke roles.")
+            target = await tx.person(target_id)
+            if target is None or target.role == "reporter":
+                return t(lang, "No lawyer or coordinator with id {id}.", id=target_id)
+            if target_id in self.svc.settings.admin_ids:
+                return t(lang, "{id} is an administrator from the settings; change "
+                               "QORGAU_ADMIN_IDS instead.", id=target_id)
+            await tx.update_person(target_id, self.svc.now(), role="reporter", on_call=0,
+                                   on_call_until=None)
+            await tx.clear_timer("oncall_until", target_id)
+            return t(lang, "{name} is now a reporter only.", name=target.name)
+
+    # --- groups ---------------------------------------------------------------------------
+
+    async def connect_group(self, user_id: int, chat_id: int, connect: bool) -> str:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = person.language if person else "en"
+            if not is_coordinator(person):
+                return t(lang, "Only a Qorgau coordinator can connect or disconnect this group.")
+            if connect:
+                done = await tx.connect_group(chat_id, user_id, self.svc.now())
+                return (t(lang, "This group now receives Qorgau alert notices.") if done
+                        else t(lang, "This group is already connected."))
+            done = await tx.disconnect_group(chat_id)
+            return (t(lang, "This group no longer receives alert notices.") if done
+                    else t(lang, "This group was not connected."))
+
+
+def regions_picker(person: Person) -> Outgoing:
+    lang = person.language
+    rows = [tuple(Button(t(lang, r.name), f"serve:{r.key}") for r in REGIONS[i:i + 2])
+            for i in range(0, len(REGIONS), 2)]
+    rows.append((Button(t(lang, "Done"), "serve:done"),))
+    return Outgoing(t(lang, "Which regions do you serve? Tap each, then Done."),
+                    buttons=tuple(rows))
+
+
+def languages_picker(person: Person) -> Outgoing:
+    lang = person.language
+    rows = [(Button(name, f"speak:{code}"),) for code, name in LANGUAGE_NAMES.items()]
+    rows.append((Button(t(lang, "Done"), "speak:done"),))
+    return Outgoing(t(lang, "Which languages do you work in? Tap each, then Done."),
+                    buttons=tuple(rows))

@@ -1,0 +1,59 @@
+"""The timer loop: due times are rows (python-telegram-bot's JobQueue is not persisted), so
+after a restart whatever fell due while the bot was down fires at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+TimerHandler = Callable[[str, int], Awaitable[None]]
+
+
+class TimerLoop:
+    def __init__(self, svc: Services, handlers: dict[str, TimerHandler],
+                 max_sleep: float = 1.0) -> None:
+        self.svc = svc
+        self.handlers = handlers
+        self.max_sleep = max_sleep
+        self._wake = asyncio.Event()
+        self._stopping = False
+        svc.on_commit(self._wake.set)
+
+    async def run_due(self) -> int:
+        """Fire every timer that is due now; return how many fired."""
+        async with self.svc.storage.transaction() as tx:
+            due = await tx.due_timers(self.svc.now(), limit=500)
+        for timer in due:
+            handler = self.handlers.get(timer.kind)
+            if handler is None:
+                log.error("no handler for timer kind %s", timer.kind)
+                continue
+            try:
+                await handler(timer.kind, timer.subject_id)
+            except Exception:  # one bad timer must not stop the others
+                log.exception("timer %s failed", timer.kind)
+        return len(due)
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            fired = await self.run_due()
+            if fired:
+                continue
+            async with self.svc.storage.transaction() as tx:
+                nxt = await tx.next_timer_time()
+            delay = self.max_sleep if nxt is None else min(self.max_sleep,
+                                                           max(0.01, nxt - self.svc.now()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()

@@ -1,0 +1,112 @@
+"""The one module that turns an ``Outgoing`` into Bot API calls, and Telegram's errors into
+the four outcomes the delivery worker cares about."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+
+from bot.messages import Outgoing
+
+
+class DeliveryError(Exception):
+    """Base of the outcomes below; ``str(exc)`` is safe to log (no message content)."""
+
+
+class RetryLater(DeliveryError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"rate limited for {seconds:.1f}s")
+        self.seconds = seconds
+
+
+class Transient(DeliveryError):
+    """5xx, timeouts, dropped connections: try again with back-off."""
+
+
+class Permanent(DeliveryError):
+    """Blocked, chat not found, bad request: retrying will not help."""
+
+
+class NotModified(DeliveryError):
+    """An edit that changes nothing: as good as delivered."""
+
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def _markup(out: Outgoing) -> Markup | None:
+    if out.buttons:
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+             for row in out.buttons]
+        )
+    if out.keyboard is not None:
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(b.label, request_location=b.request_location) for b in row]
+             for row in out.keyboard],
+            resize_keyboard=True, is_persistent=True,
+        )
+    if out.remove_keyboard:
+        return ReplyKeyboardRemove()
+    return None
+
+
+def _classify(exc: TelegramError) -> DeliveryError:
+    if isinstance(exc, RetryAfter):
+        after = exc.retry_after
+        seconds = after.total_seconds() if isinstance(after, timedelta) else float(after)
+        return RetryLater(seconds)
+    if isinstance(exc, BadRequest) and "not modified" in exc.message.lower():
+        return NotModified(exc.message)
+    if isinstance(exc, (Forbidden, BadRequest, ChatMigrated)):
+        return Permanent(f"{type(exc).__name__}: {exc.message}")
+    return Transient(type(exc).__name__)
+
+
+class TelegramTransport:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int, out: Outgoing) -> int:
+        """Send one message; return its Telegram message id."""
+        try:
+            message: Message
+            if out.location is not None:
+                lat, lon = out.location
+                if out.text:
+                    message = await self.bot.send_venue(
+                        chat_id, latitude=lat, longitude=lon, title=out.text[:100],
+                        address=f"{lat:.5f}, {lon:.5f}",
+                    )
+                else:
+                    message = await self.bot.send_location(chat_id, latitude=lat, longitude=lon)
+            else:
+                message = await self.bot.send_message(
+                    chat_id, out.text, reply_markup=_markup(out),
+                    parse_mode=ParseMode.HTML if out.html else None,
+                )
+        except TelegramError as exc:
+            raise _classify(exc) from None
+        return message.message_id
+
+    async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None:
+        markup = _markup(out)
+        try:
+            await self.bot.edit_message_text(
+                out.text, chat_id=chat_id, message_id=message_id,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+                parse_mode=ParseMode.HTML if out.html else None,
+            )
+        except TelegramError as exc:
+            raise _classify(exc) from None

@@ -1,0 +1,22 @@
+"""Telegram update handlers: they translate updates into domain calls and nothing more.
+
+``register`` is the one place that wires them into the Application.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import Application, BaseHandler
+
+from handlers import buttons, reporter, staff
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    from bot.app import on_error
+
+    for module in (reporter, staff, buttons):
+        for handler in module.handlers():
+            assert isinstance(handler, BaseHandler)
+            app.add_handler(handler)
+    app.add_error_handler(on_error)

@@ -1,0 +1,87 @@
+"""Reporters: /start, the one-tap location, what they type or send while an alert is open."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CommandHandler, MessageHandler, filters
+
+from bot.i18n import t
+from handlers.common import Context, is_private, qorgau, say, sender
+
+
+async def start(update: Update, context: Context) -> None:
+    if not is_private(update):
+        return
+    user_id, lang = sender(update)
+    q = qorgau(context)
+    if context.args:
+        await q.team.redeem(user_id, context.args[0], lang)
+    else:
+        await q.reporting.start(user_id, lang)
+
+
+async def location(update: Update, context: Context) -> None:
+    """A location message, or a live-location update (an edited message)."""
+    message = update.effective_message
+    if message is None or message.location is None or not is_private(update):
+        return
+    user_id, lang = sender(update)
+    loc = message.location
+    taken = (message.edit_date or message.date).timestamp()
+    await qorgau(context).reporting.location(
+        user_id, lang, loc.latitude, loc.longitude, loc.horizontal_accuracy, taken,
+        live=update.edited_message is not None,
+    )
+
+
+async def text(update: Update, context: Context) -> None:
+    message = update.message
+    if message is None or message.text is None or not is_private(update):
+        return
+    user_id, lang = sender(update)
+    reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+    answer = await qorgau(context).private_text.handle(user_id, message.text, lang, reply_to)
+    await say(context, user_id, answer)
+
+
+async def media(update: Update, context: Context) -> None:
+    message = update.message
+    if message is None or not is_private(update):
+        return
+    user_id, lang = sender(update)
+    kind = ("photo" if message.photo else "voice" if message.voice else
+            "video" if message.video or message.video_note else "document" if message.document
+            else "audio" if message.audio else "media")
+    await qorgau(context).reporting.attach_media(user_id, lang, kind)
+
+
+async def language(update: Update, context: Context) -> None:
+    """/language en|kk|ru"""
+    user_id, lang = sender(update)
+    choice = (context.args or [""])[0].lower()
+    ok = await qorgau(context).reporting.set_language(user_id, choice)
+    await say(context, user_id, t(choice if ok else lang, "Language saved." if ok else
+                                  "Use /language en, /language kk or /language ru."))
+
+
+async def help_command(update: Update, context: Context) -> None:
+    user_id, lang = sender(update)
+    await say(context, user_id, t(
+        lang, "Qorgau alerts on-call lawyers when you are detained. /start to register; then "
+        "tap the SOS button to send your location. Lawyers: /oncall, /offcall, /note N text, "
+        "/close N. Coordinators: /open, /case N, /stats, /invite lawyer, /people, /assign N."))
+
+
+def handlers() -> list[object]:
+    private = filters.ChatType.PRIVATE
+    return [
+        CommandHandler("start", start),
+        CommandHandler("help", help_command),
+        CommandHandler("language", language),
+        MessageHandler(private & filters.LOCATION, location),
+        MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
+                       text),
+        MessageHandler(private & filters.UpdateType.MESSAGE & (
+            filters.PHOTO | filters.VOICE | filters.VIDEO | filters.VIDEO_NOTE
+            | filters.Document.ALL | filters.AUDIO), media),
+    ]

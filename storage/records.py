@@ -1,0 +1,97 @@
+"""Plain records that cross the storage interface. No SQL, no Telegram."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("reporter", "lawyer", "coordinator")
+OPEN_STATES = ("open", "acknowledged", "claimed")
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: int
+    role: str
+    display_name: str | None
+    region: str | None
+    language: str
+    serves_regions: tuple[str, ...]
+    speaks: tuple[str, ...]
+    share_location: bool
+    step: str
+    on_call: bool
+    on_call_until: float | None
+    created_at: float
+
+    @property
+    def registered(self) -> bool:
+        return self.step == "done"
+
+    @property
+    def name(self) -> str:
+        return self.display_name or f"#{self.user_id}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    reporter_id: int
+    state: str
+    region: str | None
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    located_at: float | None
+    created_at: float
+    urgent: bool
+    wave: int
+    acknowledged_by: int | None
+    acknowledged_at: float | None
+    claimed_by: int | None
+    claimed_at: float | None
+    last_update_at: float | None
+    safe_at: float | None
+    closed_at: float | None
+    outcome: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != "closed"
+
+    @property
+    def has_location(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    alert_id: int
+    at: float
+    kind: str
+    actor_id: int | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    chat_id: int
+    alert_id: int | None
+    kind: str
+    priority: int
+    state: str
+    payload: str
+    target_id: int | None
+    attempts: int
+    not_before: float
+    created_at: float
+    message_id: int | None
+
+
+@dataclass(frozen=True)
+class Timer:
+    kind: str
+    subject_id: int
+    due_at: float

@@ -1,0 +1,493 @@
+"""The SQLite implementation of the storage interface (the only module with SQL).
+
+One aiosqlite connection is shared by the whole process; an asyncio lock gives each domain
+step its own ``BEGIN IMMEDIATE`` transaction, so steps never interleave and a write never
+waits on a lock held by a half-finished read. A server database can come in later by
+implementing the same ``Storage``/``Tx`` methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from storage.records import Alert, Event, OutboxRow, Person, Timer
+
+_PERSON_COLUMNS = {
+    "role", "display_name", "region", "language", "serves_regions", "speaks",
+    "share_location", "step", "on_call", "on_call_until",
+}
+_ALERT_COLUMNS = {
+    "state", "region", "lat", "lon", "accuracy_m", "located_at", "urgent", "wave",
+    "acknowledged_by", "acknowledged_at", "claimed_by", "claimed_at", "last_update_at",
+    "safe_at", "closed_at", "outcome",
+}
+
+
+def _migrations() -> list[tuple[int, str]]:
+    """The numbered ``NNNN_*.sql`` files shipped in storage/migrations, in order."""
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _person(row: aiosqlite.Row) -> Person:
+    return Person(
+        user_id=row["user_id"], role=row["role"], display_name=row["display_name"],
+        region=row["region"], language=row["language"],
+        serves_regions=tuple(r for r in row["serves_regions"].split(",") if r),
+        speaks=tuple(s for s in row["speaks"].split(",") if s),
+        share_location=bool(row["share_location"]), step=row["step"],
+        on_call=bool(row["on_call"]), on_call_until=row["on_call_until"],
+        created_at=row["created_at"],
+    )
+
+
+def _alert(row: aiosqlite.Row) -> Alert:
+    data = dict(row)
+    data["urgent"] = bool(data["urgent"])
+    return Alert(**data)
+
+
+def _outbox(row: aiosqlite.Row) -> OutboxRow:
+    return OutboxRow(
+        id=row["id"], chat_id=row["chat_id"], alert_id=row["alert_id"], kind=row["kind"],
+        priority=row["priority"], state=row["state"], payload=row["payload"],
+        target_id=row["target_id"], attempts=row["attempts"], not_before=row["not_before"],
+        created_at=row["created_at"], message_id=row["message_id"],
+    )
+
+
+def _assignments(fields: dict[str, Any], allowed: set[str]) -> tuple[str, list[Any]]:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown columns: {sorted(unknown)}")
+    values = [",".join(v) if isinstance(v, tuple) else v for v in fields.values()]
+    return ", ".join(f"{k} = ?" for k in fields), values
+
+
+class Tx:
+    """One transaction: every query the domain needs, by what it means, not how it is stored."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def _one(self, sql: str, args: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, args) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    async def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Run one statement; return the rows it changed (or the new row id for INSERT)."""
+        async with self._db.execute(sql, args) as cur:
+            if sql.lstrip().upper().startswith("INSERT"):
+                return int(cur.lastrowid or 0)
+            return cur.rowcount
+
+    # --- people -------------------------------------------------------------------------
+
+    async def person(self, user_id: int) -> Person | None:
+        row = await self._one("SELECT * FROM people WHERE user_id = ?", (user_id,))
+        return _person(row) if row else None
+
+    async def ensure_person(self, user_id: int, now: float, language: str, role: str) -> Person:
+        """The person's row, created (unregistered) on first contact."""
+        await self._exec(
+            "INSERT OR IGNORE INTO people (user_id, role, language, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (user_id, role, language, now, now),
+        )
+        person = await self.person(user_id)
+        assert person is not None
+        return person
+
+    async def update_person(self, user_id: int, now: float, **fields: Any) -> None:
+        sets, values = _assignments(fields, _PERSON_COLUMNS)
+        await self._exec(
+            f"UPDATE people SET {sets}, updated_at = ? WHERE user_id = ?",
+            (*values, now, user_id),
+        )
+
+    async def people(self, role: str | None = None, on_call: bool | None = None) -> list[Person]:
+        """Registered people, optionally by role and on-call state."""
+        sql, args = "SELECT * FROM people WHERE step = 'done'", list[Any]()
+        if role is not None:
+            sql += " AND role = ?"
+            args.append(role)
+        if on_call is not None:
+            sql += " AND on_call = ?"
+            args.append(int(on_call))
+        return [_person(r) for r in await self._all(sql + " ORDER BY user_id", args)]
+
+    # --- alerts -------------------------------------------------------------------------
+
+    async def alert(self, alert_id: int) -> Alert | None:
+        row = await self._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+        return _alert(row) if row else None
+
+    async def open_alert_of(self, reporter_id: int) -> Alert | None:
+        row = await self._one(
+            "SELECT * FROM alerts WHERE reporter_id = ? AND state != 'closed'", (reporter_id,)
+        )
+        return _alert(row) if row else None
+
+    async def open_alerts(self) -> list[Alert]:
+        rows = await self._all("SELECT * FROM alerts WHERE state != 'closed' ORDER BY id")
+        return [_alert(r) for r in rows]
+
+    async def alerts_since(self, since: float) -> list[Alert]:
+        rows = await self._all("SELECT * FROM alerts WHERE created_at >= ? ORDER BY id", (since,))
+        return [_alert(r) for r in rows]
+
+    async def create_alert(self, reporter_id: int, now: float, **fields: Any) -> int:
+        names = ["reporter_id", "created_at", *fields]
+        unknown = set(fields) - _ALERT_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown columns: {sorted(unknown)}")
+        marks = ", ".join("?" for _ in names)
+        return await self._exec(
+            f"INSERT INTO alerts ({', '.join(names)}) VALUES ({marks})",
+            (reporter_id, now, *fields.values()),
+        )
+
+    async def update_alert(self, alert_id: int, **fields: Any) -> None:
+        sets, values = _assignments(fields, _ALERT_COLUMNS)
+        await self._exec(f"UPDATE alerts SET {sets} WHERE id = ?", (*values, alert_id))
+
+    async def acknowledge(self, alert_id: int, lawyer_id: int, now: float) -> bool:
+        """Record the first acknowledgement; False if someone already acknowledged."""
+        changed = await self._exec(
+            "UPDATE alerts SET state = CASE WHEN state = 'open' THEN 'acknowledged' ELSE state END,"
+            " acknowledged_by = ?, acknowledged_at = ?"
+            " WHERE id = ? AND acknowledged_by IS NULL AND state != 'closed'",
+            (lawyer_id, now, alert_id),
+        )
+        return changed == 1
+
+    async def claim(self, alert_id: int, lawyer_id: int, now: float) -> bool:
+        """Atomically make ``lawyer_id`` the one holder; False if the case is taken or closed."""
+        changed = await self._exec(
+            "UPDATE alerts SET state = 'claimed', claimed_by = ?, claimed_at = ?,"
+            " last_update_at = ?,"
+            " acknowledged_by = COALESCE(acknowledged_by, ?),"
+            " acknowledged_at = COALESCE(acknowledged_at, ?)"
+            " WHERE id = ? AND claimed_by IS NULL AND state != 'closed'",
+            (lawyer_id, now, now, lawyer_id, now, alert_id),
+        )
+        return changed == 1
+
+    # --- timeline and recipients --------------------------------------------------------
+
+    async def add_event(
+        self, alert_id: int, at: float, kind: str, actor_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        await self._exec(
+            "INSERT INTO alert_events (alert_id, at, kind, actor_id, detail) VALUES (?,?,?,?,?)",
+            (alert_id, at, kind, actor_id, json.dumps(detail, ensure_ascii=False)),
+        )
+
+    async def events(self, alert_id: int) -> list[Event]:
+        rows = await self._all(
+            "SELECT * FROM alert_events WHERE alert_id = ? ORDER BY id", (alert_id,)
+        )
+        return [
+            Event(r["id"], r["alert_id"], r["at"], r["kind"], r["actor_id"],
+                  json.loads(r["detail"]))
+            for r in rows
+        ]
+
+    async def add_recipients(
+        self, alert_id: int, user_ids: Iterable[int], wave: int, now: float
+    ) -> None:
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO alert_recipients (alert_id, user_id, wave, added_at)"
+            " VALUES (?, ?, ?, ?)",
+            [(alert_id, uid, wave, now) for uid in user_ids],
+        )
+
+    async def recipients(self, alert_id: int) -> list[int]:
+        rows = await self._all(
+            "SELECT user_id FROM alert_recipients WHERE alert_id = ? ORDER BY added_at, user_id",
+            (alert_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def was_notified(self, alert_id: int, user_id: int) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM alert_recipients WHERE alert_id = ? AND user_id = ?",
+            (alert_id, user_id),
+        )
+        return row is not None
+
+    # --- outbox -------------------------------------------------------------------------
+
+    async def enqueue(
+        self, chat_id: int, kind: str, priority: int, payload: str, now: float,
+        alert_id: int | None = None, target_id: int | None = None,
+    ) -> int:
+        """Write one outgoing message as pending. An edit supersedes older pending edits."""
+        if target_id is not None:
+            await self._exec(
+                "UPDATE outbox SET state = 'superseded'"
+                " WHERE target_id = ? AND state = 'pending'",
+                (target_id,),
+            )
+        return await self._exec(
+            "INSERT INTO outbox (chat_id, alert_id, kind, priority, payload, target_id,"
+            " not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, alert_id, kind, priority, payload, target_id, now, now),
+        )
+
+    async def outbox_row(self, row_id: int) -> OutboxRow | None:
+        row = await self._one("SELECT * FROM outbox WHERE id = ?", (row_id,))
+        return _outbox(row) if row else None
+
+    async def due_outbox(self, now: float, limit: int) -> list[OutboxRow]:
+        rows = await self._all(
+            "SELECT * FROM outbox WHERE state = 'pending' AND not_before <= ?"
+            " ORDER BY priority, id LIMIT ?",
+            (now, limit),
+        )
+        return [_outbox(r) for r in rows]
+
+    async def next_outbox_time(self) -> float | None:
+        row = await self._one("SELECT MIN(not_before) FROM outbox WHERE state = 'pending'")
+        return row[0] if row else None
+
+    async def sent_rows(self, alert_id: int, kind: str | None = None) -> list[OutboxRow]:
+        """Rows already delivered for an alert (e.g. to edit the notices in place)."""
+        sql = "SELECT * FROM outbox WHERE alert_id = ? AND state IN ('sent', 'pending', 'sending')"
+        args: list[Any] = [alert_id]
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return [_outbox(r) for r in await self._all(sql + " ORDER BY id", args)]
+
+    async def rows_with_message(self, chat_id: int, message_id: int) -> list[OutboxRow]:
+        """The (possibly coalesced) rows that became one Telegram message."""
+        rows = await self._all(
+            "SELECT * FROM outbox WHERE chat_id = ? AND message_id = ? AND target_id IS NULL"
+            " ORDER BY id",
+            (chat_id, message_id),
+        )
+        return [_outbox(r) for r in rows]
+
+    async def mark_sending(self, row_ids: Sequence[int]) -> None:
+        await self._db.executemany(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
+            [(i,) for i in row_ids],
+        )
+
+    async def mark_sent(self, row_ids: Sequence[int], message_id: int | None, now: float) -> None:
+        await self._db.executemany(
+            "UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, error = NULL"
+            " WHERE id = ?",
+            [(message_id, now, i) for i in row_ids],
+        )
+
+    async def mark_retry(self, row_ids: Sequence[int], not_before: float, error: str) -> None:
+        await self._db.executemany(
+            "UPDATE outbox SET state = 'pending', not_before = ?, error = ? WHERE id = ?",
+            [(not_before, error, i) for i in row_ids],
+        )
+
+    async def mark_failed(self, row_ids: Sequence[int], error: str) -> None:
+        await self._db.executemany(
+            "UPDATE outbox SET state = 'failed', error = ? WHERE id = ?",
+            [(error, i) for i in row_ids],
+        )
+
+    async def set_payload(self, row_id: int, payload: str) -> None:
+        await self._exec("UPDATE outbox SET payload = ? WHERE id = ?", (payload, row_id))
+
+    async def resume_inflight(self) -> int:
+        """After a crash: what was being sent may not have arrived, so send it again."""
+        return await self._exec("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+
+    async def outbox_counts(self) -> dict[str, int]:
+        rows = await self._all("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        return {r[0]: r[1] for r in rows}
+
+    # --- timers -------------------------------------------------------------------------
+
+    async def set_timer(self, kind: str, subject_id: int, due_at: float) -> None:
+        await self._exec(
+            "INSERT INTO timers (kind, subject_id, due_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (kind, subject_id) DO UPDATE SET due_at = excluded.due_at",
+            (kind, subject_id, due_at),
+        )
+
+    async def clear_timer(self, kind: str, subject_id: int) -> None:
+        await self._exec("DELETE FROM timers WHERE kind = ? AND subject_id = ?", (kind, subject_id))
+
+    async def timer(self, kind: str, subject_id: int) -> Timer | None:
+        row = await self._one(
+            "SELECT * FROM timers WHERE kind = ? AND subject_id = ?", (kind, subject_id)
+        )
+        return Timer(row["kind"], row["subject_id"], row["due_at"]) if row else None
+
+    async def due_timers(self, now: float, limit: int = 100) -> list[Timer]:
+        rows = await self._all(
+            "SELECT * FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?", (now, limit)
+        )
+        return [Timer(r["kind"], r["subject_id"], r["due_at"]) for r in rows]
+
+    async def next_timer_time(self) -> float | None:
+        row = await self._one("SELECT MIN(due_at) FROM timers")
+        return row[0] if row else None
+
+    # --- invites, groups, kv ------------------------------------------------------------
+
+    async def add_invite(
+        self, code_hash: str, role: str, created_by: int, now: float, expires_at: float
+    ) -> None:
+        await self._exec(
+            "INSERT INTO invites (code_hash, role, created_by, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (code_hash, role, created_by, now, expires_at),
+        )
+
+    async def use_invite(self, code_hash: str, user_id: int, now: float) -> str | None:
+        """Spend a valid code and return its role; None if wrong, used or expired."""
+        row = await self._one(
+            "SELECT role FROM invites WHERE code_hash = ? AND used_by IS NULL AND expires_at > ?",
+            (code_hash, now),
+        )
+        if row is None:
+            return None
+        await self._exec(
+            "UPDATE invites SET used_by = ?, used_at = ? WHERE code_hash = ?",
+            (user_id, now, code_hash),
+        )
+        return str(row["role"])
+
+    async def connect_group(self, chat_id: int, by: int, now: float) -> bool:
+        changed = await self._exec(
+            "INSERT OR IGNORE INTO groups (chat_id, connected_by, connected_at) VALUES (?, ?, ?)",
+            (chat_id, by, now),
+        )
+        return changed != 0
+
+    async def disconnect_group(self, chat_id: int) -> bool:
+        return await self._exec("DELETE FROM groups WHERE chat_id = ?", (chat_id,)) == 1
+
+    async def groups(self) -> list[int]:
+        return [r[0] for r in await self._all("SELECT chat_id FROM groups ORDER BY chat_id")]
+
+    async def get_value(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM kv WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    async def set_value(self, key: str, value: str) -> None:
+        await self._exec(
+            "INSERT INTO kv (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+class Storage:
+    """The storage interface: open, migrate, and run domain steps as transactions."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode = WAL")
+        # FULL, not NORMAL: in WAL mode NORMAL survives a killed process but may lose the last
+        # commits on power loss; an alert we told the reporter we received must survive both.
+        # The cost is one fsync per commit, far below Telegram's own limits.
+        await db.execute("PRAGMA synchronous = FULL")
+        await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute("PRAGMA busy_timeout = 5000")
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def __aenter__(self) -> Storage:
+        await self.open()
+        await self.migrate()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def migrate(self) -> int:
+        """Apply every migration newer than PRAGMA user_version; return the new version."""
+        db = self._require()
+        async with self._lock:
+            async with db.execute("PRAGMA user_version") as cur:
+                row = await cur.fetchone()
+            version = int(row[0]) if row else 0
+            for number, sql in _migrations():
+                if number <= version:
+                    continue
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _split_sql(sql):
+                        await db.execute(statement)
+                    await db.execute(f"PRAGMA user_version = {number:d}")
+                    await db.execute("COMMIT")
+                except BaseException:
+                    await db.execute("ROLLBACK")
+                    raise
+                version = number
+            return version
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One domain step: committed on success, rolled back on any exception."""
+        db = self._require()
+        async with self._lock:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(db)
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    def _require(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("storage is not open")
+        return self._db
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3.complete_statement keeps triggers whole)."""
+    import sqlite3
+
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        statements.append(buffer.strip())
+    return statements
