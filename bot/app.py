@@ -156,36 +156,73 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
               exc_info=context.error)
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None,
-              clock: Clock | None = None, poll_timeout: int = 10) -> None:
-    """Run the bot until ``stop`` is set (or forever)."""
-    stop = stop or asyncio.Event()
-    storage = Storage(settings.database)
-    await storage.open()
-    try:
-        await storage.migrate()
-        app = build_application(settings)
-        async with app:
-            q = wire(app, storage, settings, clock)
-            await app.start()
-            q.tasks = [
-                asyncio.create_task(q.worker.run(), name="outbox"),
-                asyncio.create_task(q.timers.run(), name="timers"),
-                asyncio.create_task(poll_updates(app, storage, stop, poll_timeout),
-                                    name="updates"),
-            ]
-            log.info("Qorgau is running as @%s", app.bot.username)
-            waiter = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait([waiter, *q.tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not waiter and task.exception() is not None:
-                    log.error("%s stopped: %r", task.get_name(), task.exception())
-            stop.set()
-            q.timers.stop()
-            await q.worker.stop()
-            for task in q.tasks:
+class Runner:
+    """The running bot: storage, Application, worker, timers and poller, in one object so
+    that tests, the demo and the benchmark can start and stop it like ``qorgau run`` does."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None,
+                 poll_timeout: int = 10) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.poll_timeout = poll_timeout
+        self.stopped = asyncio.Event()
+        self.storage = Storage(settings.database)
+        self.app: Application | None = None
+        self.q: Qorgau | None = None
+
+    async def start(self) -> Qorgau:
+        await self.storage.open()
+        await self.storage.migrate()
+        self.app = build_application(self.settings)
+        await self.app.initialize()  # getMe: fails fast on a wrong token or URL
+        q = wire(self.app, self.storage, self.settings, self.clock)
+        await self.app.start()
+        q.tasks = [
+            asyncio.create_task(q.worker.run(), name="outbox"),
+            asyncio.create_task(q.timers.run(), name="timers"),
+            asyncio.create_task(poll_updates(self.app, self.storage, self.stopped,
+                                             self.poll_timeout), name="updates"),
+        ]
+        self.q = q
+        log.info("Qorgau is running as @%s", self.app.bot.username)
+        return q
+
+    async def wait(self) -> None:
+        """Until stopped, or until one of the loops dies (then stop the rest)."""
+        assert self.q is not None
+        waiter = asyncio.create_task(self.stopped.wait())
+        done, _ = await asyncio.wait([waiter, *self.q.tasks],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and not task.cancelled() and task.exception() is not None:
+                log.error("%s stopped: %r", task.get_name(), task.exception())
+        waiter.cancel()
+
+    async def stop(self) -> None:
+        self.stopped.set()
+        if self.q is not None:
+            self.q.timers.stop()
+            await self.q.worker.stop()
+            for task in self.q.tasks:
                 task.cancel()
-            await asyncio.gather(*q.tasks, waiter, return_exceptions=True)
-            await app.stop()
+            await asyncio.gather(*self.q.tasks, return_exceptions=True)
+            self.q = None
+        if self.app is not None:
+            if self.app.running:
+                await self.app.stop()
+            await self.app.shutdown()
+            self.app = None
+        await self.storage.close()
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the bot until ``stop`` is set."""
+    runner = Runner(settings)
+    try:
+        await runner.start()
+        if stop is not None:
+            stop_task = asyncio.create_task(stop.wait())
+            stop_task.add_done_callback(lambda _: runner.stopped.set())
+        await runner.wait()
     finally:
-        await storage.close()
+        await runner.stop()

@@ -1,0 +1,132 @@
+"""Driving the real bot against the emulator over HTTP: start and stop it, and walk people
+through the same buttons a person would press. Nothing of our code is mocked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from bot.app import Qorgau, Runner
+from bot.clock import Clock
+from bot.settings import Settings
+from emulator import Emulator, Limits, SimGroup, SimUser
+
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+# Functional tests run the limits 20x faster on both sides: the bot's pacing is still
+# enforced by the emulator, but a registration does not take seconds. Delivery tests use
+# Telegram's real figures.
+FAST_LIMITS = Limits(per_chat=20, per_chat_window=1.0, per_group=60, per_group_window=60.0,
+                     overall=200, overall_window=1.0)
+FAST_RATES = {"rate_private_per_second": 20.0, "rate_group_per_minute": 60.0,
+              "rate_global_per_second": 200.0}
+
+ALMATY = (43.2567, 76.9286)
+ASTANA = (51.1282, 71.4307)
+SHYMKENT = (42.3155, 69.5869)
+
+
+def make_settings(emu: Emulator, db: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "bot_token": emu.token, "telegram_api_url": emu.api_url, "database": db,
+        **FAST_RATES, **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class World:
+    """An emulator, a coordinator who is an administrator, and the bot."""
+
+    def __init__(self, emu: Emulator, tmp: Path) -> None:
+        self.emu = emu
+        self.tmp = tmp
+        self.db = tmp / "qorgau.db"
+        self.coordinator = emu.user(first_name="Coordinator", language_code="en")
+        self.runner: Runner | None = None
+        self.overrides: dict[str, Any] = {}
+
+    @property
+    def q(self) -> Qorgau:
+        assert self.runner is not None and self.runner.q is not None
+        return self.runner.q
+
+    async def start(self, clock: Clock | None = None, **overrides: Any) -> Qorgau:
+        self.overrides.update(overrides)
+        settings = make_settings(self.emu, self.db, admin_ids=str(self.coordinator.id),
+                                 **self.overrides)
+        self.runner = Runner(settings, clock=clock, poll_timeout=1)
+        return await self.runner.start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
+            self.runner = None
+
+    async def restart(self, clock: Clock | None = None) -> Qorgau:
+        await self.stop()
+        return await self.start(clock)
+
+    # --- people, registered through the real flows ------------------------------------
+
+    async def register_coordinator(self, name: str = "Dana") -> SimUser:
+        c = self.coordinator
+        await c.send_command("/start")
+        await c.wait_for("What name should others see?")
+        await c.send_text(name)
+        await c.wait_for("Registered as coordinator")
+        return c
+
+    async def register_reporter(self, name: str, region: str = "Almaty", share: bool = False,
+                                language: str = "en") -> SimUser:
+        user = self.emu.user(first_name=name, language_code=language)
+        await user.send_command("/start")
+        await user.wait_for("What we store")
+        await user.press("I agree")
+        await user.wait_for("What name should lawyers see?")
+        await user.send_text(name)
+        await user.wait_for("Where are you based?")
+        await user.press(region)
+        await user.wait_for("May press-freedom groups see")
+        await user.press("Yes, share it" if share else "No, region only")
+        await user.wait_for("You are registered")
+        return user
+
+    async def invite_link(self, role: str = "lawyer") -> str:
+        c = self.coordinator
+        mark = c.mark()
+        await c.send_command("/invite", role)
+        msg = await c.wait_for("https://t.me/", after=mark)
+        assert msg.text is not None
+        return msg.text.split("start=")[1].split()[0]
+
+    async def register_lawyer(self, name: str, regions: tuple[str, ...] = ("Almaty",),
+                              on_call: bool = True) -> SimUser:
+        code = await self.invite_link("lawyer")
+        user = self.emu.user(first_name=name, language_code="en")
+        await user.send_command("/start", code)
+        await user.wait_for("invited as a lawyer")
+        await user.send_text(name)
+        picker = await user.wait_for("Which regions do you serve?")
+        for region in regions:
+            await user.press(region, message=picker)
+        await user.press("Done", message=picker)
+        langs = await user.wait_for("Which languages")
+        await user.press("Русский", message=langs)
+        await user.press("Done", message=langs)
+        await user.wait_for("Registered as lawyer")
+        if on_call:
+            mark = user.mark()
+            await user.send_command("/oncall")
+            await user.wait_for("You are on call", after=mark)
+        return user
+
+    async def connect_group(self, title: str = "Press Freedom KZ") -> SimGroup:
+        group = self.emu.group(title=title)
+        mark = group.mark()
+        await group.send_command(self.coordinator, "/connect")
+        await group.wait_for("receives Qorgau alert notices", after=mark)
+        return group
+
+    async def drain(self) -> None:
+        assert await self.q.worker.drain(30.0), "outbox did not drain"
