@@ -22,7 +22,7 @@ def pick_language(code: str | None) -> str:
     return base if base in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def t(language: str, text: str, **values: Any) -> str:
+def t(language: str, text: str, /, **values: Any) -> str:
     """Translate ``text`` into ``language`` and fill its ``{placeholders}``."""
     template = CATALOGS.get(language, {}).get(text, text)
     return template.format(**values) if values else template

@@ -130,3 +130,9 @@ class World:
 
     async def drain(self) -> None:
         assert await self.q.worker.drain(30.0), "outbox did not drain"
+
+
+async def card_for(user: SimUser, alert_id: int, after: int = 0) -> Any:
+    """The lawyer's message that carries the buttons of this alert."""
+    label = f"Claim the case #{alert_id}"
+    return await user.wait_for(predicate=lambda m: label in m.buttons, after=after)

@@ -554,3 +554,52 @@ def test_cli_runs_and_stops() -> None:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def test_uploads_and_user_media(emu: Emulator, bot: Bot) -> None:
+    user = emu.user()
+    photo = await bot.send_photo(
+        user.id, photo=b"\x89PNG fake", caption="<i>proof</i>", parse_mode="HTML"
+    )
+    assert photo.photo and photo.caption == "proof"
+    assert emu.calls[-1].params["photo"]["size"] == 9  # multipart upload seen as a file
+    doc = await bot.send_document(user.id, document=b"pdf bytes", filename="a.pdf", caption="doc")
+    assert doc.caption == "doc" and [m.caption for m in user.inbox] == ["proof", "doc"]
+    assert await bot.send_photo(user.id, photo="AgADfileid")
+
+    live = await user.send_location(43.2, 76.9, live_period=900)
+    await user.edit_live_location(live, 43.3, 77.0)
+    await user.send_photo(caption="evidence")
+    await user.send_voice()
+    await user.reply_to(user.inbox[0], "about this")
+    updates = await bot.get_updates(timeout=0)
+    kinds = [("edited" if u.edited_message else "new") for u in updates]
+    assert kinds == ["new", "edited", "new", "new", "new"]
+    edited = updates[1].edited_message
+    assert edited is not None and edited.location is not None
+    assert edited.location.latitude == pytest.approx(43.3)
+    assert updates[2].message is not None and updates[2].message.caption == "evidence"
+    assert updates[3].message is not None and updates[3].message.voice is not None
+    reply = updates[4].message
+    assert reply is not None and reply.reply_to_message is not None
+    assert reply.reply_to_message.message_id == photo.message_id
+    ids = [u.update_id for u in updates]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+async def test_replies_and_stats(emu: Emulator, bot: Bot) -> None:
+    user = emu.user()
+    incoming = await user.send_text("help me")
+    reply = await bot.send_message(user.id, "on it", reply_to_message_id=incoming["message_id"])
+    assert reply.reply_to_message is not None and reply.reply_to_message.text == "help me"
+    assert reply.message_id == incoming["message_id"] + 1  # one id sequence per chat
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
+        await bot.send_message(user.id, "x", reply_to_message_id=999)
+    emu.faults = Faults(rate=1.0, kinds=("429",))
+    with pytest.raises(RetryAfter):
+        await bot.send_message(user.id, "y")
+    stats = emu.stats
+    assert stats["http_429"] == 1 and stats["faults_injected"] == 1 and stats["rate_limited"] == 0
+    sent = emu.sent(chat_id=user.id, method="sendmessage")
+    assert [c.result["text"] for c in sent if c.result] == ["on it"]
+    assert all(c.status == 200 for c in emu.sent())
