@@ -56,13 +56,19 @@ def clock_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%H:%M")
 
 
-def ago(lang: str, seconds: float) -> str:
+def duration(lang: str, seconds: float) -> str:
     minutes = int(max(0.0, seconds) // 60)
     if minutes < 1:
-        return t(lang, "just now")
+        return t(lang, "under a minute")
     if minutes < 120:
-        return t(lang, "{n} min ago", n=minutes)
-    return t(lang, "{n} h ago", n=minutes // 60)
+        return t(lang, "{n} min", n=minutes)
+    return t(lang, "{n} h", n=minutes // 60)
+
+
+def ago(lang: str, seconds: float) -> str:
+    if seconds < 60:
+        return t(lang, "just now")
+    return t(lang, "{duration} ago", duration=duration(lang, seconds))
 
 
 def utc_stamp(ts: float) -> str:
@@ -93,9 +99,8 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
     """A lawyer's notification: who, where, since when, what is known, and the two buttons."""
     lines = []
     if wave and wave > 1:
-        lines.append(t(lang, "⏰ Still unanswered after {ago}: wave {wave}.",
-                       ago=ago(lang, now - alert.created_at).replace(t(lang, " ago"), ""),
-                       wave=wave))
+        lines.append(t(lang, "⏰ Still unanswered after {waited}: wave {wave}.",
+                       waited=duration(lang, now - alert.created_at), wave=wave))
     if alert.urgent:
         lines.append(t(lang, "‼️ URGENT: nobody is on call."))
     lines.append(t(lang, "🚨 Alert #{id} · {region}", id=alert.id,

@@ -1,0 +1,139 @@
+"""Escalation end to end, on an injected clock: waves until someone acknowledges, due times
+kept in the database across a restart, claim timeout, stale reminders, on-call "until"."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from bot.clock import ManualClock
+from emulator import SimUser
+from tests.harness import ALMATY, ASTANA, World, card_for
+
+
+def rows(world: World, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(world.db) as db:
+        return db.execute(sql, args).fetchall()
+
+
+async def raise_alert(world: World, name: str, where: tuple[float, float]) -> tuple[SimUser, int]:
+    reporter = await world.register_reporter(name)
+    mark = reporter.mark()
+    await reporter.tap("📍 SOS: send my location", location=where)
+    msg = await reporter.wait_for("received and saved", after=mark)
+    assert msg.text is not None
+    return reporter, int(msg.text.split("#")[1].split()[0])
+
+
+def waves_seen(user: SimUser, alert_id: int) -> list[str]:
+    return [m.text or "" for m in user.inbox
+            if f"Alert #{alert_id}" in (m.text or "") and "wave" in (m.text or "")]
+
+
+async def test_waves_repeat_until_acknowledged_and_survive_a_restart(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock, ack_timeout_seconds=180, repeat_seconds=300)
+    coordinator = await world.register_coordinator()
+    ali = await world.register_lawyer("Ali", ("Astana",))
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Bek", ASTANA)
+    await card_for(ali, alert_id)
+    await world.drain()
+    assert waves_seen(marat, alert_id) == [] and waves_seen(coordinator, alert_id) == []
+
+    clock.advance(181)  # nobody acknowledged within ACK_TIMEOUT: wave 2 to everyone
+    await marat.wait_for("wave 2")
+    await coordinator.wait_for("wave 2")
+    await ali.wait_for("wave 2")
+    await reporter.wait_for("still looking for a lawyer")
+
+    # Killed in the middle of the escalation; the next wave falls due while it is down.
+    await world.stop()
+    clock.advance(301)
+    await world.start(clock=clock)
+    await marat.wait_for("wave 3")  # fired at once after the restart
+    assert rows(world, "SELECT wave FROM alerts") == [(3,)]
+
+    card = await card_for(marat, alert_id, after=0)
+    await marat.press(f"Acknowledge #{alert_id}", message=card)
+    await reporter.wait_for("has seen your alert")
+    clock.advance(301)
+    await world.drain()
+    await world.q.timers.run_due()
+    await world.drain()
+    assert rows(world, "SELECT wave, state FROM alerts") == [(3, "acknowledged")]
+    assert not any("wave 4" in (m.text or "") for m in marat.inbox)
+
+
+async def test_unclaimed_acknowledged_alert_asks_coordinators_to_assign(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock, claim_timeout_seconds=600)
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    aigul = await world.register_lawyer("Aigul", ("Almaty",), on_call=False)
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Acknowledge #{alert_id}", message=card)
+    clock.advance(601)
+    ask = await coordinator.wait_for("Please assign it")
+    await coordinator.press(f"Assign #{alert_id}", message=ask)
+    choice = await coordinator.wait_for(f"Assign alert #{alert_id} to:")
+    await coordinator.press("Aigul", message=choice)
+    await aigul.wait_for("A coordinator assigned alert")
+    await aigul.wait_for(f"You hold case #{alert_id}")
+    await reporter.wait_for("Lawyer Aigul has taken your case")
+    assert rows(world, "SELECT claimed_by FROM alerts") == [(aigul.id,)]
+
+
+async def test_claimed_case_without_updates_reminds_its_lawyer(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock, stale_hours=2)
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    _, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Claim the case #{alert_id}", message=card)
+    await marat.wait_for(f"You hold case #{alert_id}")
+    clock.advance(2 * 3600 + 1)
+    await marat.wait_for("has had no update for a while")
+
+
+async def test_on_call_until_a_time_ends_by_itself_and_says_so(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock)
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",), on_call=False)
+    await marat.send_command("/oncall", "2h")
+    await marat.wait_for("You are on call until")
+    assert rows(world, "SELECT on_call FROM people WHERE user_id = ?", marat.id) == [(1,)]
+    clock.advance(2 * 3600 + 1)
+    await marat.wait_for("on-call time has ended")
+    assert rows(world, "SELECT on_call FROM people WHERE user_id = ?", marat.id) == [(0,)]
+
+
+async def test_im_safe_closes_after_the_lawyer_confirms(world: World) -> None:
+    await world.start()
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Claim the case #{alert_id}", message=card)
+    await reporter.wait_for("has taken your case")
+    await reporter.tap("✅ I'm safe")
+    await reporter.wait_for("closes when your lawyer confirms")
+    assert rows(world, "SELECT state FROM alerts") == [("claimed",)]  # not by itself
+    ask = await marat.wait_for("says they are safe")
+    await marat.press(f"Confirm: close #{alert_id}", message=ask)
+    await reporter.wait_for("is closed (safe)")
+    assert rows(world, "SELECT state, outcome FROM alerts") == [("closed", "safe")]
+
+
+async def test_im_safe_closes_by_itself_after_the_set_time(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock, safe_autoclose_seconds=600)
+    await world.register_coordinator()
+    reporter, _ = await raise_alert(world, "Aida", ALMATY)
+    await reporter.tap("✅ I'm safe")
+    await reporter.wait_for("closes when your lawyer confirms")
+    clock.advance(601)
+    await reporter.wait_for("is closed (safe)")

@@ -1,0 +1,126 @@
+"""Pure logic with an injected clock: escalation policy, routing, pacing, regions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.escalation import Action, Policy, decide, first_due
+from bot.pacing import Limits, Pacer
+from bot.regions import BY_KEY, REGIONS, nearest_region
+from bot.routing import escalation_wave, first_wave
+from storage import Alert, Person
+
+POLICY = Policy(ack_timeout=180, repeat=300, claim_timeout=600, stale=3600)
+T0 = 1_800_000_000.0
+
+
+def alert(**kw: object) -> Alert:
+    base = Alert(id=1, reporter_id=1, state="open", region="almaty", lat=None, lon=None,
+                 accuracy_m=None, located_at=None, created_at=T0, urgent=False, wave=1,
+                 acknowledged_by=None, acknowledged_at=None, claimed_by=None, claimed_at=None,
+                 last_update_at=None, safe_at=None, closed_at=None, outcome=None)
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def person(uid: int, role: str = "lawyer", on_call: bool = True, regions: tuple[str, ...] = (),
+           until: float | None = None, step: str = "done") -> Person:
+    return Person(user_id=uid, role=role, display_name=f"p{uid}", region=None, language="en",
+                  serves_regions=regions, speaks=("ru",), share_location=False, step=step,
+                  on_call=on_call, on_call_until=until, created_at=T0)
+
+
+def test_unacknowledged_alert_escalates_at_ack_timeout_then_every_repeat() -> None:
+    assert first_due(T0, POLICY) == T0 + 180
+    d = decide(alert(), T0 + 180, POLICY)
+    assert d.action is Action.WAVE and d.next_due == T0 + 180 + 300
+
+
+def test_acknowledged_alert_asks_coordinators_only_after_claim_timeout() -> None:
+    acked = alert(state="acknowledged", acknowledged_by=5, acknowledged_at=T0 + 60)
+    early = decide(acked, T0 + 200, POLICY)
+    assert early.action is Action.NOTHING and early.next_due == T0 + 660
+    late = decide(acked, T0 + 660, POLICY)
+    assert late.action is Action.ASK_ASSIGN and late.next_due == T0 + 960
+
+
+def test_claimed_case_reminds_after_stale_time_since_last_update() -> None:
+    claimed = alert(state="claimed", claimed_by=5, claimed_at=T0, last_update_at=T0 + 1000)
+    assert decide(claimed, T0 + 3000, POLICY).action is Action.NOTHING
+    assert decide(claimed, T0 + 4600, POLICY).action is Action.REMIND_STALE
+
+
+def test_closed_alert_stops_escalating() -> None:
+    d = decide(alert(state="closed"), T0 + 10_000, POLICY)
+    assert d.action is Action.NOTHING and d.next_due is None
+
+
+def test_routing_prefers_on_call_lawyers_of_the_region() -> None:
+    people = [person(1, regions=("almaty",)), person(2, regions=("astana",)),
+              person(3, regions=("almaty",), on_call=False), person(9, role="coordinator")]
+    r = first_wave(people, "almaty", T0)
+    assert r.recipients == (1,) and not r.urgent
+
+
+def test_routing_falls_back_to_every_on_call_lawyer_then_everyone_urgent() -> None:
+    people = [person(2, regions=("astana",)), person(9, role="coordinator", on_call=False)]
+    assert first_wave(people, "almaty", T0).recipients == (2,)
+    nobody = [person(2, on_call=False), person(9, role="coordinator", on_call=False),
+              person(7, role="reporter", on_call=False)]
+    r = first_wave(nobody, "almaty", T0)
+    assert set(r.recipients) == {2, 9} and r.urgent
+
+
+def test_on_call_until_a_time_expires() -> None:
+    people = [person(1, regions=("almaty",), until=T0 + 60), person(2)]
+    assert first_wave(people, "almaty", T0).recipients == (1,)
+    assert first_wave(people, "almaty", T0 + 61).recipients == (2,)
+
+
+def test_unregistered_people_are_never_paged() -> None:
+    people = [person(1, regions=("almaty",), step="l_regions"), person(2)]
+    assert first_wave(people, "almaty", T0).recipients == (2,)
+
+
+def test_escalation_wave_is_all_on_call_lawyers_and_coordinators() -> None:
+    people = [person(1, regions=("almaty",)), person(2, regions=("astana",)),
+              person(3, on_call=False), person(9, role="coordinator", on_call=False)]
+    assert escalation_wave(people, T0) == (1, 2, 9)
+
+
+@given(st.floats(40.5, 55.5), st.floats(46.5, 87.3))
+def test_nearest_region_is_a_known_region(lat: float, lon: float) -> None:
+    assert nearest_region(lat, lon) in BY_KEY
+
+
+def test_each_centre_is_its_own_nearest_region() -> None:
+    for r in REGIONS:
+        assert nearest_region(r.lat, r.lon) == r.key
+
+
+def test_pacer_keeps_one_message_per_second_per_private_chat() -> None:
+    p = Pacer(Limits(margin=0.0))
+    assert p.ready_at(1, 0.0) == 0.0
+    p.record(1, 0.0)
+    assert p.ready_at(1, 0.1) == 1.0
+    assert p.ready_at(2, 0.1) == 0.1
+
+
+def test_pacer_keeps_twenty_per_minute_per_group_and_thirty_per_second_overall() -> None:
+    p = Pacer(Limits(margin=0.0))
+    for i in range(20):
+        p.record(-100, i * 3.0)
+    assert p.ready_at(-100, 57.5) >= 60.0
+    q = Pacer(Limits(margin=0.0))
+    for chat in range(30):
+        q.record(chat, 0.5)
+    assert q.ready_at(99, 0.6) == 1.5
+
+
+def test_pacer_backs_off_one_chat_on_retry_after() -> None:
+    p = Pacer(Limits(margin=0.0))
+    p.back_off(5, 10.0)
+    assert p.ready_at(5, 1.0) == 10.0
+    assert p.ready_at(6, 1.0) == 1.0
