@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from telegram import Update
-from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.casework import CaseWork
@@ -22,7 +22,7 @@ from bot.outbox import OutboxWorker
 from bot.pacing import Limits, Pacer
 from bot.reporting import Reporting
 from bot.services import Services
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.team import Team
 from bot.timers import TimerLoop
 from bot.transport import TelegramTransport
@@ -156,6 +156,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
               exc_info=context.error)
 
 
+class StartAborted(Exception):
+    """Stopped while still waiting for the Bot API to answer."""
+
+
 class Runner:
     """The running bot: storage, Application, worker, timers and poller, in one object so
     that tests, the demo and the benchmark can start and stop it like ``qorgau run`` does."""
@@ -174,7 +178,7 @@ class Runner:
         await self.storage.open()
         await self.storage.migrate()
         self.app = build_application(self.settings)
-        await self.app.initialize()  # getMe: fails fast on a wrong token or URL
+        await self._connect(self.app)
         q = wire(self.app, self.storage, self.settings, self.clock)
         await self.app.start()
         q.tasks = [
@@ -186,6 +190,26 @@ class Runner:
         self.q = q
         log.info("Qorgau is running as @%s", self.app.bot.username)
         return q
+
+    async def _connect(self, app: Application) -> None:
+        """getMe until it answers: a wrong token ends the program in one line; an
+        unreachable Bot API (a blocked network on a protest day) is retried, not fatal."""
+        failures = 0
+        while True:
+            try:
+                await app.initialize()
+                return
+            except InvalidToken:
+                raise SettingsError(
+                    "QORGAU_BOT_TOKEN: rejected by the Bot API (revoked or mistyped)") from None
+            except (NetworkError, TimedOut) as exc:
+                failures += 1
+                delay = min(60.0, 2.0 ** min(failures, 6))
+                log.warning("cannot reach the Bot API (%s); retrying in %.0f s",
+                            type(exc).__name__, delay)
+                await _sleep_or_stop(self.stopped, delay)
+                if self.stopped.is_set():
+                    raise StartAborted from None
 
     async def wait(self) -> None:
         """Until stopped, or until one of the loops dies (then stop the rest)."""
@@ -218,11 +242,13 @@ class Runner:
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the bot until ``stop`` is set."""
     runner = Runner(settings)
+    if stop is not None:
+        link = asyncio.create_task(stop.wait())
+        link.add_done_callback(lambda _: runner.stopped.set())
     try:
         await runner.start()
-        if stop is not None:
-            stop_task = asyncio.create_task(stop.wait())
-            stop_task.add_done_callback(lambda _: runner.stopped.set())
         await runner.wait()
+    except StartAborted:
+        pass
     finally:
         await runner.stop()
