@@ -1,0 +1,70 @@
+"""``qorgau demo`` plays its whole scene against the emulator, ends by itself with exit code 0,
+tells the story it promises, and never prints a location."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = "import sys; from bot.cli import main; sys.exit(main(['demo', '--speed', '0.5']))"
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """One run for all assertions: it takes ~20 s because the flood limits are the real ones."""
+    cwd: Path = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
+    env["PYTHONWARNINGS"] = "default"  # unclosed sessions or sockets would show on stderr
+    return subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=cwd, timeout=120,
+                          capture_output=True, text=True, encoding="utf-8", check=False)
+
+
+def test_demo_ends_by_itself_with_success(demo_run: subprocess.CompletedProcess[str]) -> None:
+    assert demo_run.returncode == 0, demo_run.stdout[-3000:] + demo_run.stderr[-3000:]
+    assert "Done in" in demo_run.stdout
+    assert "Warning" not in demo_run.stderr, demo_run.stderr
+    assert "Unclosed" not in demo_run.stderr, demo_run.stderr
+
+
+def test_demo_plays_the_whole_scene(demo_run: subprocess.CompletedProcess[str]) -> None:
+    out = demo_run.stdout
+    assert "Aida -> bot: taps" in out and "(location shared)" in out
+    assert "bot -> Aida: Alert #1 received and saved" in out
+    assert "bot -> Bek: Alert #2 received and saved" in out
+    assert "Acknowledged alert #1" in out
+    assert out.count("Alert #1 is yours.") == 1
+    assert out.count("Alert #1 was already taken by") == 1
+    assert "claim race:" in out and " won;" in out
+    assert "bot -> Dana: ⏰ Still unanswered" in out and "wave 2" in out
+    assert "still looking for a lawyer for alert #2" in out
+    assert "bot -> Dana: Open alerts: 2" in out
+    assert "🔴 #2" in out and "🟢 #1" in out
+    assert "Case #1 closed: released." in out
+    assert "bot -> Aida: Your alert #1 is closed (released)." in out
+    assert "bot -> Press Freedom KZ: (edits its message)" in out and "Outcome: released" in out
+    assert "database: alert #1 (almaty) closed" in out
+    assert "database: alert #2 (astana) open" in out
+
+
+def test_every_line_is_stamped_and_names_sender_and_receiver(
+        demo_run: subprocess.CompletedProcess[str]) -> None:
+    lines = [ln for ln in demo_run.stdout.splitlines() if ln.startswith("[")]
+    assert len(lines) > 40
+    for line in lines:
+        assert line[1:].split("s]")[0].strip().replace(".", "").isdigit(), line
+    talk = [ln for ln in lines if " -> " in ln]
+    assert any(ln.split("] ")[1].startswith("bot -> ") for ln in talk)
+    assert any(" -> bot" in ln for ln in talk)
+
+
+def test_demo_never_prints_a_location(demo_run: subprocess.CompletedProcess[str]) -> None:
+    # the stamps are times, not places: look only at what follows them
+    out = "\n".join(ln.split("s] ", 1)[-1] for ln in demo_run.stdout.splitlines())
+    out += demo_run.stderr
+    for fragment in ("43.2", "76.9", "51.1", "71.4", "location hidden"):
+        assert fragment not in out
+    assert "📍 location pin" in out
