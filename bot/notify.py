@@ -37,15 +37,16 @@ async def send(
 
 
 async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
-    """Change a message already queued or sent. A message not yet sent is rewritten in place,
-    so an edit never races its own message; newer edits supersede older queued ones."""
+    """Change a message already queued or sent. A message not yet sent is rewritten in place
+    (if it is in flight, the worker sends the difference as an edit when it lands); newer
+    edits supersede older queued ones."""
     target = await tx.outbox_row(target_id)
     if target is None:
         return
     if target.state == "pending":
         await tx.set_payload(target_id, out.to_json())
         return
-    if target.state in ("sent", "sending"):
+    if target.state == "sent":
         await tx.enqueue(
             target.chat_id, "edit", PRIORITY_CASE, out.to_json(), now,
             alert_id=target.alert_id, target_id=target_id,

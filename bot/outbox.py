@@ -1,9 +1,11 @@
 """The delivery worker: sends pending outbox rows in priority order under Telegram's limits.
 
-At-least-once: a row is marked ``sending`` before its request and ``sent`` after; a crash in
-between leaves it ``sending``, and ``resume_inflight`` at start sends it again. Telegram's API
-has no idempotency key, so a message that arrived just before a crash cannot be told from one
-that did not: a duplicate is the price of never losing one.
+At-least-once: a row stays ``pending`` in the database until Telegram has accepted it and the
+row is marked ``sent``; while its request is in flight only this process knows (``_inflight``),
+so nothing is written on the hot path before the request. A crash in between leaves the row
+pending and the next start sends it again. Telegram's API has no idempotency key, so a message
+that arrived just before a crash cannot be told from one that did not: a duplicate is the
+price of never losing one, and each crash can cause at most one per row.
 """
 
 from __future__ import annotations
@@ -16,17 +18,18 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.i18n import t
-from bot.messages import Outgoing, combine
+from bot.messages import PRIORITY_CASE, Outgoing, combine
 from bot.pacing import Pacer
 from bot.services import Services
 from bot.transport import NotModified, Permanent, RetryLater, Transient
-from storage import OutboxRow
+from storage import OutboxRow, Tx
 
 log = logging.getLogger(__name__)
 
-COALESCE_KINDS = frozenset({"alert"})
-MAX_BUNDLE = 8  # alerts per bundled message: buttons stay usable, text stays under 4096
-MAX_TEXT = 4000
+# Kinds whose queued rows for one chat may go out as one message, and how many at most:
+# a lawyer's alert cards keep their buttons usable at 8; a group's notices are short.
+BUNDLE_LIMITS = {"alert": 8, "group": 25}
+MAX_TEXT = 3800
 
 
 class Transport(Protocol):
@@ -53,6 +56,7 @@ class OutboxWorker:
         self.on_undeliverable = on_undeliverable
         self._wake = asyncio.Event()
         self._busy: set[int] = set()  # chats with a request in flight: one at a time each
+        self._inflight: set[int] = set()  # outbox row ids being sent right now
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
@@ -108,7 +112,8 @@ class OutboxWorker:
             sleep = min(sleep, next_db - now)
         by_chat: dict[int, list[OutboxRow]] = {}
         for row in rows:
-            by_chat.setdefault(row.chat_id, []).append(row)
+            if row.id not in self._inflight:
+                by_chat.setdefault(row.chat_id, []).append(row)
         # Chats in the order of their most urgent row: priority first, then age.
         for chat_id, chat_rows in sorted(by_chat.items(), key=lambda kv: (kv[1][0].priority,
                                                                            kv[1][0].id)):
@@ -123,8 +128,7 @@ class OutboxWorker:
             batch = self._batch(chat_rows)
             self.pacer.record(chat_id, mono)
             self._busy.add(chat_id)
-            async with self.svc.storage.transaction() as tx:
-                await tx.mark_sending([r.id for r in batch])
+            self._inflight.update(r.id for r in batch)
             await self._slots.acquire()
             task = asyncio.create_task(self._deliver(chat_id, batch))
             self._tasks.add(task)
@@ -132,15 +136,16 @@ class OutboxWorker:
         return max(0.005, sleep)
 
     def _batch(self, chat_rows: list[OutboxRow]) -> list[OutboxRow]:
-        """The first row, and with coalescing the chat's other queued alert cards."""
+        """The first row, and with coalescing the chat's other queued rows of its kind."""
         first = chat_rows[0]
-        if not self.coalesce or first.kind not in COALESCE_KINDS or first.target_id is not None:
+        limit = BUNDLE_LIMITS.get(first.kind, 1) if self.coalesce else 1
+        if limit == 1 or first.target_id is not None:
             return [first]
         batch, size = [first], len(first.payload)
         for row in chat_rows[1:]:
-            if len(batch) >= MAX_BUNDLE:
+            if len(batch) >= limit:
                 break
-            if row.kind in COALESCE_KINDS and row.target_id is None:
+            if row.kind == first.kind and row.target_id is None:
                 size += len(row.payload)
                 if size > MAX_TEXT:
                     break
@@ -174,9 +179,11 @@ class OutboxWorker:
         finally:
             self._busy.discard(chat_id)
             self._slots.release()
+            self._inflight.difference_update(ids)
         async with self.svc.storage.transaction() as tx:
             if failure is None:
                 await tx.mark_sent(ids, message_id, self.svc.now())
+                await self._catch_up_edits(tx, batch)
             elif retry_in is not None:
                 await tx.mark_retry(ids, self.svc.now() + retry_in, failure)
             else:
@@ -189,6 +196,17 @@ class OutboxWorker:
             for row in batch:
                 if row.target_id is None:
                     await self.on_undeliverable(row, failure)
+
+    async def _catch_up_edits(self, tx: Tx, batch: list[OutboxRow]) -> None:
+        """The domain rewrote a row while its request was in flight: send the change as an
+        edit, so the message ends up as the domain last said."""
+        for row in batch:
+            if row.target_id is not None:
+                continue
+            current = await tx.outbox_row(row.id)
+            if current is not None and current.payload != row.payload:
+                await tx.enqueue(row.chat_id, "edit", PRIORITY_CASE, current.payload,
+                                 self.svc.now(), alert_id=row.alert_id, target_id=row.id)
 
     async def _request(self, chat_id: int, batch: list[OutboxRow]) -> int | None:
         first = batch[0]

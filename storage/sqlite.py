@@ -286,28 +286,24 @@ class Tx:
         )
         return [_outbox(r) for r in rows]
 
-    async def mark_sending(self, row_ids: Sequence[int]) -> None:
-        await self._db.executemany(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
-            [(i,) for i in row_ids],
-        )
-
     async def mark_sent(self, row_ids: Sequence[int], message_id: int | None, now: float) -> None:
         await self._db.executemany(
-            "UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, error = NULL"
-            " WHERE id = ?",
+            "UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, error = NULL,"
+            " attempts = attempts + 1 WHERE id = ?",
             [(message_id, now, i) for i in row_ids],
         )
 
     async def mark_retry(self, row_ids: Sequence[int], not_before: float, error: str) -> None:
         await self._db.executemany(
-            "UPDATE outbox SET state = 'pending', not_before = ?, error = ? WHERE id = ?",
+            "UPDATE outbox SET state = 'pending', not_before = ?, error = ?,"
+            " attempts = attempts + 1 WHERE id = ?",
             [(not_before, error, i) for i in row_ids],
         )
 
     async def mark_failed(self, row_ids: Sequence[int], error: str) -> None:
         await self._db.executemany(
-            "UPDATE outbox SET state = 'failed', error = ? WHERE id = ?",
+            "UPDATE outbox SET state = 'failed', error = ?, attempts = attempts + 1"
+            " WHERE id = ?",
             [(error, i) for i in row_ids],
         )
 
