@@ -103,6 +103,9 @@ class OutboxWorker:
     async def _dispatch_due(self) -> float:
         """Start every send that the limits allow now; return how long to sleep."""
         now = self.svc.now()
+        # Rows in flight when the scan starts may settle while it reads; they must not be
+        # taken as pending again from this (by then stale) read.
+        busy_rows = set(self._inflight)
         async with self.svc.storage.transaction() as tx:
             rows = await tx.due_outbox(now, limit=2000)
             next_db = await tx.next_outbox_time()
@@ -112,7 +115,7 @@ class OutboxWorker:
             sleep = min(sleep, next_db - now)
         by_chat: dict[int, list[OutboxRow]] = {}
         for row in rows:
-            if row.id not in self._inflight:
+            if row.id not in busy_rows and row.id not in self._inflight:
                 by_chat.setdefault(row.chat_id, []).append(row)
         # Chats in the order of their most urgent row: priority first, then age.
         for chat_id, chat_rows in sorted(by_chat.items(), key=lambda kv: (kv[1][0].priority,
