@@ -17,7 +17,9 @@ from bot.casework import CaseWork
 from bot.clock import Clock
 from bot.coordination import Coordination
 from bot.dispatch import PrivateText
+from bot.i18n import t
 from bot.logs import redact_secret
+from bot.notify import say
 from bot.outbox import OutboxWorker
 from bot.pacing import Limits, Pacer
 from bot.reporting import Reporting
@@ -150,10 +152,24 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure without the update's content (locations, names, texts stay out of
-    logs); the sender gets a polite answer where we can give one."""
+    logs), and give the sender a calm answer rather than silence."""
     uid = update.update_id if isinstance(update, Update) else None
     log.error("handler failed for update %s: %s", uid, type(context.error).__name__,
               exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_user is None:
+        return
+    q: Qorgau | None = context.bot_data.get("qorgau")
+    if q is None:
+        return
+    try:
+        async with q.svc.storage.transaction() as tx:
+            person = await tx.person(update.effective_user.id)
+        lang = person.language if person else "en"
+        await say(q.svc, update.effective_user.id, t(
+            lang, "Sorry, something went wrong on our side. If you are in danger, tap the "
+                  "SOS button again: alerts are never dropped."))
+    except Exception:  # the answer is a courtesy; never let it raise again
+        log.exception("could not tell the sender about the failure")
 
 
 class StartAborted(Exception):

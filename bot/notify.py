@@ -60,7 +60,7 @@ def clock_time(ts: float) -> str:
 def duration(lang: str, seconds: float) -> str:
     minutes = int(max(0.0, seconds) // 60)
     if minutes < 1:
-        return t(lang, "under a minute")
+        return t(lang, "{n} s", n=int(max(0.0, seconds)))
     if minutes < 120:
         return t(lang, "{n} min", n=minutes)
     return t(lang, "{n} h", n=minutes // 60)

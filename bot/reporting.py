@@ -215,12 +215,12 @@ class Reporting:
         await notify.page(tx, alert, route.recipients, now, wave=1, known=[])
         await notify.post_group_notices(tx, alert, now)
         await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
-        minutes = max(1, round(self.svc.policy.ack_timeout / 60))
         await self._reply(tx, person, Outgoing(
             t(lang, "Alert #{id} received and saved. We are alerting {n} lawyer(s) now. If "
-                    "nobody answers within {m} min, we alert everyone on call. Send anything "
+                    "nobody answers within {wait}, we alert everyone on call. Send anything "
                     "you can here (text, photo, voice); it goes to your lawyer.",
-              id=alert_id, n=len(route.recipients), m=minutes),
+              id=alert_id, n=len(route.recipients),
+              wait=notify.duration(lang, self.svc.policy.ack_timeout)),
             keyboard=notify.reporter_keyboard(lang, alert_open=True),
         ))
 
