@@ -68,11 +68,11 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Resume what a crash left in flight, then deliver until stopped."""
-        async with self.svc.step() as tx:
-            resumed = await tx.resume_inflight()
-        if resumed:
-            log.info("resending %d message(s) that were in flight at the last stop", resumed)
+        """Deliver until stopped, starting with whatever the last run left pending."""
+        async with self.svc.storage.transaction() as tx:
+            pending = (await tx.outbox_counts()).get("pending", 0)
+        if pending:
+            log.info("%d message(s) left pending by the last run will be sent now", pending)
         while not self._stopping:
             self._wake.clear()
             delay = await self._dispatch_due()
@@ -95,7 +95,7 @@ class OutboxWorker:
         while time.monotonic() < deadline:
             async with self.svc.storage.transaction() as tx:
                 counts = await tx.outbox_counts()
-            if not counts.get("pending") and not counts.get("sending") and not self._tasks:
+            if not counts.get("pending") and not self._tasks:
                 return True
             await asyncio.sleep(0.05)
         return False

@@ -270,7 +270,7 @@ class Tx:
 
     async def sent_rows(self, alert_id: int, kind: str | None = None) -> list[OutboxRow]:
         """Rows already delivered for an alert (e.g. to edit the notices in place)."""
-        sql = "SELECT * FROM outbox WHERE alert_id = ? AND state IN ('sent', 'pending', 'sending')"
+        sql = "SELECT * FROM outbox WHERE alert_id = ? AND state IN ('sent', 'pending')"
         args: list[Any] = [alert_id]
         if kind is not None:
             sql += " AND kind = ?"
@@ -309,10 +309,6 @@ class Tx:
 
     async def set_payload(self, row_id: int, payload: str) -> None:
         await self._exec("UPDATE outbox SET payload = ? WHERE id = ?", (payload, row_id))
-
-    async def resume_inflight(self) -> int:
-        """After a crash: what was being sent may not have arrived, so send it again."""
-        return await self._exec("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
 
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT state, COUNT(*) FROM outbox GROUP BY state")

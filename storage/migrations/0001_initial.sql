@@ -70,7 +70,8 @@ CREATE TABLE alert_recipients (
 CREATE INDEX alert_recipients_user ON alert_recipients (user_id);
 
 -- The outbox: every message is a row before it is sent.
--- pending -> sending -> sent | failed; 'superseded' when a newer edit replaced it.
+-- pending -> sent | failed; 'superseded' when a newer edit replaced it. A row stays pending
+-- while its request is in flight, so a crash at any moment means "send again".
 CREATE TABLE outbox (
     id          INTEGER PRIMARY KEY,
     chat_id     INTEGER NOT NULL,
@@ -78,7 +79,7 @@ CREATE TABLE outbox (
     kind        TEXT NOT NULL,
     priority    INTEGER NOT NULL,
     state       TEXT NOT NULL DEFAULT 'pending'
-                CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'superseded')),
+                CHECK (state IN ('pending', 'sent', 'failed', 'superseded')),
     payload     TEXT NOT NULL,           -- JSON of bot.messages.Outgoing
     target_id   INTEGER REFERENCES outbox (id), -- edits: the row whose message is edited
     attempts    INTEGER NOT NULL DEFAULT 0,
