@@ -221,8 +221,8 @@ class Runner:
             except (NetworkError, TimedOut) as exc:
                 failures += 1
                 delay = min(60.0, 2.0 ** min(failures, 6))
-                log.warning("cannot reach the Bot API (%s); retrying in %.0f s",
-                            type(exc).__name__, delay)
+                log.warning("cannot reach the Bot API at %s (%s); retrying in %.0f s",
+                            self.settings.telegram_api_url, type(exc).__name__, delay)
                 await _sleep_or_stop(self.stopped, delay)
                 if self.stopped.is_set():
                     raise StartAborted from None

@@ -92,7 +92,7 @@ async def test_group_notice_is_edited_in_place(world: World) -> None:
     await world.register_coordinator()
     group = await world.connect_group()
     lawyer = await world.register_lawyer("Marat", ("Almaty",))
-    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    _reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
     notice = await group.wait_for(f"Alert #{alert_id}")
     assert notice.text is not None and "43.2" not in notice.text  # no consent: region only
     before = len(group.inbox)

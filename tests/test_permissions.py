@@ -54,12 +54,13 @@ async def test_reporter_forged_buttons_are_refused_and_change_nothing(
     before = snapshot(world)
     answer = await press_forged(world, aida, data)
     assert answer, "a press always gets an answer"
-    assert any(w in answer.lower() for w in ("not for you", "no longer", "only a case", "only coordinators"))
+    polite = ("not for you", "no longer", "only a case", "only coordinators")
+    assert any(w in answer.lower() for w in polite)
     assert snapshot(world) == before
 
 
 async def test_lawyer_cannot_claim_an_alert_they_were_not_paged_for(world: World) -> None:
-    _, almaty, astana, a1, _ = await scene(world)
+    _, _almaty, astana, a1, _ = await scene(world)
     before = snapshot(world)
     assert await press_forged(world, astana, f"claim:{a1}") == REFUSAL
     assert await press_forged(world, astana, f"ack:{a1}") == REFUSAL
@@ -67,7 +68,7 @@ async def test_lawyer_cannot_claim_an_alert_they_were_not_paged_for(world: World
 
 
 async def test_lawyer_sees_alerts_they_were_paged_for_and_no_others(world: World) -> None:
-    _, almaty, astana, a1, a2 = await scene(world)
+    _, almaty, _astana, a1, a2 = await scene(world)
     mark = almaty.mark()
     await almaty.send_command("/case", str(a1))
     await almaty.wait_for("raised", after=mark)
