@@ -3,7 +3,9 @@ the domain checks the sender's role and relation to the alert every time."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from telegram import Update
 from telegram.ext import CommandHandler
@@ -11,6 +13,9 @@ from telegram.ext import CommandHandler
 from bot.i18n import t
 from bot.notify import LOCAL_TZ
 from handlers.common import Context, int_arg, is_private, qorgau, say, sender
+
+if TYPE_CHECKING:
+    from bot.app import Qorgau
 
 
 def parse_until(raw: str, now: float) -> float | None:
@@ -86,13 +91,21 @@ async def people(update: Update, context: Context) -> None:
     await say(context, user_id, await qorgau(context).team.list_people(user_id, role))
 
 
-async def revoke(update: Update, context: Context) -> None:
+async def _numbered(update: Update, context: Context, usage: str,
+                    action: Callable[[Qorgau, int, int], Awaitable[str | None]]) -> None:
+    """A command whose one argument is a number: a usage hint if it is missing or malformed,
+    else the domain's answer."""
     user_id, lang = sender(update)
-    target = int_arg(context.args)
-    if target is None:
-        await say(context, user_id, t(lang, "Use /revoke <user id> (see /people)."))
+    number = int_arg(context.args)
+    if number is None:
+        await say(context, user_id, t(lang, usage))
         return
-    await say(context, user_id, await qorgau(context).team.revoke(user_id, target))
+    await say(context, user_id, await action(qorgau(context), user_id, number))
+
+
+async def revoke(update: Update, context: Context) -> None:
+    await _numbered(update, context, "Use /revoke <user id> (see /people).",
+                    lambda q, uid, n: q.team.revoke(uid, n))
 
 
 async def open_alerts(update: Update, context: Context) -> None:
@@ -101,12 +114,8 @@ async def open_alerts(update: Update, context: Context) -> None:
 
 
 async def case(update: Update, context: Context) -> None:
-    user_id, lang = sender(update)
-    alert_id = int_arg(context.args)
-    if alert_id is None:
-        await say(context, user_id, t(lang, "Use /case N."))
-        return
-    await say(context, user_id, await qorgau(context).coordination.case(user_id, alert_id))
+    await _numbered(update, context, "Use /case N.",
+                    lambda q, uid, n: q.coordination.case(uid, n))
 
 
 async def stats(update: Update, context: Context) -> None:
@@ -122,13 +131,8 @@ async def stats(update: Update, context: Context) -> None:
 
 
 async def assign(update: Update, context: Context) -> None:
-    user_id, lang = sender(update)
-    alert_id = int_arg(context.args)
-    if alert_id is None:
-        await say(context, user_id, t(lang, "Use /assign N."))
-        return
-    await say(context, user_id,
-              await qorgau(context).casework.assign_choices(user_id, alert_id))
+    await _numbered(update, context, "Use /assign N.",
+                    lambda q, uid, n: q.casework.assign_choices(uid, n))
 
 
 async def connect(update: Update, context: Context, on: bool = True) -> None:

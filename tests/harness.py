@@ -136,3 +136,21 @@ async def card_for(user: SimUser, alert_id: int, after: int = 0) -> Any:
     """The lawyer's message that carries the buttons of this alert."""
     label = f"Claim the case #{alert_id}"
     return await user.wait_for(predicate=lambda m: label in m.buttons, after=after)
+
+
+def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """Read the bot's database as an auditor would (tests only; the bot never does this)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+async def raise_alert(world: World, name: str, where: tuple[float, float]) -> tuple[SimUser, int]:
+    """Register a reporter, tap SOS at ``where``, and return them with the alert number."""
+    reporter = await world.register_reporter(name)
+    mark = reporter.mark()
+    await reporter.tap("📍 SOS: send my location", location=where)
+    msg = await reporter.wait_for("received and saved", after=mark)
+    assert msg.text is not None
+    return reporter, int(msg.text.split("#")[1].split()[0])

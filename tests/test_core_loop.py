@@ -3,24 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
-from tests.harness import ALMATY, ASTANA, World, card_for
-
-
-def rows(world: World, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(world.db) as db:
-        return db.execute(sql, args).fetchall()
-
-
-async def raise_alert(world: World, name: str, where: tuple[float, float]) -> tuple[object, int]:
-    reporter = await world.register_reporter(name)
-    mark = reporter.mark()
-    await reporter.tap("📍 SOS: send my location", location=where)
-    msg = await reporter.wait_for("received and saved", after=mark)
-    assert msg.text is not None
-    alert_id = int(msg.text.split("#")[1].split()[0])
-    return reporter, alert_id
+from tests.harness import ALMATY, ASTANA, World, card_for, raise_alert, rows
 
 
 async def test_alert_routes_to_on_call_lawyers_of_its_region(world: World) -> None:
@@ -55,7 +39,7 @@ async def test_ack_then_concurrent_claims_have_exactly_one_winner(world: World) 
     assert sum("is yours" in x for x in texts) == 1, texts
     assert sum("already taken by" in x for x in texts) == 2, texts
     winner = lawyers[next(i for i, x in enumerate(texts) if "is yours" in x)]
-    (holder,) = rows(world, "SELECT claimed_by FROM alerts WHERE id = ?", alert_id)
+    (holder,) = rows(world.db, "SELECT claimed_by FROM alerts WHERE id = ?", alert_id)
     assert holder == (winner.id,)
     note = await reporter.wait_for("has taken your case")
     assert note.text is not None and winner.first_name in note.text
@@ -116,4 +100,4 @@ async def test_close_with_outcome_and_note(world: World) -> None:
     answer = await lawyer.press("released", message=choice)
     assert answer.text is not None and "closed" in answer.text
     await reporter.wait_for("Released without charges")
-    assert rows(world, "SELECT state, outcome FROM alerts") == [("closed", "released")]
+    assert rows(world.db, "SELECT state, outcome FROM alerts") == [("closed", "released")]

@@ -7,21 +7,15 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 from emulator import Emulator, Faults, SimUser
-from tests.harness import ALMATY, FAST_RATES, World, card_for
+from tests.harness import ALMATY, FAST_RATES, World, card_for, rows
 
 CARD = re.compile(r"🚨 Alert #(\d+) ·")
 
-
-def rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, args).fetchall()
 
 
 def cards_received(emu: Emulator, chat_id: int) -> Counter[int]:

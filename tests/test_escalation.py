@@ -3,26 +3,11 @@ kept in the database across a restart, claim timeout, stale reminders, on-call "
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from bot.clock import ManualClock
 from emulator import SimUser
-from tests.harness import ALMATY, ASTANA, World, card_for
-
-
-def rows(world: World, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(world.db) as db:
-        return db.execute(sql, args).fetchall()
-
-
-async def raise_alert(world: World, name: str, where: tuple[float, float]) -> tuple[SimUser, int]:
-    reporter = await world.register_reporter(name)
-    mark = reporter.mark()
-    await reporter.tap("📍 SOS: send my location", location=where)
-    msg = await reporter.wait_for("received and saved", after=mark)
-    assert msg.text is not None
-    return reporter, int(msg.text.split("#")[1].split()[0])
+from tests.harness import ALMATY, ASTANA, World, card_for, raise_alert, rows
 
 
 def waves_seen(user: SimUser, alert_id: int) -> list[str]:
@@ -52,7 +37,7 @@ async def test_waves_repeat_until_acknowledged_and_survive_a_restart(world: Worl
     clock.advance(301)
     await world.start(clock=clock)
     await marat.wait_for("wave 3")  # fired at once after the restart
-    assert rows(world, "SELECT wave FROM alerts") == [(3,)]
+    assert rows(world.db, "SELECT wave FROM alerts") == [(3,)]
 
     card = await card_for(marat, alert_id, after=0)
     await marat.press(f"Acknowledge #{alert_id}", message=card)
@@ -61,7 +46,7 @@ async def test_waves_repeat_until_acknowledged_and_survive_a_restart(world: Worl
     await world.drain()
     await world.q.timers.run_due()
     await world.drain()
-    assert rows(world, "SELECT wave, state FROM alerts") == [(3, "acknowledged")]
+    assert rows(world.db, "SELECT wave, state FROM alerts") == [(3, "acknowledged")]
     assert not any("wave 4" in (m.text or "") for m in marat.inbox)
 
 
@@ -82,7 +67,7 @@ async def test_unclaimed_acknowledged_alert_asks_coordinators_to_assign(world: W
     await aigul.wait_for("A coordinator assigned alert")
     await aigul.wait_for(f"You hold case #{alert_id}")
     await reporter.wait_for("Lawyer Aigul has taken your case")
-    assert rows(world, "SELECT claimed_by FROM alerts") == [(aigul.id,)]
+    assert rows(world.db, "SELECT claimed_by FROM alerts") == [(aigul.id,)]
 
 
 async def test_claimed_case_without_updates_reminds_its_lawyer(world: World) -> None:
@@ -105,10 +90,10 @@ async def test_on_call_until_a_time_ends_by_itself_and_says_so(world: World) -> 
     marat = await world.register_lawyer("Marat", ("Almaty",), on_call=False)
     await marat.send_command("/oncall", "2h")
     await marat.wait_for("You are on call until")
-    assert rows(world, "SELECT on_call FROM people WHERE user_id = ?", marat.id) == [(1,)]
+    assert rows(world.db, "SELECT on_call FROM people WHERE user_id = ?", marat.id) == [(1,)]
     clock.advance(2 * 3600 + 1)
     await marat.wait_for("on-call time has ended")
-    assert rows(world, "SELECT on_call FROM people WHERE user_id = ?", marat.id) == [(0,)]
+    assert rows(world.db, "SELECT on_call FROM people WHERE user_id = ?", marat.id) == [(0,)]
 
 
 async def test_im_safe_closes_after_the_lawyer_confirms(world: World) -> None:
@@ -121,11 +106,11 @@ async def test_im_safe_closes_after_the_lawyer_confirms(world: World) -> None:
     await reporter.wait_for("has taken your case")
     await reporter.tap("✅ I'm safe")
     await reporter.wait_for("closes when your lawyer confirms")
-    assert rows(world, "SELECT state FROM alerts") == [("claimed",)]  # not by itself
+    assert rows(world.db, "SELECT state FROM alerts") == [("claimed",)]  # not by itself
     ask = await marat.wait_for("says they are safe")
     await marat.press(f"Confirm: close #{alert_id}", message=ask)
     await reporter.wait_for("is closed (safe)")
-    assert rows(world, "SELECT state, outcome FROM alerts") == [("closed", "safe")]
+    assert rows(world.db, "SELECT state, outcome FROM alerts") == [("closed", "safe")]
 
 
 async def test_im_safe_closes_by_itself_after_the_set_time(world: World) -> None:

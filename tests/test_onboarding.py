@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from bot.clock import ManualClock
-from tests.harness import ALMATY, World, card_for
-
-
-def rows(world: World, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(world.db) as db:
-        return db.execute(sql, args).fetchall()
+from tests.harness import ALMATY, World, card_for, rows
 
 
 async def test_invite_is_a_single_use_deep_link_stored_only_as_a_hash(world: World) -> None:
@@ -21,7 +15,7 @@ async def test_invite_is_a_single_use_deep_link_stored_only_as_a_hash(world: Wor
     assert len(code) >= 22  # at least 128 random bits in url-safe base64
     assert f"https://t.me/{world.emu.bot_username}?start={code}" in (
         world.coordinator.inbox[-1].text or "")
-    stored = rows(world, "SELECT code_hash, role FROM invites")
+    stored = rows(world.db, "SELECT code_hash, role FROM invites")
     assert len(stored) == 1 and stored[0][1] == "lawyer" and code not in str(stored)
     first = world.emu.user(first_name="Marat")
     await first.send_command("/start", code)
@@ -29,7 +23,7 @@ async def test_invite_is_a_single_use_deep_link_stored_only_as_a_hash(world: Wor
     second = world.emu.user(first_name="Mallory")
     await second.send_command("/start", code)
     await second.wait_for("wrong, used or expired")
-    assert rows(world, "SELECT role FROM people WHERE user_id = ?", second.id) == [("reporter",)]
+    assert rows(world.db, "SELECT role FROM people WHERE user_id = ?", second.id) == [("reporter",)]
 
 
 async def test_wrong_and_expired_invites_grant_nothing(world: World) -> None:
@@ -44,7 +38,7 @@ async def test_wrong_and_expired_invites_grant_nothing(world: World) -> None:
     late = world.emu.user(first_name="Late")
     await late.send_command("/start", code)
     await late.wait_for("wrong, used or expired")
-    roles = rows(world, "SELECT role FROM people WHERE user_id IN (?, ?)", stranger.id, late.id)
+    roles = rows(world.db, "SELECT role FROM people WHERE user_id IN (?, ?)", stranger.id, late.id)
     assert roles == [("reporter",), ("reporter",)]
 
 
@@ -52,7 +46,7 @@ async def test_lawyer_registers_regions_and_languages(world: World) -> None:
     await world.start()
     await world.register_coordinator()
     lawyer = await world.register_lawyer("Marat", ("Almaty", "Astana"), on_call=False)
-    assert rows(world, "SELECT role, display_name, serves_regions, speaks, step FROM people"
+    assert rows(world.db, "SELECT role, display_name, serves_regions, speaks, step FROM people"
                        " WHERE user_id = ?", lawyer.id) == [
         ("lawyer", "Marat", "almaty,astana", "ru", "done")]
     assert lawyer.keyboard == [["🟢 Go on call"]]
@@ -110,7 +104,7 @@ async def test_group_connects_sees_exact_spot_only_with_consent_and_disconnects(
     mark = group.mark()
     await group.send_command(outsider, "/connect")
     await group.wait_for("Only a Qorgau coordinator", after=mark)
-    assert rows(world, "SELECT COUNT(*) FROM groups") == [(0,)]
+    assert rows(world.db, "SELECT COUNT(*) FROM groups") == [(0,)]
     mark = group.mark()
     await group.send_command(world.coordinator, "/connect")
     await group.wait_for("now receives", after=mark)
