@@ -89,6 +89,9 @@ class Emulator:
         }
         self.api = BotApi(self.world, self.bot_user)
         self.calls: list[Call] = []
+        # update_id -> time.monotonic() when the bot was first handed that update (the
+        # getUpdates answer, or the webhook POST that it accepted): where latency starts.
+        self.update_handed_at: dict[int, float] = {}
         self._stats = {
             "calls": 0,
             "sent_messages": 0,
@@ -366,7 +369,11 @@ class Emulator:
         try:
             while True:
                 if world.updates:
-                    return [dict(u) for u in world.updates[:limit]]
+                    batch = [dict(u) for u in world.updates[:limit]]
+                    handed = time.monotonic()
+                    for update in batch:
+                        self.update_handed_at.setdefault(update["update_id"], handed)
+                    return batch
                 remaining = deadline - loop.time()
                 if remaining <= 0 or self._closing:
                     return []
@@ -449,6 +456,7 @@ class Emulator:
                 else {}
             )
             error: str | None = None
+            posted = time.monotonic()
             try:
                 assert self._session is not None
                 async with self._session.post(url, json=update, headers=headers) as resp:
@@ -458,6 +466,7 @@ class Emulator:
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 error = f"Connection failed: {exc!r}"
             if error is None:
+                self.update_handed_at.setdefault(update["update_id"], posted)
                 world.updates = [u for u in world.updates if u["update_id"] != update["update_id"]]
                 backoff = 0.05
             else:

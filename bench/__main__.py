@@ -1,0 +1,91 @@
+"""``python -m bench latency|burst``: run a scenario and print its table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from bench.report import machine
+
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark Qorgau end to end: the bot runs as `python -m bot` against "
+                    "the Bot API emulator with Telegram's real flood limits.")
+    p.add_argument("scenario", choices=["latency", "burst"],
+                   help="latency: one alert at a time vs. the commit+send floor; "
+                        "burst: many alerts at once, coalescing on and off")
+    p.add_argument("--alerts", type=int, default=None,
+                   help="alerts to raise (default: 30 for latency, 200 for burst)")
+    p.add_argument("--lawyers", type=int, default=50, help="on-call lawyers (default 50)")
+    p.add_argument("--seconds", type=float, default=10.0,
+                   help="burst: spread the alerts evenly over this many seconds (default 10)")
+    p.add_argument("--groups", type=int, default=5,
+                   help="burst: connected press-freedom groups (default 5)")
+    p.add_argument("--regions", type=int, default=5, choices=range(1, 6),
+                   help="burst: regions the alerts and lawyers are spread over (default 5)")
+    p.add_argument("--faults", type=float, default=0.0, metavar="RATE",
+                   help="burst: inject 429/500/dropped-connection faults into this share "
+                        "of the bot's sends (e.g. 0.2)")
+    p.add_argument("--no-compare", action="store_true",
+                   help="burst: skip the run with coalescing switched off")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="burst: give up waiting for every card after this many seconds")
+    p.add_argument("--floor-samples", type=int, default=120,
+                   help="latency: commit+send floor samples (default 120)")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                   help="also dump the raw figures as JSON (to PATH, or stdout)")
+    return p
+
+
+async def _latency(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from bench.latency import render_latency, run_latency
+
+    result = await run_latency(alerts=args.alerts or 30, lawyers=args.lawyers,
+                               floor_samples=args.floor_samples)
+    return render_latency(result), result.figures()
+
+
+async def _burst(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from bench.burst import run_burst
+    from bench.burst_report import render_burst
+
+    common: dict[str, Any] = dict(alerts=args.alerts or 200, lawyers=args.lawyers,
+                                  seconds=args.seconds, groups=args.groups,
+                                  regions=max(1, min(args.regions, args.lawyers)),
+                                  fault_rate=args.faults,
+                                  within=args.timeout)
+    on = await run_burst(coalesce=True, **common)
+    off = None if args.no_compare else await run_burst(coalesce=False, **common)
+    text = render_burst(on, off, **common)
+    return text, {"coalescing_on": on.figures(),
+                  "coalescing_off": off.figures() if off else None, "config": common}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    print(f"machine: {machine()}", flush=True)
+    run = _latency if args.scenario == "latency" else _burst
+    text, figures = asyncio.run(run(args))
+    print()
+    print(text, flush=True)
+    if args.json is not None:
+        dump = json.dumps({"scenario": args.scenario, "machine": machine(), **figures},
+                          indent=2, default=str)
+        if args.json == "-":
+            print(dump)
+        else:
+            with open(args.json, "w", encoding="utf-8") as out:
+                out.write(dump + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
