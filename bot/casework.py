@@ -299,7 +299,7 @@ class CaseWork:
             wave = alert.wave + 1
             await tx.update_alert(alert.id, wave=wave)
             alert = await tx.alert(alert.id) or alert
-            recipients = escalation_wave(await tx.people(), now)
+            recipients = escalation_wave(await tx.staff(), now)
             await tx.add_event(alert.id, now, "wave", None, wave=wave, paged=len(recipients))
             await notify.page(tx, alert, recipients, now, wave,
                               await notify.known_facts(tx, alert.id))
@@ -355,8 +355,8 @@ class CaseWork:
                     priority=PRIORITY_ALERT, alert_id=alert.id)
             if row.kind == "alert" and alert.is_open and alert.claimed_by is None:
                 already = set(await tx.recipients(alert.id))
-                others = tuple(u for u in escalation_wave(await tx.people(), now)
-                               if u not in already and u != row.chat_id)
+                others = tuple(p for p in escalation_wave(await tx.staff(), now)
+                               if p.user_id not in already and p.user_id != row.chat_id)
                 if others:
                     await notify.page(tx, alert, others, now, alert.wave,
                                       await notify.known_facts(tx, alert.id))

@@ -3,6 +3,7 @@ transaction, so the change and the news of it commit together."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -156,27 +157,34 @@ def group_notice(alert: Alert, reporter: Person | None) -> Outgoing:
     return Outgoing(text="\n".join(lines))
 
 
-async def page(tx: Tx, alert: Alert, user_ids: tuple[int, ...], now: float, wave: int,
+async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, wave: int,
                known: list[str]) -> None:
-    """Queue an alert's card (and its pin) for each person, at the top priority."""
+    """Queue an alert's card (and, in the first wave, its pin) for each person, at the top
+    priority. One card per language, one insert for all: this is the hot path of an alert."""
+    people = list(recipients)
     reporter = await tx.person(alert.reporter_id)
-    await tx.add_recipients(alert.id, user_ids, wave, now)
-    for uid in user_ids:
-        person = await tx.person(uid)
-        lang = person.language if person else "en"
-        card = alert_card(lang, alert, reporter, now, known, wave=wave)
-        await send(tx, uid, card, now, kind="alert", priority=PRIORITY_ALERT, alert_id=alert.id)
-        where = pin(lang, alert, now)
-        if where is not None and wave == 1:
-            await send(tx, uid, where, now, kind="pin", priority=PRIORITY_CASE, alert_id=alert.id)
+    await tx.add_recipients(alert.id, [p.user_id for p in people], wave, now)
+    cards: dict[str, str] = {}
+    pins: dict[str, str | None] = {}
+    messages: list[tuple[int, str, int, str]] = []
+    for person in people:
+        lang = person.language
+        if lang not in cards:
+            cards[lang] = alert_card(lang, alert, reporter, now, known, wave=wave).to_json()
+            where = pin(lang, alert, now) if wave == 1 else None
+            pins[lang] = where.to_json() if where else None
+        messages.append((person.user_id, "alert", PRIORITY_ALERT, cards[lang]))
+    for person in people:  # pins after every card: under load the cards go first
+        pin_json = pins[person.language]
+        if pin_json is not None:
+            messages.append((person.user_id, "pin", PRIORITY_CASE, pin_json))
+    await tx.enqueue_many(messages, now, alert.id)
 
 
 async def post_group_notices(tx: Tx, alert: Alert, now: float) -> None:
-    reporter = await tx.person(alert.reporter_id)
-    notice = group_notice(alert, reporter)
-    for chat_id in await tx.groups():
-        await send(tx, chat_id, notice, now, kind="group", priority=PRIORITY_GROUP,
-                   alert_id=alert.id)
+    notice = group_notice(alert, await tx.person(alert.reporter_id)).to_json()
+    await tx.enqueue_many([(chat_id, "group", PRIORITY_GROUP, notice)
+                           for chat_id in await tx.groups()], now, alert.id)
 
 
 async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:

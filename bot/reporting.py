@@ -201,7 +201,7 @@ class Reporting:
                     id=open_alert.id)))
             return
         region = nearest_region(where[0], where[1]) if where else person.region
-        route = first_wave(await tx.people(), region, now)
+        route = first_wave(await tx.staff(), region, now)
         fields: dict[str, object] = {"region": region, "urgent": int(route.urgent)}
         if where is not None:
             lat, lon, acc, taken = where

@@ -10,7 +10,7 @@ from storage.records import Person
 
 @dataclass(frozen=True)
 class Route:
-    recipients: tuple[int, ...]
+    recipients: tuple[Person, ...]
     urgent: bool  # nobody is on call: everyone is paged and told it is urgent
 
 
@@ -21,21 +21,21 @@ def first_wave(people: Iterable[Person], region: str | None, now: float) -> Rout
     on_call = [p for p in everyone if p.role == "lawyer" and is_on_call(p, now)]
     local = [p for p in on_call if region is not None and region in p.serves_regions]
     if local:
-        return Route(tuple(p.user_id for p in local), urgent=False)
+        return Route(tuple(local), urgent=False)
     if on_call:
-        return Route(tuple(p.user_id for p in on_call), urgent=False)
+        return Route(tuple(on_call), urgent=False)
     fallback = [p for p in everyone if p.role in ("lawyer", "coordinator")]
-    return Route(tuple(p.user_id for p in fallback), urgent=True)
+    return Route(tuple(fallback), urgent=True)
 
 
-def escalation_wave(people: Iterable[Person], now: float) -> tuple[int, ...]:
+def escalation_wave(people: Iterable[Person], now: float) -> tuple[Person, ...]:
     """Wave 2 and later: every on-call lawyer in every region and every coordinator (and,
     when nobody is on call, every lawyer: an alert must never page an empty list)."""
     everyone = [p for p in people if p.registered]
-    on_call = [p.user_id for p in everyone if p.role == "lawyer" and is_on_call(p, now)]
-    lawyers = on_call or [p.user_id for p in everyone if p.role == "lawyer"]
-    coordinators = [p.user_id for p in everyone if p.role == "coordinator"]
-    return tuple(dict.fromkeys([*lawyers, *coordinators]))
+    on_call = [p for p in everyone if p.role == "lawyer" and is_on_call(p, now)]
+    lawyers = on_call or [p for p in everyone if p.role == "lawyer"]
+    coordinators = [p for p in everyone if p.role == "coordinator"]
+    return tuple(lawyers + coordinators)
 
 
 def is_on_call(person: Person, now: float) -> bool:

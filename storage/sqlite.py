@@ -121,6 +121,14 @@ class Tx:
             (*values, now, user_id),
         )
 
+    async def staff(self) -> list[Person]:
+        """Registered lawyers and coordinators: everyone an alert may be routed to."""
+        rows = await self._all(
+            "SELECT * FROM people WHERE step = 'done' AND role IN ('lawyer', 'coordinator')"
+            " ORDER BY user_id"
+        )
+        return [_person(r) for r in rows]
+
     async def people(self, role: str | None = None, on_call: bool | None = None) -> list[Person]:
         """Registered people, optionally by role and on-call state."""
         sql, args = "SELECT * FROM people WHERE step = 'done'", list[Any]()
@@ -250,6 +258,17 @@ class Tx:
             "INSERT INTO outbox (chat_id, alert_id, kind, priority, payload, target_id,"
             " not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (chat_id, alert_id, kind, priority, payload, target_id, now, now),
+        )
+
+    async def enqueue_many(
+        self, messages: Sequence[tuple[int, str, int, str]], now: float, alert_id: int | None
+    ) -> None:
+        """Write many new messages (chat, kind, priority, payload) in one statement."""
+        await self._db.executemany(
+            "INSERT INTO outbox (chat_id, alert_id, kind, priority, payload, not_before,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(chat, alert_id, kind, prio, payload, now, now)
+             for chat, kind, prio, payload in messages],
         )
 
     async def outbox_row(self, row_id: int) -> OutboxRow | None:

@@ -32,6 +32,10 @@ def person(uid: int, role: str = "lawyer", on_call: bool = True, regions: tuple[
                   on_call=on_call, on_call_until=until, created_at=T0)
 
 
+def ids(people: tuple[Person, ...]) -> tuple[int, ...]:
+    return tuple(p.user_id for p in people)
+
+
 def test_unacknowledged_alert_escalates_at_ack_timeout_then_every_repeat() -> None:
     assert first_due(T0, POLICY) == T0 + 180
     d = decide(alert(), T0 + 180, POLICY)
@@ -61,33 +65,33 @@ def test_routing_prefers_on_call_lawyers_of_the_region() -> None:
     people = [person(1, regions=("almaty",)), person(2, regions=("astana",)),
               person(3, regions=("almaty",), on_call=False), person(9, role="coordinator")]
     r = first_wave(people, "almaty", T0)
-    assert r.recipients == (1,) and not r.urgent
+    assert ids(r.recipients) == (1,) and not r.urgent
 
 
 def test_routing_falls_back_to_every_on_call_lawyer_then_everyone_urgent() -> None:
     people = [person(2, regions=("astana",)), person(9, role="coordinator", on_call=False)]
-    assert first_wave(people, "almaty", T0).recipients == (2,)
+    assert ids(first_wave(people, "almaty", T0).recipients) == (2,)
     nobody = [person(2, on_call=False), person(9, role="coordinator", on_call=False),
               person(7, role="reporter", on_call=False)]
     r = first_wave(nobody, "almaty", T0)
-    assert set(r.recipients) == {2, 9} and r.urgent
+    assert set(ids(r.recipients)) == {2, 9} and r.urgent
 
 
 def test_on_call_until_a_time_expires() -> None:
     people = [person(1, regions=("almaty",), until=T0 + 60), person(2)]
-    assert first_wave(people, "almaty", T0).recipients == (1,)
-    assert first_wave(people, "almaty", T0 + 61).recipients == (2,)
+    assert ids(first_wave(people, "almaty", T0).recipients) == (1,)
+    assert ids(first_wave(people, "almaty", T0 + 61).recipients) == (2,)
 
 
 def test_unregistered_people_are_never_paged() -> None:
     people = [person(1, regions=("almaty",), step="l_regions"), person(2)]
-    assert first_wave(people, "almaty", T0).recipients == (2,)
+    assert ids(first_wave(people, "almaty", T0).recipients) == (2,)
 
 
 def test_escalation_wave_is_all_on_call_lawyers_and_coordinators() -> None:
     people = [person(1, regions=("almaty",)), person(2, regions=("astana",)),
               person(3, on_call=False), person(9, role="coordinator", on_call=False)]
-    assert escalation_wave(people, T0) == (1, 2, 9)
+    assert ids(escalation_wave(people, T0)) == (1, 2, 9)
 
 
 @given(st.floats(40.5, 55.5), st.floats(46.5, 87.3))
