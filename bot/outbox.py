@@ -55,9 +55,8 @@ class OutboxWorker:
         self.coalesce = coalesce
         self.on_undeliverable = on_undeliverable
         self._wake = asyncio.Event()
-        self._busy: set[int] = set()  # chats with a request in flight: one at a time each
         self._inflight: set[int] = set()  # outbox row ids being sent right now
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self.max_in_flight = max_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
         self._stopping = False
@@ -109,7 +108,6 @@ class OutboxWorker:
         async with self.svc.storage.transaction() as tx:
             rows = await tx.due_outbox(now, limit=2000)
             next_db = await tx.next_outbox_time()
-        mono = time.monotonic()
         sleep = 1.0
         if next_db is not None and next_db > now:
             sleep = min(sleep, next_db - now)
@@ -117,23 +115,24 @@ class OutboxWorker:
         for row in rows:
             if row.id not in busy_rows and row.id not in self._inflight:
                 by_chat.setdefault(row.chat_id, []).append(row)
-        # Chats in the order of their most urgent row: priority first, then age.
+        # Chats in the order of their most urgent row: priority first, then age. Nothing in
+        # this loop awaits, so the clock read for each chat is the time of its dispatch.
         for chat_id, chat_rows in sorted(by_chat.items(), key=lambda kv: (kv[1][0].priority,
                                                                            kv[1][0].id)):
-            if chat_id in self._busy:
-                continue
+            if len(self._tasks) >= self.max_in_flight:
+                break  # a finishing send wakes the loop
+            mono = time.monotonic()
+            if self.pacer.global_ready_at(mono) > mono:
+                sleep = min(sleep, self.pacer.global_ready_at(mono) - mono)
+                break  # the overall limit is reached: nothing else may go either
             ready = self.pacer.ready_at(chat_id, mono)
             if ready > mono:
                 sleep = min(sleep, ready - mono)
-                if self.pacer.global_ready_at(mono) > mono:
-                    break  # the overall limit is reached: nothing else may go either
                 continue
             batch = self._batch(chat_rows)
-            self.pacer.record(chat_id, mono)
-            self._busy.add(chat_id)
+            send_id = self.pacer.record(chat_id, mono)
             self._inflight.update(r.id for r in batch)
-            await self._slots.acquire()
-            task = asyncio.create_task(self._deliver(chat_id, batch))
+            task = asyncio.create_task(self._deliver(chat_id, batch, send_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return max(0.005, sleep)
@@ -155,7 +154,7 @@ class OutboxWorker:
                 batch.append(row)
         return batch
 
-    async def _deliver(self, chat_id: int, batch: list[OutboxRow]) -> None:
+    async def _deliver(self, chat_id: int, batch: list[OutboxRow], send_id: int) -> None:
         ids = [r.id for r in batch]
         retry_in: float | None = None
         failure: str | None = None
@@ -180,17 +179,20 @@ class OutboxWorker:
             retry_in = backoff(max(r.attempts + 1 for r in batch), self._rng)
             failure = "error"
         finally:
-            self._busy.discard(chat_id)
-            self._slots.release()
+            self.pacer.finish(send_id, time.monotonic())
+        try:
+            async with self.svc.storage.transaction() as tx:
+                if failure is None:
+                    await tx.mark_sent(ids, message_id, self.svc.now())
+                    await self._catch_up_edits(tx, batch)
+                elif retry_in is not None:
+                    await tx.mark_retry(ids, self.svc.now() + retry_in, failure)
+                else:
+                    await tx.mark_failed(ids, failure)
+        finally:
+            # Only now may a scan pick these rows again: until the commit they still read
+            # as pending, and releasing them earlier would send them twice.
             self._inflight.difference_update(ids)
-        async with self.svc.storage.transaction() as tx:
-            if failure is None:
-                await tx.mark_sent(ids, message_id, self.svc.now())
-                await self._catch_up_edits(tx, batch)
-            elif retry_in is not None:
-                await tx.mark_retry(ids, self.svc.now() + retry_in, failure)
-            else:
-                await tx.mark_failed(ids, failure)
         self.wake()
         if failure is None:
             self.stats["sent"] += 1

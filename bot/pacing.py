@@ -1,8 +1,15 @@
 """Pacing under Telegram's limits, so the worker does not draw 429s rather than reacting to
-them: per private chat, per group and overall. Pure logic over an injected time."""
+them: per private chat, per group and overall. Pure logic over an injected time.
+
+Telegram counts a message when its request arrives, which is somewhere between our dispatch
+and its answer. So a send occupies the windows from dispatch until its answer comes back
+(``finish``): conservative, and immune to requests that travel at different speeds.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -13,51 +20,79 @@ class Limits:
     group_per_minute: float = 20.0
     global_per_second: float = 30.0
     # Our clock and Telegram's are not the same clock: keep a little below the line.
-    margin: float = 0.05
+    margin: float = 0.03
+
+
+def _free_at(answered: deque[float], in_flight: int, now: float, window: float,
+             cap: int) -> float:
+    """When fewer than ``cap`` sends can still count within ``window``: sends in flight
+    always count; answered ones age out ``window`` after their answer."""
+    while answered and answered[0] <= now - window:
+        answered.popleft()
+    surplus = in_flight + len(answered) - cap
+    if surplus < 0:
+        return now
+    if surplus >= len(answered):
+        return math.inf  # only answers can free a place
+    return answered[surplus] + window
 
 
 class Pacer:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._last: dict[int, float] = {}  # chat -> time of the last send
-        self._group_sends: dict[int, deque[float]] = {}
-        self._global: deque[float] = deque()
+        self._ids = itertools.count()
+        self._pending: dict[int, int] = {}  # send id -> chat, while in flight
+        self._chat_in_flight: dict[int, int] = {}
+        self._last: dict[int, float] = {}  # chat -> when its latest send was answered
+        self._answered: deque[float] = deque()  # answer times, last second, all chats
+        self._group_answered: dict[int, deque[float]] = {}  # the last minute, per group
         self._blocked_until: dict[int, float] = {}
         self._global_blocked_until = 0.0
 
-    def _chat_interval(self, chat_id: int) -> float:
-        if chat_id < 0:
-            return 60.0 / self.limits.group_per_minute
-        return 1.0 / self.limits.private_per_second
+    def _cap(self, per_window: float) -> int:
+        return max(1, math.floor(per_window * (1 - self.limits.margin)))
 
     def ready_at(self, chat_id: int, now: float) -> float:
         """The earliest time a message to ``chat_id`` may go."""
-        at = max(now, self._global_blocked_until, self._blocked_until.get(chat_id, 0.0))
+        if self._chat_in_flight.get(chat_id):
+            return math.inf  # one request at a time per chat
+        at = max(now, self._blocked_until.get(chat_id, 0.0))
         last = self._last.get(chat_id)
-        if last is not None:
-            at = max(at, last + self._chat_interval(chat_id) * (1 + self.limits.margin))
         if chat_id < 0:
-            window = self._group_sends.get(chat_id)
-            if window and len(window) >= self.limits.group_per_minute:
-                at = max(at, window[0] + 60.0 * (1 + self.limits.margin))
+            interval = 60.0 / self.limits.group_per_minute
+            answered = self._group_answered.setdefault(chat_id, deque())
+            at = max(at, _free_at(answered, 0, now, 60.0,
+                                  self._cap(self.limits.group_per_minute)))
+        else:
+            interval = 1.0 / self.limits.private_per_second
+        if last is not None:
+            at = max(at, last + interval * (1 + self.limits.margin))
         return max(at, self.global_ready_at(now))
 
     def global_ready_at(self, now: float) -> float:
-        self._trim(now)
-        cap = max(1, int(self.limits.global_per_second * (1 - self.limits.margin)))
-        if len(self._global) >= cap:
-            return max(now, self._global[0] + 1.0, self._global_blocked_until)
-        return max(now, self._global_blocked_until)
+        free = _free_at(self._answered, len(self._pending), now, 1.0,
+                        self._cap(self.limits.global_per_second))
+        return max(free, self._global_blocked_until)
 
-    def record(self, chat_id: int, now: float) -> None:
-        """A message to ``chat_id`` is going out now."""
-        self._last[chat_id] = now
-        self._global.append(now)
-        if chat_id < 0:
-            window = self._group_sends.setdefault(chat_id, deque())
-            window.append(now)
-            while window and window[0] <= now - 60.0:
-                window.popleft()
+    def record(self, chat_id: int, now: float) -> int:
+        """A message to ``chat_id`` is dispatched now; returns the id for ``finish``."""
+        send_id = next(self._ids)
+        self._pending[send_id] = chat_id
+        self._chat_in_flight[chat_id] = self._chat_in_flight.get(chat_id, 0) + 1
+        return send_id
+
+    def finish(self, send_id: int, now: float) -> None:
+        """Its answer came back (whatever it said): from now on it ages out of the windows."""
+        chat = self._pending.pop(send_id, None)
+        if chat is None:
+            return
+        self._chat_in_flight[chat] -= 1
+        if not self._chat_in_flight[chat]:
+            del self._chat_in_flight[chat]
+        self._last[chat] = now
+        self._answered.append(now)
+        if chat < 0:
+            self._group_answered.setdefault(chat, deque()).append(now)
 
     def back_off(self, chat_id: int | None, until: float) -> None:
         """Telegram said retry_after: hold that chat (or everything, if it said so)."""
@@ -65,7 +100,3 @@ class Pacer:
             self._global_blocked_until = max(self._global_blocked_until, until)
         else:
             self._blocked_until[chat_id] = max(self._blocked_until.get(chat_id, 0.0), until)
-
-    def _trim(self, now: float) -> None:
-        while self._global and self._global[0] <= now - 1.0:
-            self._global.popleft()

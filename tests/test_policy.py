@@ -107,20 +107,27 @@ def test_each_centre_is_its_own_nearest_region() -> None:
 def test_pacer_keeps_one_message_per_second_per_private_chat() -> None:
     p = Pacer(Limits(margin=0.0))
     assert p.ready_at(1, 0.0) == 0.0
-    p.record(1, 0.0)
-    assert p.ready_at(1, 0.1) == 1.0
+    send = p.record(1, 0.0)
+    assert p.ready_at(1, 0.05) == float("inf")  # one request at a time per chat
+    p.finish(send, 0.05)
+    assert p.ready_at(1, 0.1) == 1.05  # a second after the answer, not the dispatch
     assert p.ready_at(2, 0.1) == 0.1
 
 
-def test_pacer_keeps_twenty_per_minute_per_group_and_thirty_per_second_overall() -> None:
+def test_pacer_keeps_twenty_per_minute_per_group() -> None:
     p = Pacer(Limits(margin=0.0))
     for i in range(20):
-        p.record(-100, i * 3.0)
-    assert p.ready_at(-100, 57.5) >= 60.0
-    q = Pacer(Limits(margin=0.0))
-    for chat in range(30):
-        q.record(chat, 0.5)
-    assert q.ready_at(99, 0.6) == 1.5
+        p.finish(p.record(-100, i * 3.0), i * 3.0)
+    assert p.ready_at(-100, 58.0) == 60.0  # the first send ages out of the minute
+
+
+def test_pacer_keeps_thirty_per_second_overall_counting_sends_in_flight() -> None:
+    p = Pacer(Limits(margin=0.0))
+    sends = [p.record(chat, 0.5) for chat in range(30)]
+    assert p.ready_at(99, 0.6) == float("inf")  # none answered yet: none can age out
+    for send in sends:
+        p.finish(send, 0.52)
+    assert p.ready_at(99, 0.6) == 1.52
 
 
 def test_pacer_backs_off_one_chat_on_retry_after() -> None:
