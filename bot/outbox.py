@@ -22,7 +22,7 @@ from bot.messages import PRIORITY_CASE, Outgoing, combine
 from bot.pacing import Pacer
 from bot.services import Services
 from bot.transport import NotModified, Permanent, RetryLater, Transient
-from storage import OutboxRow, Tx
+from storage import Due, OutboxRow, Tx
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class OutboxWorker:
         sleep = 1.0
         if next_db is not None and next_db > now:
             sleep = min(sleep, next_db - now)
-        by_chat: dict[int, list[OutboxRow]] = {}
+        by_chat: dict[int, list[Due]] = {}
         for row in rows:
             if row.id not in busy_rows and row.id not in self._inflight:
                 by_chat.setdefault(row.chat_id, []).append(row)
@@ -131,30 +131,46 @@ class OutboxWorker:
                 continue
             batch = self._batch(chat_rows)
             send_id = self.pacer.record(chat_id, mono)
-            self._inflight.update(r.id for r in batch)
+            self._inflight.update(batch)
             task = asyncio.create_task(self._deliver(chat_id, batch, send_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return max(0.005, sleep)
 
-    def _batch(self, chat_rows: list[OutboxRow]) -> list[OutboxRow]:
+    def _batch(self, chat_rows: list[Due]) -> list[int]:
         """The first row, and with coalescing the chat's other queued rows of its kind."""
         first = chat_rows[0]
         limit = BUNDLE_LIMITS.get(first.kind, 1) if self.coalesce else 1
         if limit == 1 or first.target_id is not None:
-            return [first]
-        batch, size = [first], len(first.payload)
+            return [first.id]
+        batch, size = [first.id], first.size
         for row in chat_rows[1:]:
             if len(batch) >= limit:
                 break
             if row.kind == first.kind and row.target_id is None:
-                size += len(row.payload)
+                size += row.size
                 if size > MAX_TEXT:
                     break
-                batch.append(row)
+                batch.append(row.id)
         return batch
 
-    async def _deliver(self, chat_id: int, batch: list[OutboxRow], send_id: int) -> None:
+    async def _deliver(self, chat_id: int, ids: list[int], send_id: int) -> None:
+        try:
+            await self._send_and_settle(chat_id, ids, send_id)
+        except Exception:  # bookkeeping failed (disk?): the rows stay pending, sent again
+            log.exception("delivery bookkeeping failed; the messages stay pending")
+        finally:
+            self.pacer.finish(send_id, time.monotonic())
+            # Only now may a scan pick these rows again: until the settling commit they
+            # still read as pending, and releasing them earlier would send them twice.
+            self._inflight.difference_update(ids)
+            self.wake()
+
+    async def _send_and_settle(self, chat_id: int, ids: list[int], send_id: int) -> None:
+        async with self.svc.storage.transaction() as tx:
+            batch = [r for r in await tx.outbox_rows(ids) if r.state == "pending"]
+        if not batch:
+            return  # superseded while queued
         ids = [r.id for r in batch]
         retry_in: float | None = None
         failure: str | None = None
@@ -178,22 +194,15 @@ class OutboxWorker:
             log.exception("unexpected delivery error; will retry")
             retry_in = backoff(max(r.attempts + 1 for r in batch), self._rng)
             failure = "error"
-        finally:
-            self.pacer.finish(send_id, time.monotonic())
-        try:
-            async with self.svc.storage.transaction() as tx:
-                if failure is None:
-                    await tx.mark_sent(ids, message_id, self.svc.now())
-                    await self._catch_up_edits(tx, batch)
-                elif retry_in is not None:
-                    await tx.mark_retry(ids, self.svc.now() + retry_in, failure)
-                else:
-                    await tx.mark_failed(ids, failure)
-        finally:
-            # Only now may a scan pick these rows again: until the commit they still read
-            # as pending, and releasing them earlier would send them twice.
-            self._inflight.difference_update(ids)
-        self.wake()
+        self.pacer.finish(send_id, time.monotonic())
+        async with self.svc.storage.transaction() as tx:
+            if failure is None:
+                await tx.mark_sent(ids, message_id, self.svc.now())
+                await self._catch_up_edits(tx, batch)
+            elif retry_in is not None:
+                await tx.mark_retry(ids, self.svc.now() + retry_in, failure)
+            else:
+                await tx.mark_failed(ids, failure)
         if failure is None:
             self.stats["sent"] += 1
             self.stats["bundled"] += len(batch) if len(batch) > 1 else 0

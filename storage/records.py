@@ -91,6 +91,19 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class Due:
+    """A pending outbox row without its payload: what the delivery worker plans with."""
+
+    id: int
+    chat_id: int
+    kind: str
+    priority: int
+    target_id: int | None
+    attempts: int
+    size: int  # length of the payload
+
+
+@dataclass(frozen=True)
 class Timer:
     kind: str
     subject_id: int

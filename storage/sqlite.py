@@ -18,7 +18,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.records import Alert, Event, OutboxRow, Person, Timer
+from storage.records import Alert, Due, Event, OutboxRow, Person, Timer
 
 _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
@@ -275,12 +275,21 @@ class Tx:
         row = await self._one("SELECT * FROM outbox WHERE id = ?", (row_id,))
         return _outbox(row) if row else None
 
-    async def due_outbox(self, now: float, limit: int) -> list[OutboxRow]:
+    async def due_outbox(self, now: float, limit: int) -> list[Due]:
+        """Pending rows that may go now, most urgent first, without their payloads (the
+        worker plans over hundreds of rows and sends a few)."""
         rows = await self._all(
-            "SELECT * FROM outbox WHERE state = 'pending' AND not_before <= ?"
+            "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload)"
+            " FROM outbox WHERE state = 'pending' AND not_before <= ?"
             " ORDER BY priority, id LIMIT ?",
             (now, limit),
         )
+        return [Due(*r) for r in rows]
+
+    async def outbox_rows(self, row_ids: Sequence[int]) -> list[OutboxRow]:
+        marks = ",".join("?" for _ in row_ids)
+        rows = await self._all(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id",
+                               list(row_ids))
         return [_outbox(r) for r in rows]
 
     async def next_outbox_time(self) -> float | None:
@@ -308,21 +317,21 @@ class Tx:
     async def mark_sent(self, row_ids: Sequence[int], message_id: int | None, now: float) -> None:
         await self._db.executemany(
             "UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, error = NULL,"
-            " attempts = attempts + 1 WHERE id = ?",
+            " attempts = attempts + 1 WHERE id = ? AND state = 'pending'",
             [(message_id, now, i) for i in row_ids],
         )
 
     async def mark_retry(self, row_ids: Sequence[int], not_before: float, error: str) -> None:
         await self._db.executemany(
             "UPDATE outbox SET state = 'pending', not_before = ?, error = ?,"
-            " attempts = attempts + 1 WHERE id = ?",
+            " attempts = attempts + 1 WHERE id = ? AND state = 'pending'",
             [(not_before, error, i) for i in row_ids],
         )
 
     async def mark_failed(self, row_ids: Sequence[int], error: str) -> None:
         await self._db.executemany(
             "UPDATE outbox SET state = 'failed', error = ?, attempts = attempts + 1"
-            " WHERE id = ?",
+            " WHERE id = ? AND state = 'pending'",
             [(error, i) for i in row_ids],
         )
 
