@@ -19,6 +19,7 @@ OUTCOMES = ("released", "fined", "administrative arrest", "criminal charge", "ot
 OUTCOME_KEYS = {"rel": "released", "fin": "fined", "adm": "administrative arrest",
                 "crim": "criminal charge", "oth": "other", "safe": "safe"}
 STAFF = ("lawyer", "coordinator")
+CONTACT_FACTS = 8  # the newest reporter messages repeated in the holder's contact message
 
 
 def lang_of(person: Person | None) -> str:
@@ -109,14 +110,16 @@ class CaseWork:
                             reporter: Person | None, now: float) -> None:
         """The holder gets the way to reach the reporter and all they added so far."""
         lang = lawyer.language
-        name = html.escape(reporter.name if reporter else "?")
+        name = html.escape(notify.reporter_name(lang, reporter))
         rid = reporter.user_id if reporter else 0
         lines = [html.escape(t(lang, "You hold case #{id}.", id=alert_id)),
                  t(lang, "Reporter: {link}", link=f'<a href="tg://user?id={rid}">{name}</a>')]
         facts = await notify.known_facts(tx, alert_id)
         if facts:
             lines.append(html.escape(t(lang, "What they sent so far:")))
-            lines.extend("• " + html.escape(f) for f in facts)
+            lines.extend("• " + html.escape(f) for f in facts[-CONTACT_FACTS:])
+            if len(facts) > CONTACT_FACTS:
+                lines.append(html.escape(t(lang, "Earlier messages: /case {id}", id=alert_id)))
         lines.append(html.escape(t(
             lang, "Reply to this message or use /note {id} <text> to update the reporter; "
                   "/close {id} <note> to close.", id=alert_id)))
@@ -163,10 +166,14 @@ class CaseWork:
                 return t(lang, "Sorry, this button is not for you.")
             lawyer = await tx.person(lawyer_id)
             alert = await tx.alert(alert_id)
-            if alert is None or lawyer is None or lawyer.role != "lawyer":
+            if (alert is None or lawyer is None or lawyer.role != "lawyer"
+                    or not lawyer.registered or lawyer_id == alert.reporter_id):
                 return t(lang, "That lawyer or alert no longer exists.")
-            await tx.add_recipients(alert_id, [lawyer_id], alert.wave, self.svc.now())
-            return await self._take(tx, alert, lawyer, actor=person)
+            answer = await self._take(tx, alert, lawyer, actor=person)
+            current = await tx.alert(alert_id)
+            if current is not None and current.claimed_by == lawyer_id:
+                await tx.add_recipients(alert_id, [lawyer_id], alert.wave, self.svc.now())
+            return answer
 
     # --- updates and closing ------------------------------------------------------------
 
@@ -176,7 +183,8 @@ class CaseWork:
             person = await tx.person(user_id)
             lang = lang_of(person)
             alert = await tx.alert(alert_id)
-            if alert is None or person is None or alert.claimed_by != user_id:
+            if (alert is None or person is None or person.role != "lawyer"
+                    or alert.claimed_by != user_id):
                 return t(lang, "You can add notes only to a case you hold.")
             note = clean_text(text, MAX_NOTE)
             if note is None:
@@ -211,10 +219,18 @@ class CaseWork:
             return None
 
     @staticmethod
-    def _may_close(person: Person | None, alert: Alert) -> bool:
+    def _may_close(person: Person | None, alert: Alert, outcome: str | None = None) -> bool:
+        """Coordinators, the lawyer who holds the case, and for "safe" also the lawyer who
+        acknowledged it (they were asked to confirm)."""
         if person is None or not person.registered:
             return False
-        return person.role == "coordinator" or alert.claimed_by == person.user_id
+        if person.role == "coordinator":
+            return True
+        if person.role != "lawyer":
+            return False
+        return alert.claimed_by == person.user_id or (
+            outcome == "safe" and alert.claimed_by is None
+            and alert.acknowledged_by == person.user_id)
 
     async def close(self, user_id: int, alert_id: int, outcome_key: str) -> str:
         async with self.svc.step() as tx:
@@ -222,7 +238,7 @@ class CaseWork:
             lang = lang_of(person)
             alert = await tx.alert(alert_id)
             outcome = OUTCOME_KEYS.get(outcome_key)
-            if alert is None or outcome is None or not self._may_close(person, alert):
+            if alert is None or outcome is None or not self._may_close(person, alert, outcome):
                 return t(lang, "Sorry, this button is not for you.")
             if not alert.is_open:
                 return t(lang, "Alert #{id} is already closed.", id=alert_id)

@@ -87,6 +87,13 @@ def reporter_keyboard(lang: str, alert_open: bool) -> tuple[tuple[KeyButton, ...
     return tuple(rows)
 
 
+def reporter_name(lang: str, reporter: Person | None) -> str:
+    """The name the reporter chose; never their Telegram id, which would identify them."""
+    if reporter is None or not reporter.display_name:
+        return t(lang, "an unregistered reporter")
+    return reporter.display_name
+
+
 def state_words(lang: str, alert: Alert) -> str:
     return {
         "open": t(lang, "waiting for a lawyer"),
@@ -107,13 +114,13 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         lines.append(t(lang, "‼️ URGENT: nobody is on call."))
     lines.append(t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
                    region=t(lang, region_name(alert.region))))
-    lines.append(t(lang, "Reporter: {name}", name=reporter.name if reporter else "?"))
+    lines.append(t(lang, "Reporter: {name}", name=reporter_name(lang, reporter)))
     lines.append(t(lang, "Raised at {time} ({ago})", time=clock_time(alert.created_at),
                    ago=ago(lang, now - alert.created_at)))
     if alert.has_location:
         taken = alert.located_at or alert.created_at
         acc = f", ±{alert.accuracy_m:.0f} m" if alert.accuracy_m else ""
-        lines.append(t(lang, "Location: pin below{acc}, taken {ago}", acc=acc,
+        lines.append(t(lang, "Location: shared{acc}, taken {ago}", acc=acc,
                        ago=ago(lang, now - taken)))
     else:
         lines.append(t(lang, "Location: not shared"))
@@ -196,7 +203,8 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
     notice = group_notice(alert, reporter)
     for row in await tx.sent_rows(alert_id, kind="group"):
         await edit(tx, row.id, notice, now)
-    known = await known_facts(tx, alert_id)
+    # Once a lawyer holds the case, what the reporter sends is for that lawyer only.
+    known = [] if alert.claimed_by is not None else await known_facts(tx, alert_id)
     newest = {row.chat_id: row for row in await tx.sent_rows(alert_id, kind="alert")}
     for row in newest.values():
         person = await tx.person(row.chat_id)
@@ -209,12 +217,17 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
         await edit(tx, row.id, card, now)
 
 
+FACT_CHARS = 300  # one reporter message, as shown inside a card
+
+
 async def known_facts(tx: Tx, alert_id: int) -> list[str]:
-    """What the reporter has added so far, as short lines (text notes and media kinds)."""
+    """What the reporter has added so far, as short lines (text notes and media kinds);
+    each cut so that no number of them can push a card past Telegram's size limit."""
     facts = []
     for ev in await tx.events(alert_id):
         if ev.kind == "reporter_text":
-            facts.append(str(ev.detail.get("text", "")))
+            text = str(ev.detail.get("text", ""))
+            facts.append(text if len(text) <= FACT_CHARS else text[:FACT_CHARS] + "…")
         elif ev.kind == "reporter_media":
             facts.append(f"[{ev.detail.get('media', 'media')}]")
     return facts

@@ -174,6 +174,7 @@ class OutboxWorker:
         ids = [r.id for r in batch]
         retry_in: float | None = None
         failure: str | None = None
+        unreachable = False
         message_id: int | None = None
         try:
             message_id = await self._request(chat_id, batch)
@@ -189,7 +190,9 @@ class OutboxWorker:
             failure = str(exc)
         except Permanent as exc:
             self.stats["failed"] += 1
-            failure = str(exc)
+            failure, unreachable = str(exc), exc.unreachable
+            if not unreachable:  # our request was wrong: a bug to fix, not a person gone
+                log.error("Bot API refused a message (%s) of kind %s", exc, batch[0].kind)
         except Exception:  # a bug must not stop delivery of everything else
             log.exception("unexpected delivery error; will retry")
             retry_in = backoff(max(r.attempts + 1 for r in batch), self._rng)
@@ -206,7 +209,7 @@ class OutboxWorker:
         if failure is None:
             self.stats["sent"] += 1
             self.stats["bundled"] += len(batch) if len(batch) > 1 else 0
-        elif retry_in is None and self.on_undeliverable is not None:
+        elif retry_in is None and unreachable and self.on_undeliverable is not None:
             for row in batch:
                 if row.target_id is None:
                     await self.on_undeliverable(row, failure)

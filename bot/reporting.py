@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from bot import notify
 from bot.i18n import LANGUAGES, t
-from bot.messages import PRIORITY_REPLY, Button, Outgoing
+from bot.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, Outgoing
 from bot.regions import BY_KEY, REGIONS, nearest_region
 from bot.routing import first_wave
 from bot.services import Services
@@ -185,7 +185,11 @@ class Reporting:
         now = self.svc.now()
         lang = person.language
         open_alert = await tx.open_alert_of(person.user_id)
+        if open_alert is None and live:
+            return  # a live share still streaming after its alert closed raises nothing
         if open_alert is not None:
+            if not live and open_alert.safe_at is not None:
+                await self._withdraw_safe(tx, open_alert.id, person, now)
             if where is None:
                 return await self._reply(tx, person, Outgoing(t(
                     lang, "Your alert #{id} is already open: {state}. Send updates here.",
@@ -194,14 +198,16 @@ class Reporting:
             await tx.update_alert(open_alert.id, lat=lat, lon=lon, accuracy_m=acc,
                                   located_at=taken)
             await tx.add_event(open_alert.id, now, "position", person.user_id, live=live)
-            await self._forward_position(tx, open_alert.id, now)
-            if not live:
+            if not live:  # a live share moves every few seconds: the holder asks /case
+                await self._forward_position(tx, open_alert.id, now)
                 await self._reply(tx, person, Outgoing(t(
                     lang, "Alert #{id} is already open; your new position was added.",
                     id=open_alert.id)))
             return
         region = nearest_region(where[0], where[1]) if where else person.region
-        route = first_wave(await tx.staff(), region, now)
+        # A lawyer in trouble is a reporter here: never paged for their own alert.
+        staff = [p for p in await tx.staff() if p.user_id != person.user_id]
+        route = first_wave(staff, region, now)
         fields: dict[str, object] = {"region": region, "urgent": int(route.urgent)}
         if where is not None:
             lat, lon, acc, taken = where
@@ -215,14 +221,34 @@ class Reporting:
         await notify.page(tx, alert, route.recipients, now, wave=1, known=[])
         await notify.post_group_notices(tx, alert, now)
         await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
+        if route.recipients:
+            paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "
+                             "{wait}, we alert everyone on call.", n=len(route.recipients),
+                       wait=notify.duration(lang, self.svc.policy.ack_timeout))
+        else:
+            paging = t(lang, "No lawyer can be reached this minute; we keep trying every "
+                             "{wait} until one answers.",
+                       wait=notify.duration(lang, self.svc.policy.repeat))
         await self._reply(tx, person, Outgoing(
-            t(lang, "Alert #{id} received and saved. We are alerting {n} lawyer(s) now. If "
-                    "nobody answers within {wait}, we alert everyone on call. Send anything "
-                    "you can here (text, photo, voice); it goes to your lawyer.",
-              id=alert_id, n=len(route.recipients),
-              wait=notify.duration(lang, self.svc.policy.ack_timeout)),
+            t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
+            t(lang, "Send anything you can here (text, photo, voice); it goes to your lawyer."),
             keyboard=notify.reporter_keyboard(lang, alert_open=True),
         ))
+
+    async def _withdraw_safe(self, tx: Tx, alert_id: int, person: Person, now: float) -> None:
+        """SOS again after "I'm safe": the "safe" may have been forced. Keep the alert open
+        and tell whoever holds it."""
+        await tx.update_alert(alert_id, safe_at=None)
+        await tx.clear_timer("safe_close", alert_id)
+        await tx.add_event(alert_id, now, "safe_withdrawn", person.user_id)
+        alert = await tx.alert(alert_id)
+        holder = (alert.claimed_by or alert.acknowledged_by) if alert else None
+        if holder is not None:
+            hp = await tx.person(holder)
+            await notify.send(tx, holder, Outgoing(t(
+                hp.language if hp else "en", "Alert #{id}: the reporter pressed SOS again "
+                "after saying they were safe. The alert stays open.", id=alert_id)), now,
+                kind="case", priority=PRIORITY_ALERT, alert_id=alert_id)
 
     async def _forward_position(self, tx: Tx, alert_id: int, now: float) -> None:
         """A new position goes to whoever holds or acknowledged the alert."""

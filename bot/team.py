@@ -7,7 +7,7 @@ import secrets
 
 from bot import notify
 from bot.i18n import LANGUAGES, t
-from bot.messages import PRIORITY_REPLY, Button, KeyButton, Outgoing
+from bot.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, KeyButton, Outgoing
 from bot.regions import BY_KEY, REGIONS
 from bot.reporting import MAX_NAME, clean_text
 from bot.services import Services
@@ -24,7 +24,10 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def staff_keyboard(lang: str, person: Person) -> tuple[tuple[KeyButton, ...], ...]:
+def staff_keyboard(lang: str, person: Person) -> tuple[tuple[KeyButton, ...], ...] | None:
+    """Lawyers get the on/off-call button; coordinators are not on call (None: no keyboard)."""
+    if person.role != "lawyer":
+        return None
     label = LABEL_OFF if person.on_call else LABEL_ON
     return ((KeyButton(t(lang, label)),),)
 
@@ -194,9 +197,11 @@ class Team:
         async with self.svc.step() as tx:
             now = self.svc.now()
             timer = await tx.timer("oncall_until", user_id)
+            if timer is None or timer.due_at > now:
+                return  # extended meanwhile
             await tx.clear_timer("oncall_until", user_id)
             person = await tx.person(user_id)
-            if timer is None or person is None or not person.on_call:
+            if person is None or not person.on_call:
                 return
             await tx.update_person(user_id, now, on_call=0, on_call_until=None)
             fresh = await tx.person(user_id)
@@ -240,10 +245,36 @@ class Team:
             if target_id in self.svc.settings.admin_ids:
                 return t(lang, "{id} is an administrator from the settings; change "
                                "QORGAU_ADMIN_IDS instead.", id=target_id)
-            await tx.update_person(target_id, self.svc.now(), role="reporter", on_call=0,
+            now = self.svc.now()
+            await tx.update_person(target_id, now, role="reporter", on_call=0,
                                    on_call_until=None)
             await tx.clear_timer("oncall_until", target_id)
-            return t(lang, "{name} is now a reporter only.", name=target.name)
+            await tx.expire_invites_of(target_id, now)
+            released = await self._release_cases(tx, target_id, user_id, now)
+            text = t(lang, "{name} is now a reporter only.", name=target.name)
+            if released:
+                text += " " + t(lang, "Their open alerts are paged again: {list}.",
+                                list=", ".join(f"#{i}" for i in released))
+            return text
+
+    async def _release_cases(self, tx: Tx, person_id: int, by: int, now: float) -> list[int]:
+        """A revoked lawyer (a seized phone, often) holds nothing any more: their alerts go
+        back to open and are paged again at once."""
+        released = []
+        for alert in await tx.open_alerts():
+            if person_id not in (alert.claimed_by, alert.acknowledged_by):
+                continue
+            await tx.update_alert(alert.id, state="open", claimed_by=None, claimed_at=None,
+                                  acknowledged_by=None, acknowledged_at=None)
+            await tx.add_event(alert.id, now, "released", by, lawyer=person_id)
+            await tx.set_timer("escalate", alert.id, now)
+            reporter = await tx.person(alert.reporter_id)
+            await notify.send(tx, alert.reporter_id, Outgoing(t(
+                reporter.language if reporter else "en", "Your alert #{id} is being passed to "
+                "another lawyer. We are alerting them now.", id=alert.id)), now,
+                kind="case", priority=PRIORITY_ALERT, alert_id=alert.id)
+            released.append(alert.id)
+        return released
 
     # --- groups ---------------------------------------------------------------------------
 

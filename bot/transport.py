@@ -19,6 +19,17 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 
 from bot.messages import Outgoing
 
+# Telegram's words for a chat the bot can no longer write to.
+UNREACHABLE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights",
+               "not enough rights", "bot is not a member", "group chat was upgraded")
+# Telegram allows 4096 UTF-16 code units; an emoji is two, so stay well inside in characters.
+MAX_MESSAGE = 4000
+
+
+def fit(text: str) -> str:
+    """Never let a long message fail: cut it, and say so."""
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 2] + " …"
+
 
 class DeliveryError(Exception):
     """Base of the outcomes below; ``str(exc)`` is safe to log (no message content)."""
@@ -35,7 +46,12 @@ class Transient(DeliveryError):
 
 
 class Permanent(DeliveryError):
-    """Blocked, chat not found, bad request: retrying will not help."""
+    """Retrying will not help. ``unreachable``: the person or group is gone for the bot
+    (blocked, deleted, kicked); otherwise the request itself was wrong (our bug)."""
+
+    def __init__(self, reason: str, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.unreachable = unreachable
 
 
 class NotModified(DeliveryError):
@@ -69,7 +85,11 @@ def _classify(exc: TelegramError) -> DeliveryError:
         return RetryLater(seconds)
     if isinstance(exc, BadRequest) and "not modified" in exc.message.lower():
         return NotModified(exc.message)
-    if isinstance(exc, (Forbidden, BadRequest, ChatMigrated)):
+    if isinstance(exc, (Forbidden, ChatMigrated)) or (
+            isinstance(exc, BadRequest) and any(
+                gone in exc.message.lower() for gone in UNREACHABLE)):
+        return Permanent(f"{type(exc).__name__}: {exc.message}", unreachable=True)
+    if isinstance(exc, BadRequest):
         return Permanent(f"{type(exc).__name__}: {exc.message}")
     return Transient(type(exc).__name__)
 
@@ -93,7 +113,7 @@ class TelegramTransport:
                     message = await self.bot.send_location(chat_id, latitude=lat, longitude=lon)
             else:
                 message = await self.bot.send_message(
-                    chat_id, out.text, reply_markup=_markup(out),
+                    chat_id, fit(out.text), reply_markup=_markup(out),
                     parse_mode=ParseMode.HTML if out.html else None,
                 )
         except TelegramError as exc:
@@ -104,7 +124,7 @@ class TelegramTransport:
         markup = _markup(out)
         try:
             await self.bot.edit_message_text(
-                out.text, chat_id=chat_id, message_id=message_id,
+                fit(out.text), chat_id=chat_id, message_id=message_id,
                 reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
                 parse_mode=ParseMode.HTML if out.html else None,
             )

@@ -30,7 +30,7 @@ class Person:
 
     @property
     def name(self) -> str:
-        return self.display_name or f"#{self.user_id}"
+        return self.display_name or "—"
 
 
 @dataclass(frozen=True)

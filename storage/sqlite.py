@@ -395,6 +395,14 @@ class Tx:
         )
         return str(row["role"])
 
+    async def expire_invites_of(self, created_by: int, now: float) -> None:
+        """Unused invites of someone whose role was revoked stop working."""
+        await self._exec(
+            "UPDATE invites SET expires_at = ? WHERE created_by = ? AND used_by IS NULL"
+            " AND expires_at > ?",
+            (now, created_by, now),
+        )
+
     async def connect_group(self, chat_id: int, by: int, now: float) -> bool:
         changed = await self._exec(
             "INSERT OR IGNORE INTO groups (chat_id, connected_by, connected_at) VALUES (?, ?, ?)",
