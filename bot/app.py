@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.casework import CaseWork
@@ -28,6 +28,7 @@ from bot.settings import Settings, SettingsError
 from bot.team import Team
 from bot.timers import TimerLoop
 from bot.transport import TelegramTransport
+from bot.updates import FAILED_KEY, UpdatePoller, sleep_or_stop
 from storage import Storage
 
 # python-telegram-bot 22 warns when RetryAfter.retry_after is an int; opt into timedelta.
@@ -76,9 +77,9 @@ def wire(app: Application, storage: Storage, settings: Settings,
          clock: Clock | None = None) -> Qorgau:
     svc = Services(settings, storage, clock)
     svc.bot_username = app.bot.username
-    casework = CaseWork(svc)
-    reporting = Reporting(svc, casework.reporter_safe)
     team = Team(svc)
+    casework = CaseWork(svc, team.group_gone)
+    reporting = Reporting(svc, casework.reporter_safe)
     pacer = Pacer(Limits(settings.rate_private_per_second, settings.rate_group_per_minute,
                          settings.rate_global_per_second))
     worker = OutboxWorker(svc, TelegramTransport(app.bot), pacer, coalesce=settings.coalesce,
@@ -97,79 +98,33 @@ def wire(app: Application, storage: Storage, settings: Settings,
     return q
 
 
-async def poll_updates(app: Application, storage: Storage,
-                       stop: asyncio.Event, poll_timeout: int = 10) -> None:
-    """Long-poll getUpdates and process each batch before confirming it, so an update that
-    arrived just before a crash is fetched again (at-least-once, like the outbox)."""
-    async with storage.transaction() as tx:
-        offset = int(await tx.get_value(OFFSET_KEY) or 0)
-    failures = 0
-    while not stop.is_set():
-        try:
-            updates = await app.bot.get_updates(
-                offset=offset, timeout=poll_timeout, read_timeout=poll_timeout + 10,
-                allowed_updates=ALLOWED_UPDATES,
-            )
-            failures = 0
-        except RetryAfter as exc:
-            await _sleep_or_stop(stop, exc.retry_after.total_seconds()
-                                 if hasattr(exc.retry_after, "total_seconds")
-                                 else float(exc.retry_after))
-            continue
-        except (NetworkError, TimedOut) as exc:
-            failures += 1
-            log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
-            await _sleep_or_stop(stop, min(30.0, 0.5 * 2 ** min(failures, 6)))
-            continue
-        if not updates:
-            continue
-        await process_batch(app, updates)
-        offset = updates[-1].update_id + 1
-        async with storage.transaction() as tx:
-            await tx.set_value(OFFSET_KEY, str(offset))
-
-
-async def process_batch(app: Application, updates: Iterable[Update]) -> None:
-    """Different people's updates run concurrently; one person's run in order."""
-    by_sender: dict[int, list[Update]] = {}
-    for update in updates:
-        sender = update.effective_user.id if update.effective_user else 0
-        by_sender.setdefault(sender, []).append(update)
-
-    async def in_order(batch: list[Update]) -> None:
-        for update in batch:
-            await app.process_update(update)
-
-    await asyncio.gather(*(in_order(b) for b in by_sender.values()))
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
-
-
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure without the update's content (locations, names, texts stay out of
-    logs), and give the sender a calm answer rather than silence."""
+    logs) and mark the update for another try (see bot.updates)."""
     uid = update.update_id if isinstance(update, Update) else None
     log.error("handler failed for update %s: %s", uid, type(context.error).__name__,
               exc_info=context.error)
-    if not isinstance(update, Update) or update.effective_user is None:
-        return
-    q: Qorgau | None = context.bot_data.get("qorgau")
-    if q is None:
-        return
-    try:
-        async with q.svc.storage.transaction() as tx:
-            person = await tx.person(update.effective_user.id)
-        lang = person.language if person else "en"
-        await say(q.svc, update.effective_user.id, t(
-            lang, "Sorry, something went wrong on our side. If you are in danger, tap the "
-                  "SOS button again: alerts are never dropped."))
-    except Exception:  # the answer is a courtesy; never let it raise again
-        log.exception("could not tell the sender about the failure")
+    if uid is not None:
+        context.bot_data.setdefault(FAILED_KEY, set()).add(uid)
+
+
+def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:
+    """What the poller does when an update keeps failing: tell its sender calmly."""
+
+    async def tell(update: Update) -> None:
+        if update.effective_user is None:
+            return
+        try:
+            async with q.svc.storage.transaction() as tx:
+                person = await tx.person(update.effective_user.id)
+            lang = person.language if person else "en"
+            await say(q.svc, update.effective_user.id, t(
+                lang, "Sorry, something went wrong on our side. If you are in danger, tap "
+                      "the SOS button again."))
+        except Exception:  # the answer is a courtesy; never let it raise again
+            log.exception("could not tell the sender about the failure")
+
+    return tell
 
 
 class StartAborted(Exception):
@@ -189,6 +144,7 @@ class Runner:
         self.storage = Storage(settings.database)
         self.app: Application | None = None
         self.q: Qorgau | None = None
+        self.crashed = False  # a loop died: the process should exit non-zero
 
     async def start(self) -> Qorgau:
         await self.storage.open()
@@ -200,8 +156,9 @@ class Runner:
         q.tasks = [
             asyncio.create_task(q.worker.run(), name="outbox"),
             asyncio.create_task(q.timers.run(), name="timers"),
-            asyncio.create_task(poll_updates(self.app, self.storage, self.stopped,
-                                             self.poll_timeout), name="updates"),
+            asyncio.create_task(UpdatePoller(self.app, self.storage, self.stopped,
+                                             self.poll_timeout, apologise(q)).run(),
+                                name="updates"),
         ]
         self.q = q
         log.info("Qorgau is running as @%s", self.app.bot.username)
@@ -223,7 +180,7 @@ class Runner:
                 delay = min(60.0, 2.0 ** min(failures, 6))
                 log.warning("cannot reach the Bot API at %s (%s); retrying in %.0f s",
                             self.settings.telegram_api_url, type(exc).__name__, delay)
-                await _sleep_or_stop(self.stopped, delay)
+                await sleep_or_stop(self.stopped, delay)
                 if self.stopped.is_set():
                     raise StartAborted from None
 
@@ -234,7 +191,8 @@ class Runner:
         done, _ = await asyncio.wait([waiter, *self.q.tasks],
                                      return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task is not waiter and not task.cancelled() and task.exception() is not None:
+            if task is not waiter and not task.cancelled():
+                self.crashed = True
                 log.error("%s stopped: %r", task.get_name(), task.exception())
         waiter.cancel()
 
@@ -268,3 +226,5 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         pass
     finally:
         await runner.stop()
+    if runner.crashed:
+        raise RuntimeError("a part of the bot stopped unexpectedly; see the log above")

@@ -5,6 +5,7 @@ returns the short answer for the person who pressed or typed (None: nothing to s
 from __future__ import annotations
 
 import html
+from collections.abc import Awaitable, Callable
 
 from bot import notify
 from bot.escalation import Action, decide
@@ -43,8 +44,9 @@ async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int 
 
 
 class CaseWork:
-    def __init__(self, svc: Services) -> None:
+    def __init__(self, svc: Services, on_group_gone: Callable[[int], Awaitable[None]]) -> None:
         self.svc = svc
+        self.on_group_gone = on_group_gone  # the team's: disconnect and tell coordinators
 
     # --- acknowledge and claim ----------------------------------------------------------
 
@@ -349,6 +351,9 @@ class CaseWork:
     async def undeliverable(self, row: OutboxRow, reason: str) -> None:
         """A person cannot be reached: record it, tell coordinators, and page others so no
         alert depends on one unreachable chat."""
+        if row.chat_id < 0:
+            await self.on_group_gone(row.chat_id)
+            return
         async with self.svc.step() as tx:
             now = self.svc.now()
             person = await tx.person(row.chat_id)

@@ -3,6 +3,7 @@ and the numbers that show whether the service keeps its promise."""
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from bot.casework import lang_of
@@ -20,7 +21,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[rank]
 
 
@@ -71,14 +72,22 @@ class Coordination:
             if alert is None or not allowed:
                 return t(lang, "No alert #{id} that you can see.", id=alert_id)
             now = self.svc.now()
-            lines = [await self._line(tx, lang, alert, now)]
+            # Once another lawyer holds the case, what was said in it is theirs to see.
+            private = person is not None and person.role == "lawyer" and alert.claimed_by not in (
+                None, user_id)
+            head = await self._line(tx, lang, alert, now)
+            lines = []
             for ev in await tx.events(alert_id):
                 actor = await tx.person(ev.actor_id) if ev.actor_id else None
                 who = f" · {actor.name}" if actor else ""
-                text = ev.detail.get("text") or ev.detail.get("outcome") or ""
+                text = "" if private else ev.detail.get("text") or ""
+                text = text or ev.detail.get("outcome") or ""
                 extra = f": {text}" if text else ""
                 lines.append(f"{utc_stamp(ev.at)} · {t(lang, ev.kind)}{who}{extra}")
-            return "\n".join(lines)[:4000]
+            # Too long for one message: keep the newest events, they matter most.
+            while lines and len(head) + sum(len(x) + 1 for x in lines) > 3900:
+                lines.pop(0)
+            return "\n".join([head, *lines])
 
     async def stats(self, user_id: int, days: float) -> str:
         """/stats [days]: alerts, time to acknowledge and to claim (median, p90), outcomes."""

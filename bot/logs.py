@@ -38,7 +38,11 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request URL, and a Bot API URL contains the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Even at DEBUG these never log below WARNING/INFO: httpx logs every request URL (a Bot
+    # API URL contains the token), python-telegram-bot logs request parameters and update
+    # bodies at DEBUG, aiosqlite logs SQL with its values. All would leak names, texts and
+    # locations.
+    for name, floor in (("httpx", logging.WARNING), ("httpcore", logging.WARNING),
+                        ("aiohttp.access", logging.WARNING), ("aiosqlite", logging.WARNING),
+                        ("telegram", logging.INFO), ("apscheduler", logging.WARNING)):
+        logging.getLogger(name).setLevel(max(floor, root.level))

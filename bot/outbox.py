@@ -74,7 +74,11 @@ class OutboxWorker:
             log.info("%d message(s) left pending by the last run will be sent now", pending)
         while not self._stopping:
             self._wake.clear()
-            delay = await self._dispatch_due()
+            try:
+                delay = await self._dispatch_due()
+            except Exception:  # e.g. the disk is full: keep trying, never stop delivering
+                log.exception("outbox scan failed; retrying")
+                delay = 1.0
             if self._stopping:
                 break
             try:

@@ -293,6 +293,17 @@ class Team:
                     else t(lang, "This group was not connected."))
 
 
+    async def group_gone(self, chat_id: int) -> None:
+        """The bot left or was removed from a group: disconnect it and tell coordinators."""
+        async with self.svc.step() as tx:
+            if not await tx.disconnect_group(chat_id):
+                return
+            for c in await tx.people(role="coordinator"):
+                await notify.send(tx, c.user_id, Outgoing(t(
+                    c.language, "The bot can no longer post in a connected press-freedom "
+                    "group ({id}); it was disconnected.", id=chat_id)), self.svc.now())
+
+
 def regions_picker(person: Person) -> Outgoing:
     lang = person.language
     rows = [tuple(Button(t(lang, r.name), f"serve:{r.key}") for r in REGIONS[i:i + 2])

@@ -12,6 +12,7 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 
 TimerHandler = Callable[[str, int], Awaitable[None]]
+RETRY_FAILED = 60.0  # seconds before a timer whose handler raised is tried again
 
 
 class TimerLoop:
@@ -35,18 +36,31 @@ class TimerLoop:
                 continue
             try:
                 await handler(timer.kind, timer.subject_id)
-            except Exception:  # one bad timer must not stop the others
-                log.exception("timer %s failed", timer.kind)
+            except Exception:  # one bad timer must not stop the others, nor spin
+                log.exception("timer %s failed; trying again in %.0f s", timer.kind,
+                              RETRY_FAILED)
+                await self._postpone(timer.kind, timer.subject_id)
         return len(due)
+
+    async def _postpone(self, kind: str, subject_id: int) -> None:
+        try:
+            async with self.svc.storage.transaction() as tx:
+                await tx.set_timer(kind, subject_id, self.svc.now() + RETRY_FAILED)
+        except Exception:
+            log.exception("could not postpone timer %s", kind)
 
     async def run(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            fired = await self.run_due()
-            if fired:
-                continue
-            async with self.svc.storage.transaction() as tx:
-                nxt = await tx.next_timer_time()
+            try:
+                fired = await self.run_due()
+                if fired:
+                    continue
+                async with self.svc.storage.transaction() as tx:
+                    nxt = await tx.next_timer_time()
+            except Exception:  # the database failed: keep the loop alive and try again
+                log.exception("timer loop failed; retrying")
+                nxt = None
             delay = self.max_sleep if nxt is None else min(self.max_sleep,
                                                            max(0.01, nxt - self.svc.now()))
             try:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.i18n import t
@@ -98,12 +99,14 @@ async def on_button(update: Update, context: Context) -> None:
         if match:
             answer = await action(qorgau(context), user_id, list(match.groups()))
             break
-    # A callback answer holds 200 characters; a longer answer goes as a message.
-    if answer and len(answer) > 200:
-        await query.answer()
+    # A callback answer holds 200 characters; a longer answer goes as a message, and so
+    # does one Telegram no longer takes (a press processed after an outage is too old).
+    try:
+        await query.answer(answer if answer and len(answer) <= 200 else None)
+        if answer and len(answer) > 200:
+            await say(context, user_id, answer)
+    except TelegramError:
         await say(context, user_id, answer)
-    else:
-        await query.answer(answer)
 
 
 def handlers() -> list[object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, filters
 
 from bot.i18n import pick_language
 
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from bot.app import Qorgau
 
 Context = ContextTypes.DEFAULT_TYPE
+# Commands act on new messages only: an edited "/note" must not reach the reporter twice.
+NEW_MESSAGES = filters.UpdateType.MESSAGE
 
 
 def qorgau(context: Context) -> Qorgau:
@@ -44,4 +46,4 @@ def int_arg(args: list[str] | None, index: int = 0) -> int | None:
     if not args or len(args) <= index:
         return None
     raw = args[index].lstrip("#")
-    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 12 else None

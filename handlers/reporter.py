@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.i18n import t
-from handlers.common import Context, is_private, qorgau, say, sender
+from handlers.common import NEW_MESSAGES, Context, is_private, qorgau, say, sender
 
 
 async def start(update: Update, context: Context) -> None:
@@ -72,12 +72,13 @@ async def help_command(update: Update, context: Context) -> None:
         "/close N. Coordinators: /open, /case N, /stats, /invite lawyer, /people, /assign N."))
 
 
+
 def handlers() -> list[object]:
     private = filters.ChatType.PRIVATE
     return [
-        CommandHandler("start", start),
-        CommandHandler("help", help_command),
-        CommandHandler("language", language),
+        CommandHandler("start", start, filters=NEW_MESSAGES),
+        CommandHandler("help", help_command, filters=NEW_MESSAGES),
+        CommandHandler("language", language, filters=NEW_MESSAGES),
         MessageHandler(private & filters.LOCATION, location),
         MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                        text),

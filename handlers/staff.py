@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from telegram import Update
-from telegram.ext import CommandHandler
+from telegram.ext import ChatMemberHandler, CommandHandler
 
 from bot.i18n import t
 from bot.notify import LOCAL_TZ
-from handlers.common import Context, int_arg, is_private, qorgau, say, sender
+from handlers.common import NEW_MESSAGES, Context, int_arg, is_private, qorgau, say, sender
 
 if TYPE_CHECKING:
     from bot.app import Qorgau
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 def parse_until(raw: str, now: float) -> float | None:
     """"18:30" (Kazakhstan time, today or tomorrow) or "4h" -> a time; None if unreadable."""
     raw = raw.strip().lower()
+    if not raw.isascii():
+        return None
     if raw.endswith("h") and raw[:-1].replace(".", "", 1).isdigit():
         hours = float(raw[:-1])
         return now + hours * 3600 if 0 < hours <= 72 else None
@@ -123,7 +125,7 @@ async def stats(update: Update, context: Context) -> None:
     days = 7.0
     if context.args:
         raw = context.args[0]
-        if not raw.isdigit() or not 0 < int(raw) <= 3650:
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= 3650:
             await say(context, user_id, t(lang, "Use /stats or /stats 30 (days)."))
             return
         days = float(raw)
@@ -151,19 +153,30 @@ async def disconnect(update: Update, context: Context) -> None:
     await connect(update, context, on=False)
 
 
+async def membership(update: Update, context: Context) -> None:
+    """The bot was removed from a group: stop posting there."""
+    change = update.my_chat_member
+    if change is None or change.chat.type == "private":
+        return
+    if change.new_chat_member.status in ("left", "kicked"):
+        await qorgau(context).team.group_gone(change.chat.id)
+
+
+
 def handlers() -> list[object]:
     return [
-        CommandHandler("oncall", oncall),
-        CommandHandler("offcall", offcall),
-        CommandHandler("note", note),
-        CommandHandler("close", close),
-        CommandHandler("invite", invite),
-        CommandHandler("people", people),
-        CommandHandler("revoke", revoke),
-        CommandHandler("open", open_alerts),
-        CommandHandler("case", case),
-        CommandHandler("stats", stats),
-        CommandHandler("assign", assign),
-        CommandHandler("connect", connect),
-        CommandHandler("disconnect", disconnect),
+        CommandHandler("oncall", oncall, filters=NEW_MESSAGES),
+        CommandHandler("offcall", offcall, filters=NEW_MESSAGES),
+        CommandHandler("note", note, filters=NEW_MESSAGES),
+        CommandHandler("close", close, filters=NEW_MESSAGES),
+        CommandHandler("invite", invite, filters=NEW_MESSAGES),
+        CommandHandler("people", people, filters=NEW_MESSAGES),
+        CommandHandler("revoke", revoke, filters=NEW_MESSAGES),
+        CommandHandler("open", open_alerts, filters=NEW_MESSAGES),
+        CommandHandler("case", case, filters=NEW_MESSAGES),
+        CommandHandler("stats", stats, filters=NEW_MESSAGES),
+        CommandHandler("assign", assign, filters=NEW_MESSAGES),
+        CommandHandler("connect", connect, filters=NEW_MESSAGES),
+        CommandHandler("disconnect", disconnect, filters=NEW_MESSAGES),
+        ChatMemberHandler(membership, ChatMemberHandler.MY_CHAT_MEMBER),
     ]

@@ -446,6 +446,8 @@ class Storage:
         # The cost is one fsync per commit, far below Telegram's own limits.
         await db.execute("PRAGMA synchronous = FULL")
         await db.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows are overwritten, not left in free pages for a seized disk to give up.
+        await db.execute("PRAGMA secure_delete = ON")
         await db.execute("PRAGMA busy_timeout = 5000")
         self._db = db
 
