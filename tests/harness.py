@@ -4,6 +4,9 @@ through the same buttons a person would press. Nothing of our code is mocked."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +157,43 @@ async def raise_alert(world: World, name: str, where: tuple[float, float]) -> tu
     msg = await reporter.wait_for("received and saved", after=mark)
     assert msg.text is not None
     return reporter, int(msg.text.split("#")[1].split()[0])
+
+
+class BotProcess:
+    """`python -m bot` as a separate process, killed with SIGKILL like a crashed server."""
+
+    def __init__(self, world: World, **env: str) -> None:
+        self.world = world
+        self.extra_env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = world.tmp / "bot.log"
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
+        env.update({
+            "QORGAU_BOT_TOKEN": self.world.emu.token,
+            "QORGAU_TELEGRAM_API_URL": self.world.emu.api_url,
+            "QORGAU_DATABASE": str(self.world.db),
+            "QORGAU_ADMIN_IDS": str(self.world.coordinator.id),
+            "QORGAU_ACK_TIMEOUT_SECONDS": "3600",
+            "PTB_TIMEDELTA": "1",
+            **{f"QORGAU_{k.upper()}": str(v) for k, v in FAST_RATES.items()},
+            **self.extra_env,
+        })
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot"], env=env,
+                                         stdout=out, stderr=out, cwd=self.world.tmp)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)

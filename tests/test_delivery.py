@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import signal
-import subprocess
-import sys
 from collections import Counter
 
 from emulator import Emulator, Faults, SimUser
-from tests.harness import ALMATY, FAST_RATES, World, card_for, rows
+from tests.harness import ALMATY, BotProcess, World, card_for, rows
 
 CARD = re.compile(r"🚨 Alert #(\d+) ·")
 
@@ -34,44 +30,6 @@ async def until(predicate: object, within: float, what: str) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
-
-
-class BotProcess:
-    """`python -m bot` as a separate process, killed with SIGKILL like a crashed server."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = world.tmp / "bot.log"
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
-        env.update({
-            "QORGAU_BOT_TOKEN": self.world.emu.token,
-            "QORGAU_TELEGRAM_API_URL": self.world.emu.api_url,
-            "QORGAU_DATABASE": str(self.world.db),
-            "QORGAU_ADMIN_IDS": str(self.world.coordinator.id),
-            "QORGAU_ACK_TIMEOUT_SECONDS": "3600",
-            "PTB_TIMEDELTA": "1",
-            **{f"QORGAU_{k.upper()}": str(v) for k, v in FAST_RATES.items()},
-        })
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot"], env=env,
-                                         stdout=out, stderr=out, cwd=self.world.tmp)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 async def test_sigkill_during_a_burst_loses_nothing(world: World) -> None:
