@@ -35,8 +35,6 @@ from storage import Storage
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 log = logging.getLogger(__name__)
-OFFSET_KEY = "telegram.updates_offset"
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 
 @dataclass
@@ -156,8 +154,8 @@ class Runner:
         q.tasks = [
             asyncio.create_task(q.worker.run(), name="outbox"),
             asyncio.create_task(q.timers.run(), name="timers"),
-            asyncio.create_task(UpdatePoller(self.app, self.storage, self.stopped,
-                                             self.poll_timeout, apologise(q)).run(),
+            asyncio.create_task(UpdatePoller(self.app, self.stopped, self.poll_timeout,
+                                             apologise(q)).run(),
                                 name="updates"),
         ]
         self.q = q

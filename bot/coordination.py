@@ -35,7 +35,7 @@ class Coordination:
 
     async def open_alerts(self, user_id: int) -> str:
         """/open: every open alert, unacknowledged first, with who holds it."""
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             person = await tx.person(user_id)
             lang = lang_of(person)
             if person is None or person.role != "coordinator" or not person.registered:
@@ -61,7 +61,7 @@ class Coordination:
 
     async def case(self, user_id: int, alert_id: int) -> str:
         """/case N: the whole timeline, for coordinators and lawyers paged for it."""
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             person = await tx.person(user_id)
             lang = lang_of(person)
             alert = await tx.alert(alert_id)
@@ -91,7 +91,7 @@ class Coordination:
 
     async def stats(self, user_id: int, days: float) -> str:
         """/stats [days]: alerts, time to acknowledge and to claim (median, p90), outcomes."""
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             person = await tx.person(user_id)
             lang = lang_of(person)
             if person is None or person.role != "coordinator" or not person.registered:

@@ -21,7 +21,7 @@ class PrivateText:
     async def handle(self, user_id: int, text: str, language: str,
                      reply_to: int | None) -> str | None:
         """Route one text; return a short answer to send, or None if the domain answered."""
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             person = await tx.person(user_id)
             rows = await tx.rows_with_message(user_id, reply_to) if reply_to else []
         if person is not None:

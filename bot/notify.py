@@ -165,11 +165,11 @@ def group_notice(alert: Alert, reporter: Person | None) -> Outgoing:
 
 
 async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, wave: int,
-               known: list[str]) -> None:
+               known: list[str], reporter: Person | None = None) -> None:
     """Queue an alert's card (and, in the first wave, its pin) for each person, at the top
     priority. One card per language, one insert for all: this is the hot path of an alert."""
     people = list(recipients)
-    reporter = await tx.person(alert.reporter_id)
+    reporter = reporter or await tx.person(alert.reporter_id)
     await tx.add_recipients(alert.id, [p.user_id for p in people], wave, now)
     cards: dict[str, str] = {}
     pins: dict[str, str | None] = {}
@@ -188,8 +188,9 @@ async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, w
     await tx.enqueue_many(messages, now, alert.id)
 
 
-async def post_group_notices(tx: Tx, alert: Alert, now: float) -> None:
-    notice = group_notice(alert, await tx.person(alert.reporter_id)).to_json()
+async def post_group_notices(tx: Tx, alert: Alert, now: float,
+                             reporter: Person | None = None) -> None:
+    notice = group_notice(alert, reporter or await tx.person(alert.reporter_id)).to_json()
     await tx.enqueue_many([(chat_id, "group", PRIORITY_GROUP, notice)
                            for chat_id in await tx.groups()], now, alert.id)
 

@@ -109,7 +109,7 @@ class OutboxWorker:
         # Rows in flight when the scan starts may settle while it reads; they must not be
         # taken as pending again from this (by then stale) read.
         busy_rows = set(self._inflight)
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             rows = await tx.due_outbox(now, limit=2000)
             next_db = await tx.next_outbox_time()
         sleep = 1.0
@@ -171,7 +171,7 @@ class OutboxWorker:
             self.wake()
 
     async def _send_and_settle(self, chat_id: int, ids: list[int], send_id: int) -> None:
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             batch = [r for r in await tx.outbox_rows(ids) if r.state == "pending"]
         if not batch:
             return  # superseded while queued
@@ -255,6 +255,6 @@ class OutboxWorker:
         return target.message_id
 
     async def _header(self, chat_id: int, n: int) -> str:
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             person = await tx.person(chat_id)
         return t(person.language if person else "en", "🚨 {n} new alerts:", n=n)

@@ -218,8 +218,8 @@ class Reporting:
                            paged=len(route.recipients), urgent=route.urgent)
         alert = await tx.alert(alert_id)
         assert alert is not None
-        await notify.page(tx, alert, route.recipients, now, wave=1, known=[])
-        await notify.post_group_notices(tx, alert, now)
+        await notify.page(tx, alert, route.recipients, now, wave=1, known=[], reporter=person)
+        await notify.post_group_notices(tx, alert, now, reporter=person)
         await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
         if route.recipients:
             paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "

@@ -27,7 +27,7 @@ class TimerLoop:
 
     async def run_due(self) -> int:
         """Fire every timer that is due now; return how many fired."""
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             due = await tx.due_timers(self.svc.now(), limit=500)
         for timer in due:
             handler = self.handlers.get(timer.kind)
@@ -56,7 +56,7 @@ class TimerLoop:
                 fired = await self.run_due()
                 if fired:
                     continue
-                async with self.svc.storage.transaction() as tx:
+                async with self.svc.storage.read() as tx:
                     nxt = await tx.next_timer_time()
             except Exception:  # the database failed: keep the loop alive and try again
                 log.exception("timer loop failed; retrying")

@@ -1,9 +1,11 @@
 """Fetching updates by long polling, confirming each batch only after it was processed.
 
-Telegram forgets an update once a later getUpdates names a higher offset. Confirming only
-after processing means an update that arrived just before a crash is fetched again
-(at-least-once, like the outbox). An update whose handler failed (the database was full, a
-bug) is fetched and tried again a few times before it is given up, loudly.
+Telegram forgets an update only when a later getUpdates names a higher offset, and keeps
+what is unconfirmed for 24 hours. So the offset lives in memory and the next getUpdates,
+made only after the batch was processed, is what confirms it: after a crash, a fresh start
+(offset 0) is handed again everything not yet confirmed (at-least-once, like the outbox),
+and no write to disk sits on the path of an alert. An update whose handler failed (the
+database was full, a bug) is fetched and tried again a few times before it is given up.
 """
 
 from __future__ import annotations
@@ -17,11 +19,8 @@ from telegram import Update
 from telegram.error import Conflict, RetryAfter, TelegramError
 from telegram.ext import Application
 
-from storage import Storage
-
 log = logging.getLogger(__name__)
 
-OFFSET_KEY = "telegram.updates_offset"
 FAILED_KEY = "failed_updates"  # in bot_data: ids whose handler raised, set by the error handler
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 MAX_TRIES = 3
@@ -41,18 +40,16 @@ def _seconds(value: float | timedelta) -> float:
 
 
 class UpdatePoller:
-    def __init__(self, app: Application, storage: Storage, stop: asyncio.Event,
+    def __init__(self, app: Application, stop: asyncio.Event,
                  poll_timeout: int = 10, on_give_up: GiveUp | None = None) -> None:
         self.app = app
-        self.storage = storage
         self.stop = stop
         self.poll_timeout = poll_timeout
         self.on_give_up = on_give_up
         self._tries: dict[int, int] = {}
 
     async def run(self) -> None:
-        async with self.storage.transaction() as tx:
-            offset = int(await tx.get_value(OFFSET_KEY) or 0)
+        offset = 0  # Telegram: the earliest unconfirmed update
         failures = 0
         while not self.stop.is_set():
             try:
@@ -73,8 +70,6 @@ class UpdatePoller:
             if not updates:
                 continue
             offset = await self._process(updates)
-            async with self.storage.transaction() as tx:
-                await tx.set_value(OFFSET_KEY, str(offset))
 
     async def _process(self, updates: list[Update]) -> int:
         """Process a batch; return the offset to confirm up to."""

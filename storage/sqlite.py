@@ -499,6 +499,15 @@ class Storage:
                 raise
             await db.execute("COMMIT")
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """Reads only, without BEGIN/COMMIT: one connection and the lock mean no write can
+        come between them, and the hot paths (the delivery worker's scan) save two round
+        trips to the database thread. Writing through it is a bug."""
+        db = self._require()
+        async with self._lock:
+            yield Tx(db)
+
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:
             raise RuntimeError("storage is not open")
