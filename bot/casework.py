@@ -263,7 +263,7 @@ class CaseWork:
             text += "\n" + t(rl, "Lawyer's note: {note}", note=note)
         await notify.send(tx, alert.reporter_id, Outgoing(
             text + "\n" + t(rl, "Take care. If you need help again, tap the button."),
-            keyboard=notify.reporter_keyboard(rl, alert_open=False)), now,
+            keyboard=notify.keyboard(rl, reporter, alert_open=False)), now,
             priority=PRIORITY_CASE, alert_id=alert.id)
         await notify.refresh_alert_messages(tx, alert.id, now)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from bot.casework import CaseWork
 from bot.i18n import t
+from bot.notify import LABEL_OFF, LABEL_ON
 from bot.reporting import Reporting
 from bot.services import Services
-from bot.team import LABEL_OFF, LABEL_ON, Team
+from bot.team import Team
 
 
 class PrivateText:

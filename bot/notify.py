@@ -28,6 +28,8 @@ LOCAL_TZ = timezone(timedelta(hours=5))
 LABEL_SOS = "📍 SOS: send my location"
 LABEL_SOS_NO_LOCATION = "🆘 Alert without location"
 LABEL_SAFE = "✅ I'm safe"
+LABEL_ON = "🟢 Go on call"
+LABEL_OFF = "⚪ Go off call"
 
 
 async def send(
@@ -77,13 +79,18 @@ def utc_stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def reporter_keyboard(lang: str, alert_open: bool) -> tuple[tuple[KeyButton, ...], ...]:
+def keyboard(lang: str, person: Person | None, alert_open: bool
+             ) -> tuple[tuple[KeyButton, ...], ...]:
+    """Everyone's keyboard: the one-tap SOS first (a lawyer can be detained too), "I'm
+    safe" while their alert is open, and for lawyers the on/off-call switch."""
     rows = [
         (KeyButton(t(lang, LABEL_SOS), request_location=True),),
         (KeyButton(t(lang, LABEL_SOS_NO_LOCATION)),),
     ]
     if alert_open:
         rows.append((KeyButton(t(lang, LABEL_SAFE)),))
+    if person is not None and person.role == "lawyer" and person.registered:
+        rows.append((KeyButton(t(lang, LABEL_OFF if person.on_call else LABEL_ON)),))
     return tuple(rows)
 
 

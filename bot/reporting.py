@@ -101,7 +101,7 @@ class Reporting:
                         "\"{sos}\": lawyers on call are alerted at once. No location? Use "
                         "\"{nosos}\".", name=person.name, sos=t(lang, notify.LABEL_SOS),
                   nosos=t(lang, notify.LABEL_SOS_NO_LOCATION)),
-                keyboard=notify.reporter_keyboard(lang, alert_open=False),
+                keyboard=notify.keyboard(lang, person, alert_open=False),
             ))
 
     async def set_language(self, user_id: int, language: str) -> bool:
@@ -121,7 +121,7 @@ class Reporting:
                 else t(lang, "You are registered. Tap \"{sos}\" if you are in danger.",
                        sos=t(lang, notify.LABEL_SOS)))
         await self._reply(tx, person, Outgoing(
-            text, keyboard=notify.reporter_keyboard(lang, alert_open=alert is not None)))
+            text, keyboard=notify.keyboard(lang, person, alert_open=alert is not None)))
 
     async def _stale(self, tx: Tx, person: Person | None, user_id: int) -> None:
         lang = person.language if person else "en"
@@ -232,7 +232,7 @@ class Reporting:
         await self._reply(tx, person, Outgoing(
             t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
             t(lang, "Send anything you can here (text, photo, voice); it goes to your lawyer."),
-            keyboard=notify.reporter_keyboard(lang, alert_open=True),
+            keyboard=notify.keyboard(lang, person, alert_open=True),
         ))
 
     async def _withdraw_safe(self, tx: Tx, alert_id: int, person: Person, now: float) -> None:
@@ -305,7 +305,7 @@ class Reporting:
         if alert is None:
             return await self._reply(tx, person, Outgoing(t(
                 person.language, "You have no open alert."),
-                keyboard=notify.reporter_keyboard(person.language, alert_open=False)))
+                keyboard=notify.keyboard(person.language, person, alert_open=False)))
         await self.on_safe(tx, alert, person)
 
 

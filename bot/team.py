@@ -14,8 +14,6 @@ from bot.services import Services
 from storage import Person, Tx
 
 INVITE_ROLES = ("lawyer", "coordinator")
-LABEL_ON = "🟢 Go on call"
-LABEL_OFF = "⚪ Go off call"
 LANGUAGE_NAMES = {"en": "English", "kk": "Қазақша", "ru": "Русский"}
 
 
@@ -24,12 +22,9 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def staff_keyboard(lang: str, person: Person) -> tuple[tuple[KeyButton, ...], ...] | None:
-    """Lawyers get the on/off-call button; coordinators are not on call (None: no keyboard)."""
-    if person.role != "lawyer":
-        return None
-    label = LABEL_OFF if person.on_call else LABEL_ON
-    return ((KeyButton(t(lang, label)),),)
+async def staff_keyboard(tx: Tx, lang: str, person: Person
+                         ) -> tuple[tuple[KeyButton, ...], ...]:
+    return notify.keyboard(lang, person, await tx.open_alert_of(person.user_id) is not None)
 
 
 def is_coordinator(person: Person | None) -> bool:
@@ -116,7 +111,7 @@ class Team:
                 await self._reply(tx, person.user_id, Outgoing(t(
                     lang, "Registered as coordinator {name}. Commands: /open, /case N, "
                     "/stats, /invite lawyer, /people, /assign N.", name=name),
-                    keyboard=staff_keyboard(lang, fresh)))
+                    keyboard=await staff_keyboard(tx, lang, fresh)))
             return True
 
     async def toggle_region(self, user_id: int, key: str) -> str | None:
@@ -154,7 +149,7 @@ class Team:
                 await self._reply(tx, user_id, Outgoing(t(
                     person.language, "Registered as lawyer {name}. Go on call to receive alerts "
                     "for your regions: /oncall (or /oncall 18:00 until a time), /offcall.",
-                    name=person.name), keyboard=staff_keyboard(person.language, fresh)))
+                    name=person.name), keyboard=await staff_keyboard(tx, person.language, fresh)))
                 return None
             if code not in LANGUAGES:
                 return t(person.language, "Sorry, this button is not for you.")
@@ -190,7 +185,8 @@ class Team:
                                               "you at once."))
             else:
                 text = t(lang, "You are off call.")
-            await self._reply(tx, user_id, Outgoing(text, keyboard=staff_keyboard(lang, fresh)))
+            await self._reply(tx, user_id, Outgoing(
+                text, keyboard=await staff_keyboard(tx, lang, fresh)))
 
     async def on_call_ended(self, user_id: int) -> None:
         """The "until" time passed: off call, and told so."""
@@ -208,7 +204,7 @@ class Team:
             assert fresh is not None
             await self._reply(tx, user_id, Outgoing(t(
                 person.language, "Your on-call time has ended; you are off call now."),
-                keyboard=staff_keyboard(person.language, fresh)))
+                keyboard=await staff_keyboard(tx, person.language, fresh)))
 
     # --- people and roles -----------------------------------------------------------------
 

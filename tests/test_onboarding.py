@@ -49,10 +49,11 @@ async def test_lawyer_registers_regions_and_languages(world: World) -> None:
     assert rows(world.db, "SELECT role, display_name, serves_regions, speaks, step FROM people"
                        " WHERE user_id = ?", lawyer.id) == [
         ("lawyer", "Marat", "almaty,astana", "ru", "done")]
-    assert lawyer.keyboard == [["🟢 Go on call"]]
+    assert lawyer.keyboard is not None and lawyer.keyboard[-1] == ["🟢 Go on call"]
+    assert "📍 SOS: send my location" in lawyer.keyboard[0]  # a lawyer can be detained too
     await lawyer.tap("🟢 Go on call")
     await lawyer.wait_for("You are on call.")
-    assert lawyer.keyboard == [["⚪ Go off call"]]
+    assert lawyer.keyboard[-1] == ["⚪ Go off call"]
     await lawyer.send_command("/offcall")
     await lawyer.wait_for("You are off call.")
 
