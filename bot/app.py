@@ -65,6 +65,10 @@ def build_application(settings: Settings) -> Application:
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .updater(None)  # our poller commits the offset only after processing
         .connection_pool_size(64)
+        # Telegram can be slow on a bad day; a send that times out may still arrive, so give
+        # answers time rather than resend (the long poll sets its own timeout).
+        .read_timeout(15.0)
+        .write_timeout(15.0)
         .build()
     )
     register(app)
@@ -195,8 +199,13 @@ class Runner:
         waiter.cancel()
 
     async def stop(self) -> None:
+        """In order: stop taking updates (finishing and confirming the batch at hand), then
+        the timers, then the deliveries in flight; what is still pending stays pending."""
         self.stopped.set()
         if self.q is not None:
+            poller = next((t for t in self.q.tasks if t.get_name() == "updates"), None)
+            if poller is not None:
+                await asyncio.wait({poller}, timeout=30.0)
             self.q.timers.stop()
             await self.q.worker.stop()
             for task in self.q.tasks:

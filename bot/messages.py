@@ -52,13 +52,24 @@ class Outgoing:
         )
 
 
-def combine(parts: list[Outgoing], header: str) -> Outgoing:
-    """Several queued alert messages for one chat as one message, each keeping its buttons."""
+def combine(parts: list[Outgoing], header: str, limit: int = 3900) -> Outgoing:
+    """Several queued alert messages for one chat as one message, each keeping its buttons.
+    If the parts have grown too long together (edits add facts and names), each is cut to
+    its first two and last two lines (the alert, its reporter, its state), so that no alert
+    in the bundle loses its place to another's details."""
     if len(parts) == 1:
         return parts[0]
-    text = header + "\n\n" + "\n\n".join(p.text for p in parts)
+    texts = [p.text for p in parts]
+    if len(header) + sum(len(x) + 2 for x in texts) > limit:
+        texts = [_compact(x) for x in texts]
+    text = header + "\n\n" + "\n\n".join(texts)
     rows = tuple(row for p in parts for row in p.buttons)
     return Outgoing(text=text, buttons=rows, html=any(p.html for p in parts))
+
+
+def _compact(text: str) -> str:
+    lines = text.split("\n")
+    return text if len(lines) <= 4 else "\n".join([*lines[:2], "…", *lines[-2:]])
 
 
 # Priorities: lower is sent first.

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.i18n import t
@@ -41,8 +42,21 @@ Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
-    """Exponential back-off with full jitter, capped at a minute."""
-    return rng.uniform(0.5, 1.0) * min(60.0, 0.5 * 2 ** max(0, attempts - 1))
+    """Exponential back-off with jitter, capped low: after an outage, alerts queued during
+    it must go within seconds of the Bot API coming back, not a minute later."""
+    return rng.uniform(0.5, 1.0) * min(15.0, 0.5 * 2 ** max(0, attempts - 1))
+
+
+@dataclass
+class Outcome:
+    """What one request came to, kept until it is recorded in the database."""
+
+    ids: list[int]
+    batch: list[OutboxRow]
+    message_id: int | None = None
+    failure: str | None = None  # None: delivered
+    retry_in: float | None = None  # with a failure: try again after this long
+    unreachable: bool = False  # with a permanent failure: the chat is gone for the bot
 
 
 class OutboxWorker:
@@ -56,6 +70,10 @@ class OutboxWorker:
         self.on_undeliverable = on_undeliverable
         self._wake = asyncio.Event()
         self._inflight: set[int] = set()  # outbox row ids being sent right now
+        # Sent (or failed) but not yet recorded, because the database refused the write:
+        # kept here and retried, never sent again.
+        self._unsettled: list[Outcome] = []
+        self._recent_429: list[float] = []
         self.max_in_flight = max_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
@@ -87,10 +105,12 @@ class OutboxWorker:
                 pass
 
     async def stop(self) -> None:
+        """No new sends; wait for those in flight to be answered and recorded."""
         self._stopping = True
         self._wake.set()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._settle_backlog()
 
     async def drain(self, within: float = 30.0) -> bool:
         """Wait until nothing is pending or in flight (tests and the demo)."""
@@ -105,6 +125,7 @@ class OutboxWorker:
 
     async def _dispatch_due(self) -> float:
         """Start every send that the limits allow now; return how long to sleep."""
+        await self._settle_backlog()
         now = self.svc.now()
         # Rows in flight when the scan starts may settle while it reads; they must not be
         # taken as pending again from this (by then stale) read.
@@ -123,7 +144,7 @@ class OutboxWorker:
         # this loop awaits, so the clock read for each chat is the time of its dispatch.
         for chat_id, chat_rows in sorted(by_chat.items(), key=lambda kv: (kv[1][0].priority,
                                                                            kv[1][0].id)):
-            if len(self._tasks) >= self.max_in_flight:
+            if len(self._tasks) >= self.max_in_flight or self._stopping:
                 break  # a finishing send wakes the loop
             mono = time.monotonic()
             if self.pacer.global_ready_at(mono) > mono:
@@ -159,64 +180,106 @@ class OutboxWorker:
         return batch
 
     async def _deliver(self, chat_id: int, ids: list[int], send_id: int) -> None:
+        outcome: Outcome | None = None
         try:
-            await self._send_and_settle(chat_id, ids, send_id)
-        except Exception:  # bookkeeping failed (disk?): the rows stay pending, sent again
-            log.exception("delivery bookkeeping failed; the messages stay pending")
+            outcome = await self._send(chat_id, ids, send_id)
+            if outcome is not None:
+                await self._settle(outcome)
+        except Exception:
+            if outcome is None:  # reading the rows failed: nothing was sent, try later
+                log.exception("could not read messages to send; they stay pending")
+            else:  # sent, but not recorded: keep the result, retry the write, never resend
+                log.exception("could not record a delivery; will retry the write")
+                self._unsettled.append(outcome)
+                outcome = None
+                ids = []
         finally:
             self.pacer.finish(send_id, time.monotonic())
             # Only now may a scan pick these rows again: until the settling commit they
             # still read as pending, and releasing them earlier would send them twice.
             self._inflight.difference_update(ids)
             self.wake()
+        if outcome is not None:
+            await self._after(outcome)
 
-    async def _send_and_settle(self, chat_id: int, ids: list[int], send_id: int) -> None:
+    async def _send(self, chat_id: int, ids: list[int], send_id: int) -> Outcome | None:
         async with self.svc.storage.read() as tx:
             batch = [r for r in await tx.outbox_rows(ids) if r.state == "pending"]
         if not batch:
-            return  # superseded while queued
-        ids = [r.id for r in batch]
-        retry_in: float | None = None
-        failure: str | None = None
-        unreachable = False
-        message_id: int | None = None
+            return None  # superseded while queued
+        outcome = Outcome([r.id for r in batch], batch)
+        attempts = max(r.attempts + 1 for r in batch)
         try:
-            message_id = await self._request(chat_id, batch)
+            outcome.message_id = await self._request(chat_id, batch)
         except NotModified:
             pass
         except RetryLater as exc:
             self.stats["rate_limited"] += 1
-            self.pacer.back_off(chat_id, time.monotonic() + exc.seconds)
-            retry_in, failure = exc.seconds, str(exc)
+            self._on_429(chat_id, exc.seconds)
+            outcome.retry_in, outcome.failure = exc.seconds, str(exc)
         except Transient as exc:
             self.stats["retried"] += 1
-            retry_in = backoff(max(r.attempts + 1 for r in batch), self._rng)
-            failure = str(exc)
+            # A timeout may have been delivered after all: wait at least a second, so a
+            # duplicate (the price of at-least-once) never also breaks the chat's limit.
+            floor = 1.5 if exc.maybe_delivered else 0.0
+            outcome.retry_in = max(floor, backoff(attempts, self._rng))
+            outcome.failure = str(exc)
         except Permanent as exc:
             self.stats["failed"] += 1
-            failure, unreachable = str(exc), exc.unreachable
-            if not unreachable:  # our request was wrong: a bug to fix, not a person gone
+            outcome.failure, outcome.unreachable = str(exc), exc.unreachable
+            if not exc.unreachable:  # our request was wrong: a bug to fix, not a person gone
                 log.error("Bot API refused a message (%s) of kind %s", exc, batch[0].kind)
         except Exception:  # a bug must not stop delivery of everything else
             log.exception("unexpected delivery error; will retry")
-            retry_in = backoff(max(r.attempts + 1 for r in batch), self._rng)
-            failure = "error"
+            outcome.retry_in, outcome.failure = backoff(attempts, self._rng), "error"
         self.pacer.finish(send_id, time.monotonic())
+        return outcome
+
+    async def _settle(self, o: Outcome) -> None:
         async with self.svc.storage.transaction() as tx:
-            if failure is None:
-                await tx.mark_sent(ids, message_id, self.svc.now())
-                await self._catch_up_edits(tx, batch)
-            elif retry_in is not None:
-                await tx.mark_retry(ids, self.svc.now() + retry_in, failure)
+            if o.failure is None:
+                await tx.mark_sent(o.ids, o.message_id, self.svc.now())
+                await self._catch_up_edits(tx, o.batch)
+            elif o.retry_in is not None:
+                await tx.mark_retry(o.ids, self.svc.now() + o.retry_in, o.failure)
             else:
-                await tx.mark_failed(ids, failure)
-        if failure is None:
+                await tx.mark_failed(o.ids, o.failure)
+
+    async def _settle_backlog(self) -> None:
+        """Record what was sent while the database refused writes."""
+        while self._unsettled:
+            outcome = self._unsettled[0]
+            try:
+                await self._settle(outcome)
+            except Exception:
+                return  # still failing; the rows stay in flight, never resent
+            self._unsettled.pop(0)
+            self._inflight.difference_update(outcome.ids)
+            await self._after(outcome)
+
+    async def _after(self, o: Outcome) -> None:
+        """Statistics, and for a chat that is gone, the domain's rerouting."""
+        if o.failure is None:
             self.stats["sent"] += 1
-            self.stats["bundled"] += len(batch) if len(batch) > 1 else 0
-        elif retry_in is None and unreachable and self.on_undeliverable is not None:
-            for row in batch:
-                if row.target_id is None:
-                    await self.on_undeliverable(row, failure)
+            self.stats["bundled"] += len(o.batch) if len(o.batch) > 1 else 0
+            return
+        if o.retry_in is not None or not o.unreachable or self.on_undeliverable is None:
+            return
+        for row in o.batch:
+            if row.target_id is None:
+                try:
+                    await self.on_undeliverable(row, o.failure)
+                except Exception:  # one failed reroute must not skip the others
+                    log.exception("rerouting after an undeliverable message failed")
+
+    def _on_429(self, chat_id: int, seconds: float) -> None:
+        """Hold the chat; if several chats hear 429 within a second, the limit is the bot's
+        (or the server's) as a whole: hold everything."""
+        mono = time.monotonic()
+        self.pacer.back_off(chat_id, mono + seconds)
+        self._recent_429 = [x for x in self._recent_429 if x > mono - 1.0] + [mono]
+        if len(self._recent_429) >= 3:
+            self.pacer.back_off(None, mono + seconds)
 
     async def _catch_up_edits(self, tx: Tx, batch: list[OutboxRow]) -> None:
         """The domain rewrote a row while its request was in flight: send the change as an

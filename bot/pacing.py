@@ -93,6 +93,17 @@ class Pacer:
         self._answered.append(now)
         if chat < 0:
             self._group_answered.setdefault(chat, deque()).append(now)
+        if send_id % 1024 == 0:
+            self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        """Chats not written to for two minutes carry no limit any more: drop them, so the
+        pacer's memory follows the active chats, not every chat ever contacted."""
+        horizon = now - 120.0
+        self._last = {c: t for c, t in self._last.items() if t > horizon}
+        self._blocked_until = {c: t for c, t in self._blocked_until.items() if t > now}
+        self._group_answered = {c: d for c, d in self._group_answered.items()
+                                if d and d[-1] > horizon}
 
     def back_off(self, chat_id: int | None, until: float) -> None:
         """Telegram said retry_after: hold that chat (or everything, if it said so)."""

@@ -26,21 +26,23 @@ class TimerLoop:
         svc.on_commit(self._wake.set)
 
     async def run_due(self) -> int:
-        """Fire every timer that is due now; return how many fired."""
+        """Fire every timer that is due now; return how many were handled (a failing one is
+        postponed and not counted, so a broken timer cannot make the loop spin)."""
         async with self.svc.storage.read() as tx:
             due = await tx.due_timers(self.svc.now(), limit=500)
+        handled = 0
         for timer in due:
             handler = self.handlers.get(timer.kind)
-            if handler is None:
-                log.error("no handler for timer kind %s", timer.kind)
-                continue
             try:
+                if handler is None:
+                    raise LookupError(f"no handler for timer kind {timer.kind}")
                 await handler(timer.kind, timer.subject_id)
-            except Exception:  # one bad timer must not stop the others, nor spin
+                handled += 1
+            except Exception:  # one bad timer must not stop the others
                 log.exception("timer %s failed; trying again in %.0f s", timer.kind,
                               RETRY_FAILED)
                 await self._postpone(timer.kind, timer.subject_id)
-        return len(due)
+        return handled
 
     async def _postpone(self, kind: str, subject_id: int) -> None:
         try:

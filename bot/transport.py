@@ -15,7 +15,14 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from bot.messages import Outgoing
 
@@ -42,7 +49,12 @@ class RetryLater(DeliveryError):
 
 
 class Transient(DeliveryError):
-    """5xx, timeouts, dropped connections: try again with back-off."""
+    """5xx, timeouts, dropped connections: try again with back-off. ``maybe_delivered``:
+    the request may have reached Telegram (a timeout waiting for the answer)."""
+
+    def __init__(self, reason: str, maybe_delivered: bool = False) -> None:
+        super().__init__(reason)
+        self.maybe_delivered = maybe_delivered
 
 
 class Permanent(DeliveryError):
@@ -91,7 +103,7 @@ def _classify(exc: TelegramError) -> DeliveryError:
         return Permanent(f"{type(exc).__name__}: {exc.message}", unreachable=True)
     if isinstance(exc, BadRequest):
         return Permanent(f"{type(exc).__name__}: {exc.message}")
-    return Transient(type(exc).__name__)
+    return Transient(type(exc).__name__, maybe_delivered=isinstance(exc, TimedOut))
 
 
 class TelegramTransport:

@@ -47,16 +47,14 @@ class UpdatePoller:
         self.poll_timeout = poll_timeout
         self.on_give_up = on_give_up
         self._tries: dict[int, int] = {}
+        self._done: set[int] = set()  # processed, but not yet confirmed to Telegram
 
     async def run(self) -> None:
         offset = 0  # Telegram: the earliest unconfirmed update
         failures = 0
         while not self.stop.is_set():
             try:
-                updates = await self.app.bot.get_updates(
-                    offset=offset, timeout=self.poll_timeout,
-                    read_timeout=self.poll_timeout + 10, allowed_updates=ALLOWED_UPDATES,
-                )
+                updates = await self._fetch(offset)
                 failures = 0
             except RetryAfter as exc:
                 await sleep_or_stop(self.stop, _seconds(exc.retry_after))
@@ -65,34 +63,66 @@ class UpdatePoller:
                 failures += 1
                 hint = " (is another instance polling?)" if isinstance(exc, Conflict) else ""
                 log.warning("getUpdates failed: %s%s; retrying", type(exc).__name__, hint)
-                await sleep_or_stop(self.stop, min(30.0, 0.5 * 2 ** min(failures, 6)))
+                await sleep_or_stop(self.stop, min(5.0, 0.5 * 2 ** min(failures, 4)))
                 continue
-            if not updates:
-                continue
-            offset = await self._process(updates)
+            if updates is None:
+                break  # stopping: what was not fetched stays with Telegram
+            if updates:
+                offset = await self._process(updates)
+        await self._confirm(offset)
+
+    async def _fetch(self, offset: int) -> list[Update] | None:
+        """One long poll, abandoned (None) the moment the bot is asked to stop."""
+        fetch = asyncio.ensure_future(self.app.bot.get_updates(
+            offset=offset, timeout=self.poll_timeout, read_timeout=self.poll_timeout + 10,
+            allowed_updates=ALLOWED_UPDATES))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            return None
+        return list(fetch.result())
+
+    async def _confirm(self, offset: int) -> None:
+        """On a clean stop, tell Telegram what was processed, so it is not handed again."""
+        if offset:
+            try:
+                await self.app.bot.get_updates(offset=offset, timeout=0, limit=1)
+            except TelegramError:
+                pass  # not confirmed: processed again at the next start (at-least-once)
 
     async def _process(self, updates: list[Update]) -> int:
-        """Process a batch; return the offset to confirm up to."""
+        """Process a batch; return the offset to confirm up to. After a failure the batch is
+        fetched again from the failed update on; updates that succeeded are not re-run."""
         failed: set[int] = self.app.bot_data.setdefault(FAILED_KEY, set())
         failed.clear()
-        await process_batch(self.app, updates)
+        fresh = [u for u in updates if u.update_id not in self._done]
+        await process_batch(self.app, fresh)
         retry = None
-        for update in updates:
-            if update.update_id not in failed:
-                self._tries.pop(update.update_id, None)
+        for update in fresh:
+            uid = update.update_id
+            if uid not in failed:
+                self._tries.pop(uid, None)
+                self._done.add(uid)
                 continue
-            tries = self._tries[update.update_id] = self._tries.get(update.update_id, 0) + 1
+            tries = self._tries[uid] = self._tries.get(uid, 0) + 1
             if tries < MAX_TRIES:
-                retry = update.update_id if retry is None else min(retry, update.update_id)
+                retry = uid if retry is None else min(retry, uid)
             else:
-                log.error("giving up on update %s after %d tries", update.update_id, tries)
-                self._tries.pop(update.update_id, None)
+                log.error("giving up on update %s after %d tries", uid, tries)
+                self._tries.pop(uid, None)
+                self._done.add(uid)
                 if self.on_give_up is not None:
                     await self.on_give_up(update)
+        offset = updates[-1].update_id + 1
         if retry is not None:
             await sleep_or_stop(self.stop, 1.0)
-            return retry
-        return updates[-1].update_id + 1
+            offset = retry
+        self._done = {uid for uid in self._done if uid >= offset}  # confirmed ones go
+        return offset
 
 
 async def process_batch(app: Application, updates: Iterable[Update]) -> None:

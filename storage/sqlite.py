@@ -20,6 +20,7 @@ import aiosqlite
 
 from storage.records import Alert, Due, Event, OutboxRow, Person, Timer
 
+PER_CHAT = 30  # due rows per chat the delivery worker plans with (a bundle holds 25 at most)
 _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
     "share_location", "step", "on_call", "on_call_until",
@@ -256,8 +257,8 @@ class Tx:
             )
         return await self._exec(
             "INSERT INTO outbox (chat_id, alert_id, kind, priority, payload, target_id,"
-            " not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (chat_id, alert_id, kind, priority, payload, target_id, now, now),
+            " not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+            (chat_id, alert_id, kind, priority, payload, target_id, now),
         )
 
     async def enqueue_many(
@@ -266,8 +267,8 @@ class Tx:
         """Write many new messages (chat, kind, priority, payload) in one statement."""
         await self._db.executemany(
             "INSERT INTO outbox (chat_id, alert_id, kind, priority, payload, not_before,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(chat, alert_id, kind, prio, payload, now, now)
+            " created_at) VALUES (?, ?, ?, ?, ?, 0, ?)",
+            [(chat, alert_id, kind, prio, payload, now)
              for chat, kind, prio, payload in messages],
         )
 
@@ -278,11 +279,16 @@ class Tx:
     async def due_outbox(self, now: float, limit: int) -> list[Due]:
         """Pending rows that may go now, most urgent first, without their payloads (the
         worker plans over hundreds of rows and sends a few)."""
+        # At most PER_CHAT rows of any one chat, so a chat with a deep backlog cannot hide
+        # the others behind the overall limit.
         rows = await self._all(
-            "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload)"
-            " FROM outbox WHERE state = 'pending' AND not_before <= ?"
-            " ORDER BY priority, id LIMIT ?",
-            (now, limit),
+            "SELECT id, chat_id, kind, priority, target_id, attempts, size FROM ("
+            " SELECT id, chat_id, kind, priority, target_id, attempts,"
+            "  length(payload) AS size,"
+            "  row_number() OVER (PARTITION BY chat_id ORDER BY priority, id) AS n"
+            " FROM outbox WHERE state = 'pending' AND not_before <= ?)"
+            " WHERE n <= ? ORDER BY priority, id LIMIT ?",
+            (now, PER_CHAT, limit),
         )
         return [Due(*r) for r in rows]
 
@@ -494,10 +500,11 @@ class Storage:
             await db.execute("BEGIN IMMEDIATE")
             try:
                 yield Tx(db)
+                await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                if db.in_transaction:  # a failed COMMIT must not leave the connection stuck
+                    await db.execute("ROLLBACK")
                 raise
-            await db.execute("COMMIT")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:

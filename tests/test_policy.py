@@ -135,3 +135,15 @@ def test_pacer_backs_off_one_chat_on_retry_after() -> None:
     p.back_off(5, 10.0)
     assert p.ready_at(5, 1.0) == 10.0
     assert p.ready_at(6, 1.0) == 1.0
+
+
+def test_a_bundle_that_grew_keeps_every_alert_visible() -> None:
+    from bot.messages import Button, Outgoing, combine
+
+    parts = [Outgoing(text="\n".join([f"🚨 Alert #{i} · Almaty", "Reporter: R", *(
+        ["• " + "x" * 300] * 5), "State: a lawyer has taken the case", "Taken by L."]),
+        buttons=((Button(f"Claim #{i}", f"claim:{i}"),),)) for i in range(1, 9)]
+    out = combine(parts, "🚨 8 new alerts:")
+    assert len(out.text) <= 3900
+    assert all(f"Alert #{i} ·" in out.text for i in range(1, 9))
+    assert len(out.buttons) == 8

@@ -83,7 +83,7 @@ CREATE TABLE outbox (
     payload     TEXT NOT NULL,           -- JSON of bot.messages.Outgoing
     target_id   INTEGER REFERENCES outbox (id), -- edits: the row whose message is edited
     attempts    INTEGER NOT NULL DEFAULT 0,
-    not_before  REAL NOT NULL,
+    not_before  REAL NOT NULL,           -- a retry's earliest time; 0: at once
     created_at  REAL NOT NULL,
     sent_at     REAL,
     message_id  INTEGER,
