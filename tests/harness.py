@@ -3,6 +3,7 @@ through the same buttons a person would press. Nothing of our code is mocked."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -189,11 +190,15 @@ class BotProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+    async def stop(self) -> None:
+        """SIGTERM, then wait without blocking the event loop: the emulator lives in it, and
+        a stopping bot still talks to it (it confirms the updates it processed)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        for _ in range(400):
+            if self.proc.poll() is not None:
+                return
+            await asyncio.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait(5)

@@ -64,7 +64,7 @@ async def test_sigkill_during_a_burst_loses_nothing(world: World) -> None:
 
         await until(everyone_has_everything, 90, "every card and every confirmation")
     finally:
-        proc.stop()
+        await proc.stop()
 
     # Every alert present, once per reporter; every on-call lawyer told of each.
     assert rows(world.db, "SELECT COUNT(*), COUNT(DISTINCT reporter_id) FROM alerts") == [
@@ -148,4 +148,4 @@ async def test_received_answer_lost_in_a_kill_arrives_after_restart(world: World
         proc.start()
         await reporter.wait_for("received and saved", timeout=30)
     finally:
-        proc.stop()
+        await proc.stop()

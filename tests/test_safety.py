@@ -137,7 +137,7 @@ async def test_debug_logs_carry_no_location_name_text_or_token(world: World) -> 
         await reporter.send_text("Detained near the akimat by six officers")
         await reporter.wait_for("Added to alert", timeout=30)
     finally:
-        proc.stop()
+        await proc.stop()
     log = proc.log.read_text(encoding="utf-8", errors="replace")
     assert "DEBUG" in log  # it did log at DEBUG
     for secret in ("43.256", "76.928", "Zhanar", "akimat", "Marat", world.emu.token):
