@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # a lawyer's alert cards keep their buttons usable at 8; a group's notices are short.
 BUNDLE_LIMITS = {"alert": 8, "group": 25}
 MAX_TEXT = 3800
+GLOBAL_429_CHATS = 5  # distinct chats answered 429 within a second: hold everything
 
 
 class Transport(Protocol):
@@ -73,7 +74,7 @@ class OutboxWorker:
         # Sent (or failed) but not yet recorded, because the database refused the write:
         # kept here and retried, never sent again.
         self._unsettled: list[Outcome] = []
-        self._recent_429: list[float] = []
+        self._recent_429: list[tuple[float, int]] = []  # (when, chat) of recent 429s
         self.max_in_flight = max_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
@@ -273,12 +274,14 @@ class OutboxWorker:
                     log.exception("rerouting after an undeliverable message failed")
 
     def _on_429(self, chat_id: int, seconds: float) -> None:
-        """Hold the chat; if several chats hear 429 within a second, the limit is the bot's
-        (or the server's) as a whole: hold everything."""
+        """Hold the chat. If many different chats hear 429 within a second, the limit is the
+        bot's (or the server's) as a whole, not theirs: hold everything. A few scattered
+        429s (a busy chat, a flaky proxy) must not stall every other chat."""
         mono = time.monotonic()
         self.pacer.back_off(chat_id, mono + seconds)
-        self._recent_429 = [x for x in self._recent_429 if x > mono - 1.0] + [mono]
-        if len(self._recent_429) >= 3:
+        recent = [(t0, c) for t0, c in self._recent_429 if t0 > mono - 1.0]
+        self._recent_429 = [*recent, (mono, chat_id)]
+        if len({c for _, c in self._recent_429}) >= GLOBAL_429_CHATS:
             self.pacer.back_off(None, mono + seconds)
 
     async def _catch_up_edits(self, tx: Tx, batch: list[OutboxRow]) -> None:
