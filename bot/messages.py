@@ -4,7 +4,7 @@ Bot API calls. The domain builds these; it never sees Telegram's types."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,6 @@ class Outgoing:
     remove_keyboard: bool = False
     location: tuple[float, float] | None = None
     html: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -48,7 +47,6 @@ class Outgoing:
             remove_keyboard=data.get("remove_keyboard", False),
             location=tuple(data["location"]) if data.get("location") else None,
             html=data.get("html", False),
-            extra=data.get("extra", {}),
         )
 
 

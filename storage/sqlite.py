@@ -130,15 +130,12 @@ class Tx:
         )
         return [_person(r) for r in rows]
 
-    async def people(self, role: str | None = None, on_call: bool | None = None) -> list[Person]:
-        """Registered people, optionally by role and on-call state."""
+    async def people(self, role: str | None = None) -> list[Person]:
+        """Registered people, optionally of one role."""
         sql, args = "SELECT * FROM people WHERE step = 'done'", list[Any]()
         if role is not None:
             sql += " AND role = ?"
             args.append(role)
-        if on_call is not None:
-            sql += " AND on_call = ?"
-            args.append(int(on_call))
         return [_person(r) for r in await self._all(sql + " ORDER BY user_id", args)]
 
     # --- alerts -------------------------------------------------------------------------
