@@ -17,7 +17,7 @@ from bot.casework import CaseWork
 from bot.clock import Clock
 from bot.coordination import Coordination
 from bot.dispatch import PrivateText
-from bot.i18n import t
+from bot.i18n import lang_of, t
 from bot.logs import redact_secret
 from bot.notify import say
 from bot.outbox import OutboxWorker
@@ -119,7 +119,7 @@ def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:
         try:
             async with q.svc.storage.transaction() as tx:
                 person = await tx.person(update.effective_user.id)
-            lang = person.language if person else "en"
+            lang = lang_of(person)
             await say(q.svc, update.effective_user.id, t(
                 lang, "Sorry, something went wrong on our side. If you are in danger, tap "
                       "the SOS button again."))

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from bot import notify
 from bot.escalation import Action, decide
-from bot.i18n import t
+from bot.i18n import lang_of, t
 from bot.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_LOW, Button, Outgoing
 from bot.reporting import MAX_NOTE, clean_text
 from bot.routing import escalation_wave
@@ -23,24 +23,11 @@ STAFF = ("lawyer", "coordinator")
 CONTACT_FACTS = 8  # the newest reporter messages repeated in the holder's contact message
 
 
-def lang_of(person: Person | None) -> str:
-    return person.language if person else "en"
-
-
 async def may_act(tx: Tx, person: Person | None, alert: Alert) -> bool:
     """Lawyers act on alerts they were paged for; coordinators on all."""
     if person is None or not person.registered or person.role not in STAFF:
         return False
     return person.role == "coordinator" or await tx.was_notified(alert.id, person.user_id)
-
-
-async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
-               priority: int = PRIORITY_CASE, **kw: object) -> None:
-    """Queue ``template``, translated into the recipient's language."""
-    person = await tx.person(person_id)
-    out = Outgoing(t(lang_of(person), template, **kw))
-    await notify.send(tx, person_id, out, now, kind="case", priority=priority,
-                      alert_id=alert_id)
 
 
 class CaseWork:
@@ -64,9 +51,10 @@ class CaseWork:
                 return t(lang, "Alert #{id} was already acknowledged; you can still claim it.",
                          id=alert_id)
             await tx.add_event(alert_id, now, "acknowledged", user_id)
-            await tell(tx, alert.reporter_id, "A lawyer has seen your alert #{id} and is acting. "
-                       "Stay calm; you will be told when a lawyer takes your case.", now,
-                       alert_id, priority=PRIORITY_ALERT, id=alert_id)
+            await notify.tell(
+                tx, alert.reporter_id, "A lawyer has seen your alert #{id} and is acting. "
+                "Stay calm; you will be told when a lawyer takes your case.", now, alert_id,
+                priority=PRIORITY_ALERT, id=alert_id)
             await tx.set_timer("escalate", alert_id, now + self.svc.policy.claim_timeout)
             await notify.refresh_alert_messages(tx, alert_id, now)
             return t(lang, "Acknowledged alert #{id}. Please claim it if you take the case.",
@@ -97,15 +85,16 @@ class CaseWork:
                      name=holder.name if holder else "?")
         await tx.add_event(alert.id, now, "claimed", actor.user_id, lawyer=lawyer.user_id)
         reporter = await tx.person(alert.reporter_id)
-        await tell(tx, alert.reporter_id, "Lawyer {name} has taken your case (alert #{id}). "
-                   "Everything you send here now goes to them.", now, alert.id,
-                   priority=PRIORITY_ALERT, name=lawyer.name, id=alert.id)
+        await notify.tell(
+            tx, alert.reporter_id, "Lawyer {name} has taken your case (alert #{id}). "
+            "Everything you send here now goes to them.", now, alert.id,
+            priority=PRIORITY_ALERT, name=lawyer.name, id=alert.id)
         await self._send_contact(tx, alert.id, lawyer, reporter, now)
         await tx.set_timer("escalate", alert.id, now + self.svc.policy.stale)
         await notify.refresh_alert_messages(tx, alert.id, now)
         if actor.user_id != lawyer.user_id:
-            await tell(tx, lawyer.user_id, "A coordinator assigned alert #{id} to you.", now,
-                       alert.id, priority=PRIORITY_ALERT, id=alert.id)
+            await notify.tell(tx, lawyer.user_id, "A coordinator assigned alert #{id} to you.",
+                              now, alert.id, priority=PRIORITY_ALERT, id=alert.id)
         return t(lang, "Alert #{id} is yours.", id=alert.id)
 
     async def _send_contact(self, tx: Tx, alert_id: int, lawyer: Person,
@@ -144,7 +133,7 @@ class CaseWork:
             now = self.svc.now()
             person = await tx.person(user_id)
             lang = lang_of(person)
-            if person is None or person.role != "coordinator" or not person.registered:
+            if person is None or not person.is_coordinator:
                 return t(lang, "Only coordinators can assign cases.")
             alert = await tx.alert(alert_id)
             if alert is None or not alert.is_open:
@@ -164,12 +153,12 @@ class CaseWork:
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
             lang = lang_of(person)
-            if person is None or person.role != "coordinator" or not person.registered:
+            if person is None or not person.is_coordinator:
                 return t(lang, "Sorry, this button is not for you.")
             lawyer = await tx.person(lawyer_id)
             alert = await tx.alert(alert_id)
-            if (alert is None or lawyer is None or lawyer.role != "lawyer"
-                    or not lawyer.registered or lawyer_id == alert.reporter_id):
+            if (alert is None or lawyer is None or not lawyer.is_lawyer
+                    or lawyer_id == alert.reporter_id):
                 return t(lang, "That lawyer or alert no longer exists.")
             answer = await self._take(tx, alert, lawyer, actor=person)
             current = await tx.alert(alert_id)
@@ -196,8 +185,8 @@ class CaseWork:
             await tx.update_alert(alert_id, last_update_at=now)
             if alert.is_open:
                 await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
-            await tell(tx, alert.reporter_id, "Update from your lawyer {name}: {text}", now,
-                       alert_id, name=person.name, text=note)
+            await notify.tell(tx, alert.reporter_id, "Update from your lawyer {name}: {text}",
+                              now, alert_id, name=person.name, text=note)
             return t(lang, "Note added to case #{id} and sent to the reporter.", id=alert_id)
 
     async def close_choices(self, user_id: int, alert_id: int, note: str | None) -> str | None:
@@ -322,9 +311,9 @@ class CaseWork:
             await notify.page(tx, alert, recipients, now, wave,
                               await notify.known_facts(tx, alert.id))
             if wave == 2:
-                await tell(tx, alert.reporter_id, "We are still looking for a lawyer for alert "
-                           "#{id} and have now alerted everyone on call.", now, alert.id,
-                           id=alert.id)
+                await notify.tell(
+                    tx, alert.reporter_id, "We are still looking for a lawyer for alert #{id} "
+                    "and have now alerted everyone on call.", now, alert.id, id=alert.id)
         elif decision.action is Action.ASK_ASSIGN:
             holder = await tx.person(alert.acknowledged_by or 0)
             for c in await tx.people(role="coordinator"):
@@ -337,9 +326,10 @@ class CaseWork:
                     now, kind="case", priority=PRIORITY_ALERT, alert_id=alert.id)
             await tx.add_event(alert.id, now, "assign_requested", None)
         elif decision.action is Action.REMIND_STALE and alert.claimed_by is not None:
-            await tell(tx, alert.claimed_by, "Case #{id} has had no update for a while. Add one "
-                       "with /note {id} <text> or close it with /close {id}.", now, alert.id,
-                       priority=PRIORITY_LOW, id=alert.id)
+            await notify.tell(
+                tx, alert.claimed_by, "Case #{id} has had no update for a while. Add one with "
+                "/note {id} <text> or close it with /close {id}.", now, alert.id,
+                priority=PRIORITY_LOW, id=alert.id)
             await tx.add_event(alert.id, now, "stale_reminder", None)
         if decision.next_due is None:
             await tx.clear_timer("escalate", alert.id)

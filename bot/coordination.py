@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from bot.casework import lang_of
-from bot.i18n import t
+from bot.i18n import lang_of, t
 from bot.notify import ago, state_words, utc_stamp
 from bot.regions import region_name
 from bot.services import Services
@@ -38,7 +37,7 @@ class Coordination:
         async with self.svc.storage.read() as tx:
             person = await tx.person(user_id)
             lang = lang_of(person)
-            if person is None or person.role != "coordinator" or not person.registered:
+            if person is None or not person.is_coordinator:
                 return t(lang, "Only coordinators can see all open alerts.")
             alerts = sorted(await tx.open_alerts(),
                             key=lambda a: (STATE_ORDER.get(a.state, 9), a.created_at))
@@ -65,9 +64,9 @@ class Coordination:
             person = await tx.person(user_id)
             lang = lang_of(person)
             alert = await tx.alert(alert_id)
-            allowed = person is not None and person.registered and (
-                person.role == "coordinator"
-                or (person.role == "lawyer" and alert is not None
+            allowed = person is not None and (
+                person.is_coordinator
+                or (person.is_lawyer and alert is not None
                     and await tx.was_notified(alert_id, user_id)))
             if alert is None or not allowed:
                 return t(lang, "No alert #{id} that you can see.", id=alert_id)
@@ -94,7 +93,7 @@ class Coordination:
         async with self.svc.storage.read() as tx:
             person = await tx.person(user_id)
             lang = lang_of(person)
-            if person is None or person.role != "coordinator" or not person.registered:
+            if person is None or not person.is_coordinator:
                 return t(lang, "Only coordinators can see statistics.")
             alerts = await tx.alerts_since(self.svc.now() - days * 86400)
         ack = [a.acknowledged_at - a.created_at for a in alerts if a.acknowledged_at]

@@ -7,13 +7,21 @@ handler. A missing translation falls back to English rather than failing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage import Person
 
 LANGUAGES = ("en", "kk", "ru")
 DEFAULT_LANGUAGE = "en"
 
 # English text -> translation. Filled by the localisation work; empty means English.
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "kk": {}, "ru": {}}
+
+
+def lang_of(person: Person | None) -> str:
+    """The language a person chose; English for someone the bot does not know."""
+    return person.language if person else DEFAULT_LANGUAGE
 
 
 def pick_language(code: str | None) -> str:

@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from bot.i18n import t
+from bot.i18n import lang_of, t
 from bot.messages import (
     PRIORITY_ALERT,
     PRIORITY_CASE,
     PRIORITY_GROUP,
+    PRIORITY_REPLY,
     Button,
     KeyButton,
     Outgoing,
@@ -34,9 +35,16 @@ LABEL_OFF = "⚪ Go off call"
 
 async def send(
     tx: Tx, chat_id: int, out: Outgoing, now: float, *, kind: str = "reply",
-    priority: int = 1, alert_id: int | None = None,
+    priority: int = PRIORITY_REPLY, alert_id: int | None = None,
 ) -> int:
     return await tx.enqueue(chat_id, kind, priority, out.to_json(), now, alert_id=alert_id)
+
+
+async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
+               priority: int = PRIORITY_CASE, **values: object) -> None:
+    """Queue ``template`` for a person, translated into their language."""
+    out = Outgoing(t(lang_of(await tx.person(person_id)), template, **values))
+    await send(tx, person_id, out, now, kind="case", priority=priority, alert_id=alert_id)
 
 
 async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
@@ -215,8 +223,7 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
     known = [] if alert.claimed_by is not None else await known_facts(tx, alert_id)
     newest = {row.chat_id: row for row in await tx.sent_rows(alert_id, kind="alert")}
     for row in newest.values():
-        person = await tx.person(row.chat_id)
-        lang = person.language if person else "en"
+        lang = lang_of(await tx.person(row.chat_id))
         card = alert_card(lang, alert, reporter, now, known)
         if alert.claimed_by is not None and alert.claimed_by != row.chat_id:
             holder = await tx.person(alert.claimed_by)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.i18n import t
+from bot.i18n import lang_of, t
 from bot.messages import PRIORITY_CASE, Outgoing, combine
 from bot.pacing import Pacer
 from bot.services import Services
@@ -323,4 +323,4 @@ class OutboxWorker:
     async def _header(self, chat_id: int, n: int) -> str:
         async with self.svc.storage.read() as tx:
             person = await tx.person(chat_id)
-        return t(person.language if person else "en", "🚨 {n} new alerts:", n=n)
+        return t(lang_of(person), "🚨 {n} new alerts:", n=n)

@@ -10,8 +10,8 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 
 from bot import notify
-from bot.i18n import LANGUAGES, t
-from bot.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, Outgoing
+from bot.i18n import LANGUAGES, lang_of, t
+from bot.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.regions import BY_KEY, REGIONS, nearest_region
 from bot.routing import first_wave
 from bot.services import Services
@@ -39,8 +39,8 @@ class Reporting:
         await notify.send(tx, person.user_id, out, self.svc.now(), priority=PRIORITY_REPLY)
 
     async def _person(self, tx: Tx, user_id: int, language_code: str) -> Person:
-        role = "coordinator" if user_id in self.svc.settings.admin_ids else "reporter"
-        return await tx.ensure_person(user_id, self.svc.now(), language_code, role)
+        return await tx.ensure_person(user_id, self.svc.now(), language_code,
+                                      self.svc.first_role(user_id))
 
     # --- registration -------------------------------------------------------------------
 
@@ -124,7 +124,7 @@ class Reporting:
             text, keyboard=notify.keyboard(lang, person, alert_open=alert is not None)))
 
     async def _stale(self, tx: Tx, person: Person | None, user_id: int) -> None:
-        lang = person.language if person else "en"
+        lang = lang_of(person)
         await notify.send(tx, user_id, Outgoing(t(
             lang, "That button is no longer valid. Send /start to continue.")), self.svc.now())
 
@@ -244,11 +244,9 @@ class Reporting:
         alert = await tx.alert(alert_id)
         holder = (alert.claimed_by or alert.acknowledged_by) if alert else None
         if holder is not None:
-            hp = await tx.person(holder)
-            await notify.send(tx, holder, Outgoing(t(
-                hp.language if hp else "en", "Alert #{id}: the reporter pressed SOS again "
-                "after saying they were safe. The alert stays open.", id=alert_id)), now,
-                kind="case", priority=PRIORITY_ALERT, alert_id=alert_id)
+            await notify.tell(tx, holder, "Alert #{id}: the reporter pressed SOS again after "
+                              "saying they were safe. The alert stays open.", now, alert_id,
+                              priority=PRIORITY_ALERT, id=alert_id)
 
     async def _forward_position(self, tx: Tx, alert_id: int, now: float) -> None:
         """A new position goes to whoever holds or acknowledged the alert."""
@@ -259,9 +257,10 @@ class Reporting:
         if holder is None:
             return
         person = await tx.person(holder)
-        where = notify.pin(person.language if person else "en", alert, now)
+        where = notify.pin(lang_of(person), alert, now)
         if where is not None:
-            await notify.send(tx, holder, where, now, kind="pin", priority=2, alert_id=alert_id)
+            await notify.send(tx, holder, where, now, kind="pin", priority=PRIORITY_CASE,
+                              alert_id=alert_id)
 
     async def attach_media(self, user_id: int, language: str, media: str) -> None:
         async with self.svc.step() as tx:
@@ -289,12 +288,9 @@ class Reporting:
         assert alert is not None
         holder = alert.claimed_by or alert.acknowledged_by
         if holder is not None:
-            hp = await tx.person(holder)
-            hl = hp.language if hp else "en"
             what = note if text is not None else f"[{media}]"
-            await notify.send(tx, holder, Outgoing(t(
-                hl, "Alert #{id}, from {name}: {what}", id=alert_id, name=person.name,
-                what=what)), now, kind="case", priority=2, alert_id=alert_id)
+            await notify.tell(tx, holder, "Alert #{id}, from {name}: {what}", now, alert_id,
+                              id=alert_id, name=person.name, what=what)
             await self._reply(tx, person, Outgoing(t(lang, "Sent to your lawyer.")))
         else:
             await self._reply(tx, person, Outgoing(t(

@@ -30,6 +30,11 @@ class Services:
         """Register a wake-up (the outbox worker's, the timer loop's)."""
         self._listeners.append(listener)
 
+    def first_role(self, user_id: int) -> str:
+        """The role a person gets on first contact: administrators from the settings are
+        coordinators, everyone else a reporter until invited."""
+        return "coordinator" if user_id in self.settings.admin_ids else "reporter"
+
     def now(self) -> float:
         return self.clock.now()
 

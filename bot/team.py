@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 from bot import notify
-from bot.i18n import LANGUAGES, t
+from bot.i18n import LANGUAGES, lang_of, t
 from bot.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, KeyButton, Outgoing
 from bot.regions import BY_KEY, REGIONS
 from bot.reporting import MAX_NAME, clean_text
@@ -27,10 +27,6 @@ async def staff_keyboard(tx: Tx, lang: str, person: Person
     return notify.keyboard(lang, person, await tx.open_alert_of(person.user_id) is not None)
 
 
-def is_coordinator(person: Person | None) -> bool:
-    return person is not None and person.registered and person.role == "coordinator"
-
-
 class Team:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
@@ -44,8 +40,8 @@ class Team:
         """/invite lawyer|coordinator: a single-use deep link with 128+ random bits."""
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
-            lang = person.language if person else "en"
-            if not is_coordinator(person):
+            lang = lang_of(person)
+            if person is None or not person.is_coordinator:
                 return t(lang, "Only coordinators can invite.")
             if role not in INVITE_ROLES:
                 return t(lang, "Use /invite lawyer or /invite coordinator.")
@@ -61,8 +57,8 @@ class Team:
         """/start <code>: a valid code grants its role and starts that role's registration."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            role0 = "coordinator" if user_id in self.svc.settings.admin_ids else "reporter"
-            person = await tx.ensure_person(user_id, now, language, role0)
+            person = await tx.ensure_person(user_id, now, language,
+                                            self.svc.first_role(user_id))
             lang = person.language
             role = await tx.use_invite(hash_code(code), user_id, now) if len(code) <= 64 else None
             if role is None:
@@ -119,7 +115,7 @@ class Team:
             person = await tx.person(user_id)
             if person is None or person.role != "lawyer" or person.step not in (
                     "l_regions", "done"):
-                return t(person.language if person else "en", "Sorry, this button is not for you.")
+                return t(lang_of(person), "Sorry, this button is not for you.")
             if key == "done":
                 if not person.serves_regions:
                     return t(person.language, "Choose at least one region.")
@@ -139,7 +135,7 @@ class Team:
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
             if person is None or person.role != "lawyer" or person.step != "l_langs":
-                return t(person.language if person else "en", "Sorry, this button is not for you.")
+                return t(lang_of(person), "Sorry, this button is not for you.")
             if code == "done":
                 if not person.speaks:
                     return t(person.language, "Choose at least one language.")
@@ -164,8 +160,8 @@ class Team:
         async with self.svc.step() as tx:
             now = self.svc.now()
             person = await tx.person(user_id)
-            lang = person.language if person else "en"
-            if person is None or not person.registered or person.role != "lawyer":
+            lang = lang_of(person)
+            if person is None or not person.is_lawyer:
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "Only registered lawyers can go on call.")))
                 return
@@ -211,8 +207,8 @@ class Team:
     async def list_people(self, user_id: int, role: str | None) -> str:
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
-            lang = person.language if person else "en"
-            if not is_coordinator(person):
+            lang = lang_of(person)
+            if person is None or not person.is_coordinator:
                 return t(lang, "Only coordinators can list people.")
             if role is not None and role not in ("reporter", "lawyer", "coordinator"):
                 return t(lang, "Use /people, /people lawyer, /people coordinator or "
@@ -232,8 +228,8 @@ class Team:
     async def revoke(self, user_id: int, target_id: int) -> str:
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
-            lang = person.language if person else "en"
-            if not is_coordinator(person):
+            lang = lang_of(person)
+            if person is None or not person.is_coordinator:
                 return t(lang, "Only coordinators can revoke roles.")
             target = await tx.person(target_id)
             if target is None or target.role == "reporter":
@@ -264,11 +260,9 @@ class Team:
                                   acknowledged_by=None, acknowledged_at=None)
             await tx.add_event(alert.id, now, "released", by, lawyer=person_id)
             await tx.set_timer("escalate", alert.id, now)
-            reporter = await tx.person(alert.reporter_id)
-            await notify.send(tx, alert.reporter_id, Outgoing(t(
-                reporter.language if reporter else "en", "Your alert #{id} is being passed to "
-                "another lawyer. We are alerting them now.", id=alert.id)), now,
-                kind="case", priority=PRIORITY_ALERT, alert_id=alert.id)
+            await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
+                              "another lawyer. We are alerting them now.", now, alert.id,
+                              priority=PRIORITY_ALERT, id=alert.id)
             released.append(alert.id)
         return released
 
@@ -277,8 +271,8 @@ class Team:
     async def connect_group(self, user_id: int, chat_id: int, connect: bool) -> str:
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
-            lang = person.language if person else "en"
-            if not is_coordinator(person):
+            lang = lang_of(person)
+            if person is None or not person.is_coordinator:
                 return t(lang, "Only a Qorgau coordinator can connect or disconnect this group.")
             if connect:
                 done = await tx.connect_group(chat_id, user_id, self.svc.now())

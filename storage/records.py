@@ -29,6 +29,14 @@ class Person:
         return self.step == "done"
 
     @property
+    def is_coordinator(self) -> bool:
+        return self.registered and self.role == "coordinator"
+
+    @property
+    def is_lawyer(self) -> bool:
+        return self.registered and self.role == "lawyer"
+
+    @property
     def name(self) -> str:
         return self.display_name or "—"
 

@@ -69,12 +69,16 @@ def _outbox(row: aiosqlite.Row) -> OutboxRow:
     )
 
 
-def _assignments(fields: dict[str, Any], allowed: set[str]) -> tuple[str, list[Any]]:
+def _values(fields: dict[str, Any], allowed: set[str]) -> list[Any]:
+    """Column values, checked against the known columns (names are put into SQL text)."""
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"unknown columns: {sorted(unknown)}")
-    values = [",".join(v) if isinstance(v, tuple) else v for v in fields.values()]
-    return ", ".join(f"{k} = ?" for k in fields), values
+    return [",".join(v) if isinstance(v, tuple) else v for v in fields.values()]
+
+
+def _assignments(fields: dict[str, Any], allowed: set[str]) -> tuple[str, list[Any]]:
+    return ", ".join(f"{k} = ?" for k in fields), _values(fields, allowed)
 
 
 class Tx:
@@ -160,13 +164,10 @@ class Tx:
 
     async def create_alert(self, reporter_id: int, now: float, **fields: Any) -> int:
         names = ["reporter_id", "created_at", *fields]
-        unknown = set(fields) - _ALERT_COLUMNS
-        if unknown:
-            raise ValueError(f"unknown columns: {sorted(unknown)}")
         marks = ", ".join("?" for _ in names)
         return await self._exec(
             f"INSERT INTO alerts ({', '.join(names)}) VALUES ({marks})",
-            (reporter_id, now, *fields.values()),
+            (reporter_id, now, *_values(fields, _ALERT_COLUMNS)),
         )
 
     async def update_alert(self, alert_id: int, **fields: Any) -> None:
