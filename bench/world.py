@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.regions import BY_KEY, nearest_region
+from bot.domain.regions import BY_KEY, nearest_region
 from emulator import Emulator, SimGroup, SimUser
 from storage import Storage
 

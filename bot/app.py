@@ -11,24 +11,21 @@ from dataclasses import dataclass, field
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TimedOut
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder
 
-from bot.casework import CaseWork
 from bot.clock import Clock
-from bot.coordination import Coordination
-from bot.dispatch import PrivateText
+from bot.delivery.outbox import OutboxWorker
+from bot.delivery.pacing import Limits, Pacer
+from bot.delivery.transport import TelegramTransport
+from bot.delivery.updates import UpdatePoller, sleep_or_stop
+from bot.domain.facade import Domain
+from bot.domain.notify import say
+from bot.domain.services import Services
 from bot.i18n import lang_of, t
 from bot.logs import redact_secret
-from bot.notify import say
-from bot.outbox import OutboxWorker
-from bot.pacing import Limits, Pacer
-from bot.reporting import Reporting
-from bot.services import Services
 from bot.settings import Settings, SettingsError
-from bot.team import Team
 from bot.timers import TimerLoop
-from bot.transport import TelegramTransport
-from bot.updates import FAILED_KEY, UpdatePoller, sleep_or_stop
+from handlers import register
 from storage import Storage
 
 # python-telegram-bot 22 warns when RetryAfter.retry_after is an int; opt into timedelta.
@@ -39,23 +36,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Qorgau:
-    """Everything handlers may call, reachable as ``context.bot_data["qorgau"]``."""
+    """The running parts: the domain handlers call, and the loops that deliver and fire timers."""
 
-    svc: Services
-    reporting: Reporting
-    casework: CaseWork
-    team: Team
-    coordination: Coordination
-    private_text: PrivateText
+    domain: Domain
     worker: OutboxWorker
     timers: TimerLoop
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    @property
+    def svc(self) -> Services:
+        return self.domain.svc
+
 
 def build_application(settings: Settings) -> Application:
     """The python-telegram-bot Application with every handler registered."""
-    from handlers import register
-
     token = settings.token()
     redact_secret(token)
     app = (
@@ -79,35 +73,14 @@ def wire(app: Application, storage: Storage, settings: Settings,
          clock: Clock | None = None) -> Qorgau:
     svc = Services(settings, storage, clock)
     svc.bot_username = app.bot.username
-    team = Team(svc)
-    casework = CaseWork(svc, team.group_gone)
-    reporting = Reporting(svc, casework.reporter_safe)
+    domain = Domain.build(svc)
     pacer = Pacer(Limits(settings.rate_private_per_second, settings.rate_group_per_minute,
                          settings.rate_global_per_second))
     worker = OutboxWorker(svc, TelegramTransport(app.bot), pacer, coalesce=settings.coalesce,
-                          on_undeliverable=casework.undeliverable)
-
-    async def fire(kind: str, subject: int) -> None:
-        if kind == "oncall_until":
-            await team.on_call_ended(subject)
-        else:
-            await casework.on_timer(kind, subject)
-
-    timers = TimerLoop(svc, {"escalate": fire, "safe_close": fire, "oncall_until": fire})
-    q = Qorgau(svc, reporting, casework, team, Coordination(svc),
-               PrivateText(svc, reporting, team, casework), worker, timers)
-    app.bot_data["qorgau"] = q
-    return q
-
-
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failure without the update's content (locations, names, texts stay out of
-    logs) and mark the update for another try (see bot.updates)."""
-    uid = update.update_id if isinstance(update, Update) else None
-    log.error("handler failed for update %s: %s", uid, type(context.error).__name__,
-              exc_info=context.error)
-    if uid is not None:
-        context.bot_data.setdefault(FAILED_KEY, set()).add(uid)
+                          on_undeliverable=domain.casework.undeliverable)
+    timers = TimerLoop(svc, domain.timer_handlers())
+    app.bot_data["domain"] = domain
+    return Qorgau(domain, worker, timers)
 
 
 def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra.append("--no-limits")
             return emulator_main(extra)
         if args.command == "demo":
-            from bot.demo import play
+            from demo.scene import play
 
             return asyncio.run(play(speed=args.speed))
     except SettingsError as exc:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.services import Services
+from bot.domain.services import Services
 
 log = logging.getLogger(__name__)
 

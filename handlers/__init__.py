@@ -10,11 +10,10 @@ from typing import Any
 from telegram.ext import Application, BaseHandler
 
 from handlers import buttons, reporter, staff
+from handlers.errors import on_error
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    from bot.app import on_error
-
     for module in (reporter, staff, buttons):
         for handler in module.handlers():
             assert isinstance(handler, BaseHandler)

@@ -12,12 +12,12 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.i18n import t
-from handlers.common import Context, qorgau, say, sender
+from handlers.common import Context, domain, say, sender
 
 if TYPE_CHECKING:
-    from bot.app import Qorgau
+    from bot.domain.facade import Domain
 
-Action = Callable[["Qorgau", int, list[str]], Awaitable[str | None]]
+Action = Callable[["Domain", int, list[str]], Awaitable[str | None]]
 NUM = r"(\d{1,11})"
 ROUTES: list[tuple[re.Pattern[str], Action]] = []
 
@@ -30,60 +30,60 @@ def route(pattern: str) -> Callable[[Action], Action]:
 
 
 @route("agree")
-async def _agree(q: Qorgau, uid: int, _: list[str]) -> str | None:
+async def _agree(q: Domain, uid: int, _: list[str]) -> str | None:
     await q.reporting.agree(uid)
     return None
 
 
 @route(r"region:([a-z_]{2,20})")
-async def _region(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _region(q: Domain, uid: int, a: list[str]) -> str | None:
     await q.reporting.set_region(uid, a[0])
     return None
 
 
 @route(r"share:([01])")
-async def _share(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _share(q: Domain, uid: int, a: list[str]) -> str | None:
     await q.reporting.set_share(uid, a[0] == "1")
     return None
 
 
 @route(r"serve:([a-z_]{2,20})")
-async def _serve(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _serve(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.team.toggle_region(uid, a[0])
 
 
 @route(r"speak:([a-z]{2,4})")
-async def _speak(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _speak(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.team.toggle_language(uid, a[0])
 
 
 @route("ack:" + NUM)
-async def _ack(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _ack(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.acknowledge(uid, int(a[0]))
 
 
 @route("claim:" + NUM)
-async def _claim(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _claim(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.claim(uid, int(a[0]))
 
 
 @route("close:" + NUM)
-async def _close(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _close(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.close_choices(uid, int(a[0]), None)
 
 
 @route("out:" + NUM + ":([a-z]{2,5})")
-async def _outcome(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _outcome(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.close(uid, int(a[0]), a[1])
 
 
 @route("assign:" + NUM)
-async def _assign(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _assign(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.assign_choices(uid, int(a[0]))
 
 
 @route("asg:" + NUM + ":" + NUM)
-async def _assign_to(q: Qorgau, uid: int, a: list[str]) -> str | None:
+async def _assign_to(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.assign(uid, int(a[0]), int(a[1]))
 
 
@@ -97,7 +97,7 @@ async def on_button(update: Update, context: Context) -> None:
     for pattern, action in ROUTES:
         match = pattern.match(data)
         if match:
-            answer = await action(qorgau(context), user_id, list(match.groups()))
+            answer = await action(domain(context), user_id, list(match.groups()))
             break
     # A callback answer holds 200 characters; a longer answer goes as a message, and so
     # does one Telegram no longer takes (a press processed after an outage is too old).

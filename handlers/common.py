@@ -10,15 +10,15 @@ from telegram.ext import ContextTypes, filters
 from bot.i18n import pick_language
 
 if TYPE_CHECKING:
-    from bot.app import Qorgau
+    from bot.domain.facade import Domain
 
 Context = ContextTypes.DEFAULT_TYPE
 # Commands act on new messages only: an edited "/note" must not reach the reporter twice.
 NEW_MESSAGES = filters.UpdateType.MESSAGE
 
 
-def qorgau(context: Context) -> Qorgau:
-    return context.bot_data["qorgau"]
+def domain(context: Context) -> Domain:
+    return context.bot_data["domain"]
 
 
 def sender(update: Update) -> tuple[int, str]:
@@ -36,9 +36,9 @@ def is_private(update: Update) -> bool:
 async def say(context: Context, chat_id: int, text: str | None) -> None:
     """Answer through the outbox, like every other message."""
     if text:
-        from bot.notify import say as queue_say
+        from bot.domain.notify import say as queue_say
 
-        await queue_say(qorgau(context).svc, chat_id, text)
+        await queue_say(domain(context).svc, chat_id, text)
 
 
 def int_arg(args: list[str] | None, index: int = 0) -> int | None:

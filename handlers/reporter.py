@@ -6,14 +6,14 @@ from telegram import Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.i18n import t
-from handlers.common import NEW_MESSAGES, Context, is_private, qorgau, say, sender
+from handlers.common import NEW_MESSAGES, Context, domain, is_private, say, sender
 
 
 async def start(update: Update, context: Context) -> None:
     if not is_private(update):
         return
     user_id, lang = sender(update)
-    q = qorgau(context)
+    q = domain(context)
     if context.args:
         await q.team.redeem(user_id, context.args[0], lang)
     else:
@@ -28,7 +28,7 @@ async def location(update: Update, context: Context) -> None:
     user_id, lang = sender(update)
     loc = message.location
     taken = (message.edit_date or message.date).timestamp()
-    await qorgau(context).reporting.location(
+    await domain(context).reporting.location(
         user_id, lang, loc.latitude, loc.longitude, loc.horizontal_accuracy, taken,
         live=update.edited_message is not None,
     )
@@ -40,7 +40,7 @@ async def text(update: Update, context: Context) -> None:
         return
     user_id, lang = sender(update)
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
-    answer = await qorgau(context).private_text.handle(user_id, message.text, lang, reply_to)
+    answer = await domain(context).private_text.handle(user_id, message.text, lang, reply_to)
     await say(context, user_id, answer)
 
 
@@ -52,14 +52,14 @@ async def media(update: Update, context: Context) -> None:
     kind = ("photo" if message.photo else "voice" if message.voice else
             "video" if message.video or message.video_note else "document" if message.document
             else "audio" if message.audio else "media")
-    await qorgau(context).reporting.attach_media(user_id, lang, kind)
+    await domain(context).reporting.attach_media(user_id, lang, kind)
 
 
 async def language(update: Update, context: Context) -> None:
     """/language en|kk|ru"""
     user_id, lang = sender(update)
     choice = (context.args or [""])[0].lower()
-    ok = await qorgau(context).reporting.set_language(user_id, choice)
+    ok = await domain(context).reporting.set_language(user_id, choice)
     await say(context, user_id, t(choice if ok else lang, "Language saved." if ok else
                                   "Use /language en, /language kk or /language ru."))
 

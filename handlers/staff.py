@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from telegram import Update
 from telegram.ext import ChatMemberHandler, CommandHandler
 
+from bot.domain.notify import LOCAL_TZ
 from bot.i18n import t
-from bot.notify import LOCAL_TZ
-from handlers.common import NEW_MESSAGES, Context, int_arg, is_private, qorgau, say, sender
+from handlers.common import NEW_MESSAGES, Context, domain, int_arg, is_private, say, sender
 
 if TYPE_CHECKING:
-    from bot.app import Qorgau
+    from bot.domain.facade import Domain
 
 
 def parse_until(raw: str, now: float) -> float | None:
@@ -41,7 +41,7 @@ def parse_until(raw: str, now: float) -> float | None:
 
 async def oncall(update: Update, context: Context) -> None:
     user_id, lang = sender(update)
-    q = qorgau(context)
+    q = domain(context)
     until = None
     if context.args:
         until = parse_until(context.args[-1], q.svc.now())
@@ -53,7 +53,7 @@ async def oncall(update: Update, context: Context) -> None:
 
 async def offcall(update: Update, context: Context) -> None:
     user_id, _ = sender(update)
-    await qorgau(context).team.set_on_call(user_id, False)
+    await domain(context).team.set_on_call(user_id, False)
 
 
 async def note(update: Update, context: Context) -> None:
@@ -65,7 +65,7 @@ async def note(update: Update, context: Context) -> None:
         return
     message = update.effective_message
     body = (message.text or "").split(maxsplit=2)[2] if message else ""
-    await say(context, user_id, await qorgau(context).casework.note(user_id, alert_id, body))
+    await say(context, user_id, await domain(context).casework.note(user_id, alert_id, body))
 
 
 async def close(update: Update, context: Context) -> None:
@@ -78,23 +78,23 @@ async def close(update: Update, context: Context) -> None:
     parts = (message.text or "").split(maxsplit=2) if message else []
     text = parts[2] if len(parts) > 2 else None
     await say(context, user_id,
-              await qorgau(context).casework.close_choices(user_id, alert_id, text))
+              await domain(context).casework.close_choices(user_id, alert_id, text))
 
 
 async def invite(update: Update, context: Context) -> None:
     user_id, _ = sender(update)
     role = (context.args or [""])[0].lower()
-    await say(context, user_id, await qorgau(context).team.invite(user_id, role))
+    await say(context, user_id, await domain(context).team.invite(user_id, role))
 
 
 async def people(update: Update, context: Context) -> None:
     user_id, _ = sender(update)
     role = context.args[0].lower() if context.args else None
-    await say(context, user_id, await qorgau(context).team.list_people(user_id, role))
+    await say(context, user_id, await domain(context).team.list_people(user_id, role))
 
 
 async def _numbered(update: Update, context: Context, usage: str,
-                    action: Callable[[Qorgau, int, int], Awaitable[str | None]]) -> None:
+                    action: Callable[[Domain, int, int], Awaitable[str | None]]) -> None:
     """A command whose one argument is a number: a usage hint if it is missing or malformed,
     else the domain's answer."""
     user_id, lang = sender(update)
@@ -102,7 +102,7 @@ async def _numbered(update: Update, context: Context, usage: str,
     if number is None:
         await say(context, user_id, t(lang, usage))
         return
-    await say(context, user_id, await action(qorgau(context), user_id, number))
+    await say(context, user_id, await action(domain(context), user_id, number))
 
 
 async def revoke(update: Update, context: Context) -> None:
@@ -112,7 +112,7 @@ async def revoke(update: Update, context: Context) -> None:
 
 async def open_alerts(update: Update, context: Context) -> None:
     user_id, _ = sender(update)
-    await say(context, user_id, await qorgau(context).coordination.open_alerts(user_id))
+    await say(context, user_id, await domain(context).coordination.open_alerts(user_id))
 
 
 async def case(update: Update, context: Context) -> None:
@@ -129,7 +129,7 @@ async def stats(update: Update, context: Context) -> None:
             await say(context, user_id, t(lang, "Use /stats or /stats 30 (days)."))
             return
         days = float(raw)
-    await say(context, user_id, await qorgau(context).coordination.stats(user_id, days))
+    await say(context, user_id, await domain(context).coordination.stats(user_id, days))
 
 
 async def assign(update: Update, context: Context) -> None:
@@ -146,7 +146,7 @@ async def connect(update: Update, context: Context, on: bool = True) -> None:
     if is_private(update):
         await say(context, user_id, t(lang, "Send /connect inside the group to connect it."))
         return
-    await say(context, chat.id, await qorgau(context).team.connect_group(user_id, chat.id, on))
+    await say(context, chat.id, await domain(context).team.connect_group(user_id, chat.id, on))
 
 
 async def disconnect(update: Update, context: Context) -> None:
@@ -159,7 +159,7 @@ async def membership(update: Update, context: Context) -> None:
     if change is None or change.chat.type == "private":
         return
     if change.new_chat_member.status in ("left", "kicked"):
-        await qorgau(context).team.group_gone(change.chat.id)
+        await domain(context).team.group_gone(change.chat.id)
 
 
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.escalation import Action, Policy, decide, first_due
-from bot.pacing import Limits, Pacer
-from bot.regions import BY_KEY, REGIONS, nearest_region
-from bot.routing import escalation_wave, first_wave
+from bot.delivery.pacing import Limits, Pacer
+from bot.domain.escalation import Action, Policy, decide, first_due
+from bot.domain.regions import BY_KEY, REGIONS, nearest_region
+from bot.domain.routing import escalation_wave, first_wave
 from storage import Alert, Person
 
 POLICY = Policy(ack_timeout=180, repeat=300, claim_timeout=600, stale=3600)
@@ -138,7 +138,7 @@ def test_pacer_backs_off_one_chat_on_retry_after() -> None:
 
 
 def test_a_bundle_that_grew_keeps_every_alert_visible() -> None:
-    from bot.messages import Button, Outgoing, combine
+    from bot.domain.messages import Button, Outgoing, combine
 
     parts = [Outgoing(text="\n".join([f"🚨 Alert #{i} · Almaty", "Reporter: R", *(
         ["• " + "x" * 300] * 5), "State: a lawyer has taken the case", "Taken by L."]),

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from bot.clock import Clock, SystemClock
-from bot.escalation import Policy
+from bot.domain.escalation import Policy
 from bot.settings import Settings
 from storage import Storage, Tx
 

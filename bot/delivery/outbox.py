@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.delivery.pacing import Pacer
+from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
+from bot.domain.messages import PRIORITY_CASE, Outgoing, combine
+from bot.domain.services import Services
 from bot.i18n import lang_of, t
-from bot.messages import PRIORITY_CASE, Outgoing, combine
-from bot.pacing import Pacer
-from bot.services import Services
-from bot.transport import NotModified, Permanent, RetryLater, Transient
 from storage import Due, OutboxRow, Tx
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.messages import Outgoing
+from bot.domain.messages import Outgoing
 
 # Telegram's words for a chat the bot can no longer write to.
 UNREACHABLE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights",

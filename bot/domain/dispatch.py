@@ -3,12 +3,12 @@ in a flow; this is the one place that decides, so handlers stay thin."""
 
 from __future__ import annotations
 
-from bot.casework import CaseWork
+from bot.domain.casework import CaseWork
+from bot.domain.notify import LABEL_OFF, LABEL_ON
+from bot.domain.reporting import Reporting
+from bot.domain.services import Services
+from bot.domain.team import Team
 from bot.i18n import t
-from bot.notify import LABEL_OFF, LABEL_ON
-from bot.reporting import Reporting
-from bot.services import Services
-from bot.team import Team
 
 
 class PrivateText:

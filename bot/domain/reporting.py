@@ -9,12 +9,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Awaitable, Callable
 
-from bot import notify
+from bot.domain import notify
+from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
+from bot.domain.regions import BY_KEY, REGIONS, nearest_region
+from bot.domain.routing import first_wave
+from bot.domain.services import Services
 from bot.i18n import LANGUAGES, lang_of, t
-from bot.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
-from bot.regions import BY_KEY, REGIONS, nearest_region
-from bot.routing import first_wave
-from bot.services import Services
 from storage import Alert, Person, Tx
 
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]

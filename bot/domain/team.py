@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from bot import notify
+from bot.domain import notify
+from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, KeyButton, Outgoing
+from bot.domain.regions import BY_KEY, REGIONS
+from bot.domain.reporting import MAX_NAME, clean_text
+from bot.domain.services import Services
 from bot.i18n import LANGUAGES, lang_of, t
-from bot.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, KeyButton, Outgoing
-from bot.regions import BY_KEY, REGIONS
-from bot.reporting import MAX_NAME, clean_text
-from bot.services import Services
 from storage import Person, Tx
 
 INVITE_ROLES = ("lawyer", "coordinator")

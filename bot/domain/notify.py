@@ -7,8 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from bot.i18n import lang_of, t
-from bot.messages import (
+from bot.domain.messages import (
     PRIORITY_ALERT,
     PRIORITY_CASE,
     PRIORITY_GROUP,
@@ -17,11 +16,12 @@ from bot.messages import (
     KeyButton,
     Outgoing,
 )
-from bot.regions import region_name
+from bot.domain.regions import region_name
+from bot.i18n import lang_of, t
 from storage import Alert, Person, Tx
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.domain.services import Services
 
 # Kazakhstan keeps one time zone, UTC+5, since March 2024.
 LOCAL_TZ = timezone(timedelta(hours=5))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 import statistics
 
+from bot.domain.notify import ago, state_words, utc_stamp
+from bot.domain.regions import region_name
+from bot.domain.services import Services
 from bot.i18n import lang_of, t
-from bot.notify import ago, state_words, utc_stamp
-from bot.regions import region_name
-from bot.services import Services
 from storage import Alert, Tx
 
 STATE_ORDER = {"open": 0, "acknowledged": 1, "claimed": 2}

@@ -7,13 +7,13 @@ from __future__ import annotations
 import html
 from collections.abc import Awaitable, Callable
 
-from bot import notify
-from bot.escalation import Action, decide
+from bot.domain import notify
+from bot.domain.escalation import Action, decide
+from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_LOW, Button, Outgoing
+from bot.domain.reporting import MAX_NOTE, clean_text
+from bot.domain.routing import escalation_wave
+from bot.domain.services import Services
 from bot.i18n import lang_of, t
-from bot.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_LOW, Button, Outgoing
-from bot.reporting import MAX_NOTE, clean_text
-from bot.routing import escalation_wave
-from bot.services import Services
 from storage import Alert, OutboxRow, Person, Tx
 
 OUTCOMES = ("released", "fined", "administrative arrest", "criminal charge", "other")

@@ -1,0 +1,43 @@
+"""The domain as one object: everything a handler may call, built from the shared services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.domain.casework import CaseWork
+from bot.domain.coordination import Coordination
+from bot.domain.dispatch import PrivateText
+from bot.domain.reporting import Reporting
+from bot.domain.services import Services
+from bot.domain.team import Team
+
+
+@dataclass
+class Domain:
+    """Reachable from handlers as ``context.bot_data["domain"]``."""
+
+    svc: Services
+    reporting: Reporting
+    casework: CaseWork
+    team: Team
+    coordination: Coordination
+    private_text: PrivateText
+
+    @classmethod
+    def build(cls, svc: Services) -> Domain:
+        team = Team(svc)
+        casework = CaseWork(svc, team.group_gone)
+        reporting = Reporting(svc, casework.reporter_safe)
+        return cls(svc, reporting, casework, team, Coordination(svc),
+                   PrivateText(svc, reporting, team, casework))
+
+    async def fire_timer(self, kind: str, subject: int) -> None:
+        """What a due timer row means: the timer loop calls this for every kind below."""
+        if kind == "oncall_until":
+            await self.team.on_call_ended(subject)
+        else:
+            await self.casework.on_timer(kind, subject)
+
+    def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
+        return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until")}
