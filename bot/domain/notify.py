@@ -296,7 +296,7 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
 FACT_CHARS = 300  # one reporter message, as shown inside a card
 
 
-async def known_facts(tx: Tx, alert_id: int) -> list[str]:
+async def known_facts(tx: Tx, alert_id: int, lang: str = "en") -> list[str]:
     """What the reporter has added so far, as short texts (their notes, and the kind and
     caption of what they sent); each cut so that no number of them can push a card past
     Telegram's size limit. Shown after a bullet, through ``fact_line``."""
@@ -306,7 +306,8 @@ async def known_facts(tx: Tx, alert_id: int) -> list[str]:
             text = str(ev.detail.get("text", ""))
         elif ev.kind == "reporter_media":
             caption = str(ev.detail.get("caption") or "")
-            text = f"[{ev.detail.get('media', 'media')}]" + (f" {caption}" if caption else "")
+            kind = media_word(lang, str(ev.detail.get("media", "media")))
+            text = f"[{kind}]" + (f" {caption}" if caption else "")
         else:
             continue
         facts.append(fact_line(text if len(text) <= FACT_CHARS else text[:FACT_CHARS] + "…"))
@@ -317,6 +318,12 @@ async def known_facts(tx: Tx, alert_id: int) -> list[str]:
 
 CAPTION_UNITS = 1024  # Telegram's caption limit, in UTF-16 code units
 UNCAPTIONED = ("video_note",)  # kinds Telegram gives no caption
+MEDIA_WORDS = {"photo": "photo", "voice": "voice message", "video": "video",
+               "video_note": "video message", "audio": "audio", "document": "file"}
+
+
+def media_word(lang: str, kind: str) -> str:
+    return t(lang, MEDIA_WORDS.get(kind, "media"))
 
 
 async def share_media(tx: Tx, alert: Alert, now: float, reporter: Person | None = None) -> None:
@@ -343,8 +350,8 @@ async def share_media(tx: Tx, alert: Alert, now: float, reporter: Person | None 
         if message_id in done:
             continue
         kind = str(ev.detail.get("media", "media"))
-        head = t(lang, "Alert #{id} · [{kind}] from {name}", id=alert.id, kind=t(lang, kind),
-                 name=reporter_name(lang, reporter))
+        head = t(lang, "Alert #{id} · [{kind}] from {name}", id=alert.id,
+                 kind=media_word(lang, kind), name=reporter_name(lang, reporter))
         caption = str(ev.detail.get("caption") or "")
         if kind in UNCAPTIONED:  # said in a message of its own, just before the copy
             await send(tx, holder_id, Outgoing(head), now, kind="case",
