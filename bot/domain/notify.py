@@ -201,7 +201,7 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         lines.append(t(lang, "Location: not shared"))
     if known:
         lines.append(t(lang, "Known so far:"))
-        lines.extend(f"• {fact_line(k)}" for k in known[-5:])
+        lines.extend(f"• {k}" for k in known[-5:])  # each from known_facts: lines quoted
     lines.append(t(lang, "State: {state}", state=state_words(lang, alert)))
     buttons: tuple[tuple[Button, ...], ...] = ()
     if alert.state == "open":
