@@ -299,7 +299,8 @@ FACT_CHARS = 300  # one reporter message, as shown inside a card
 async def known_facts(tx: Tx, alert_id: int, lang: str = "en") -> list[str]:
     """What the reporter has added so far, as short texts (their notes, and the kind and
     caption of what they sent); each cut so that no number of them can push a card past
-    Telegram's size limit. Shown after a bullet, through ``fact_line``."""
+    Telegram's size limit, and each already through ``fact_line``: shown after a bullet,
+    its further lines quoted."""
     facts = []
     for ev in await tx.events(alert_id):
         if ev.kind == "reporter_text":
