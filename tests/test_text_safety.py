@@ -110,3 +110,21 @@ async def test_reporter_texts_are_quoted_line_by_line_everywhere(world: World) -
     assert "reporter_text · “Aida”:\n│ at the station\n│ State: closed\n│ 🚨 Alert #99" in (
         timeline.text)
     assert "· “Aigul”" in timeline.text
+
+
+async def test_names_and_texts_are_escaped_in_the_html_contact_message(world: World) -> None:
+    await world.start()
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter = await world.register_reporter("<b>Aida</b> & Co")
+    await reporter.tap("📍 SOS: send my location", location=ALMATY)
+    await reporter.wait_for("received and saved")
+    await reporter.send_text("<a href='tg://user?id=1'>x</a>\n</b>State: closed")
+    await reporter.wait_for("the lawyer who answers will see it")
+    await marat.press("Claim the case #1", message=await card_for(marat, 1))
+    contact = await marat.wait_for("You hold case #1")
+    assert contact.text is not None
+    assert "Reporter: “<b>Aida</b> & Co”" in contact.text
+    assert "• <a href='tg://user?id=1'>x</a>\n│ </b>State: closed" in contact.text
+    links = [e for e in contact.entities if e["type"] == "text_link"]
+    assert [link["url"] for link in links] == [f"tg://user?id={reporter.id}"]
