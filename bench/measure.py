@@ -18,8 +18,8 @@ from emulator import Call, Emulator, Limits
 from emulator.limits import is_counted
 
 ALERT_RE = re.compile(r"Alert #(\d+)")
-# A lawyer's card: "🚨 Alert #N · Region" and on the next line "Reporter: name".
-CARD_RE = re.compile(r"Alert #(\d+) · [^\n]*\nReporter: ([^\n]+)")
+# A lawyer's card: "🚨 Alert #N · Region" and on the next line 'Reporter: “name”'.
+CARD_RE = re.compile(r"Alert #(\d+) · [^\n]*\nReporter: “?([^\n”]+)”?")
 RECEIVED_RE = re.compile(r"Alert #(\d+) received")
 _K = TypeVar("_K")
 SEEN_METHODS = frozenset({"sendmessage", "editmessagetext"})

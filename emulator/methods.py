@@ -40,6 +40,12 @@ CHAT_ACTIONS = frozenset(
 )
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 LIVE_FOREVER = 0x7FFFFFFF
+# What copyMessage carries over from the original (service messages have none of these).
+CAPTIONED = frozenset({"photo", "video", "audio", "document", "animation", "voice"})
+COPYABLE = CAPTIONED | {
+    "text", "entities", "caption", "caption_entities", "video_note", "sticker", "location",
+    "venue", "contact", "dice", "poll",
+}
 
 
 def now() -> int:
@@ -288,6 +294,25 @@ class BotApi:
         """Other send* methods: a valid Message without modelling the media itself."""
         chat = self.chat(p)
         return self._new_message(chat, "send", p, self._caption(p))
+
+    def m_copyMessage(self, p: dict[str, Any]) -> Any:
+        """A copy without a link to the original: its content (and caption, unless a new one
+        is given) in a new message. Telegram answers with a MessageId, not a Message."""
+        chat = self.chat(p)
+        source = self.world.chat_by_ref(p["from_chat_id"])
+        if source is None:
+            raise bad_request("chat not found")
+        original = source.messages.get(int(p["message_id"]))
+        if original is None:
+            raise bad_request("message to copy not found")
+        content = {k: copy.deepcopy(v) for k, v in original.items() if k in COPYABLE}
+        if not content:
+            raise bad_request("the message can't be copied")
+        if p.get("caption") is not None and any(k in content for k in CAPTIONED):
+            content.pop("caption_entities", None)
+            content.update(self._caption(p))
+        raw = self._new_message(chat, "copyMessage", p, content)
+        return {"message_id": raw["message_id"]}
 
     def m_sendChatAction(self, p: dict[str, Any]) -> Any:
         self.chat(p)

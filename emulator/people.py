@@ -222,18 +222,67 @@ class SimUser(_ChatSide):
             content["caption"] = caption
         return self._message(self.chat, content)
 
-    async def send_voice(self, duration: int = 3) -> dict[str, Any]:
+    async def send_voice(self, duration: int = 3, caption: str | None = None) -> dict[str, Any]:
         """Send a voice note (fake file ids)."""
+        n = self.chat.next_message_id
+        content: dict[str, Any] = {
+            "voice": {
+                "file_id": f"AwACAgIAAx-voice-{self.id}-{n}",
+                "file_unique_id": f"uv{self.id}{n}",
+                "duration": duration,
+                "mime_type": "audio/ogg",
+            }
+        }
+        if caption is not None:
+            content["caption"] = caption
+        return self._message(self.chat, content)
+
+    async def send_document(
+        self, file_name: str = "protocol.pdf", caption: str | None = None
+    ) -> dict[str, Any]:
+        """Send a file (fake file ids)."""
+        n = self.chat.next_message_id
+        content: dict[str, Any] = {
+            "document": {
+                "file_id": f"BQACAgIAAx-doc-{self.id}-{n}",
+                "file_unique_id": f"ud{self.id}{n}",
+                "file_name": file_name,
+                "mime_type": "application/pdf",
+            }
+        }
+        if caption is not None:
+            content["caption"] = caption
+        return self._message(self.chat, content)
+
+    async def send_video_note(self, duration: int = 5) -> dict[str, Any]:
+        """Send a round video message (fake file ids; video notes have no caption)."""
         n = self.chat.next_message_id
         return self._message(
             self.chat,
             {
-                "voice": {
-                    "file_id": f"AwACAgIAAx-voice-{self.id}-{n}",
-                    "file_unique_id": f"uv{self.id}{n}",
+                "video_note": {
+                    "file_id": f"DQACAgIAAx-round-{self.id}-{n}",
+                    "file_unique_id": f"ur{self.id}{n}",
+                    "length": 240,
                     "duration": duration,
-                    "mime_type": "audio/ogg",
                 }
+            },
+        )
+
+    async def forward_location(
+        self, lat: float, lon: float, from_name: str = "Someone"
+    ) -> dict[str, Any]:
+        """Forward a location someone else shared: the message carries ``forward_origin``
+        (a hidden user, as for anyone who does not allow linking to their account)."""
+        return self._message(
+            self.chat,
+            {
+                "location": {"latitude": lat, "longitude": lon},
+                "forward_origin": {
+                    "type": "hidden_user",
+                    "date": int(time.time()) - 60,
+                    "sender_user_name": from_name,
+                },
             },
         )
 

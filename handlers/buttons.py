@@ -87,6 +87,11 @@ async def _assign_to(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.assign(uid, int(a[0]), int(a[1]))
 
 
+@route("sos")
+async def _raise_now(q: Domain, uid: int, _: list[str]) -> str | None:
+    return await q.reporting.raise_now(uid)
+
+
 async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:

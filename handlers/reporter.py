@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.i18n import t
@@ -30,7 +30,7 @@ async def location(update: Update, context: Context) -> None:
     taken = (message.edit_date or message.date).timestamp()
     await domain(context).reporting.location(
         user_id, lang, loc.latitude, loc.longitude, loc.horizontal_accuracy, taken,
-        live=update.edited_message is not None,
+        live=update.edited_message is not None, forwarded=message.forward_origin is not None,
     )
 
 
@@ -44,15 +44,31 @@ async def text(update: Update, context: Context) -> None:
     await say(context, user_id, answer)
 
 
+MEDIA_KINDS = ("voice", "video", "video_note", "audio", "document")
+
+
+def media_of(message: Message) -> tuple[str, str] | None:
+    """The kind of what was sent and its Telegram file id (a photo's largest size)."""
+    if message.photo:
+        return "photo", message.photo[-1].file_id
+    for kind in MEDIA_KINDS:
+        item = getattr(message, kind)
+        if item is not None:
+            return kind, item.file_id
+    return None
+
+
 async def media(update: Update, context: Context) -> None:
     message = update.message
     if message is None or not is_private(update):
         return
+    found = media_of(message)
+    if found is None:
+        return
     user_id, lang = sender(update)
-    kind = ("photo" if message.photo else "voice" if message.voice else
-            "video" if message.video or message.video_note else "document" if message.document
-            else "audio" if message.audio else "media")
-    await domain(context).reporting.attach_media(user_id, lang, kind)
+    kind, file_id = found
+    await domain(context).reporting.attach_media(user_id, lang, kind, file_id,
+                                                 message.caption, message.message_id)
 
 
 async def language(update: Update, context: Context) -> None:
@@ -64,20 +80,10 @@ async def language(update: Update, context: Context) -> None:
                                   "Use /language en, /language kk or /language ru."))
 
 
-async def help_command(update: Update, context: Context) -> None:
-    user_id, lang = sender(update)
-    await say(context, user_id, t(
-        lang, "Qorgau alerts on-call lawyers when you are detained. /start to register; then "
-        "tap the SOS button to send your location. Lawyers: /oncall, /offcall, /note N text, "
-        "/close N. Coordinators: /open, /case N, /stats, /invite lawyer, /people, /assign N."))
-
-
-
 def handlers() -> list[object]:
     private = filters.ChatType.PRIVATE
     return [
         CommandHandler("start", start, filters=NEW_MESSAGES),
-        CommandHandler("help", help_command, filters=NEW_MESSAGES),
         CommandHandler("language", language, filters=NEW_MESSAGES),
         MessageHandler(private & filters.LOCATION, location),
         MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,

@@ -217,6 +217,15 @@ class Tx:
             for r in rows
         ]
 
+    async def payloads_for(self, alert_id: int, chat_id: int, kind: str) -> list[str]:
+        """What was queued for one chat about one alert, of one kind, in any state: lets a
+        step see what a person was already given (e.g. which media were copied to them)."""
+        rows = await self._all(
+            "SELECT payload FROM outbox WHERE alert_id = ? AND chat_id = ? AND kind = ?"
+            " ORDER BY id", (alert_id, chat_id, kind),
+        )
+        return [r[0] for r in rows]
+
     async def add_recipients(
         self, alert_id: int, user_ids: Iterable[int], wave: int, now: float
     ) -> None:

@@ -47,7 +47,7 @@ async def test_ack_then_concurrent_claims_have_exactly_one_winner(world: World) 
     assert contact.text is not None and "Aida" in contact.text
     for law in lawyers:
         if law is not winner:
-            await law.wait_for(f"Taken by {winner.first_name}")
+            await law.wait_for(f"Taken by “{winner.first_name}”")
 
 
 async def test_reporter_additions_reach_the_holder_and_notes_reach_the_reporter(

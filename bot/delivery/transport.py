@@ -114,6 +114,13 @@ class TelegramTransport:
         """Send one message; return its Telegram message id."""
         try:
             message: Message
+            if out.copy_of is not None:  # a reporter's photo, voice, file... for their lawyer
+                from_chat, original = out.copy_of
+                copied = await self.bot.copy_message(
+                    chat_id, from_chat_id=from_chat, message_id=original,
+                    caption=out.text or None, reply_markup=_markup(out),
+                )
+                return copied.message_id
             if out.location is not None:
                 lat, lon = out.location
                 if out.text:

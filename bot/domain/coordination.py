@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from bot.domain.notify import ago, state_words, utc_stamp
+from bot.domain.notify import ago, quote_lines, quoted, state_words, utc_stamp
 from bot.domain.regions import region_name
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
@@ -52,7 +52,7 @@ class Coordination:
     async def _line(self, tx: Tx, lang: str, a: Alert, now: float) -> str:
         holder_id = a.claimed_by or a.acknowledged_by
         holder = await tx.person(holder_id) if holder_id else None
-        who = holder.name if holder else t(lang, "nobody")
+        who = quoted(holder.name) if holder else t(lang, "nobody")
         flag = "🔴" if a.state == "open" else ("🟡" if a.state == "acknowledged" else "🟢")
         return t(lang, "{flag} #{id} · {age} · {region} · {state} · {who}", flag=flag, id=a.id,
                  age=ago(lang, now - a.created_at), region=t(lang, region_name(a.region)),
@@ -78,10 +78,12 @@ class Coordination:
             lines = []
             for ev in await tx.events(alert_id):
                 actor = await tx.person(ev.actor_id) if ev.actor_id else None
-                who = f" · {actor.name}" if actor else ""
-                text = "" if private else ev.detail.get("text") or ""
-                text = text or ev.detail.get("outcome") or ""
-                extra = f": {text}" if text else ""
+                who = f" · {quoted(actor.name)}" if actor else ""
+                text = "" if private else ev.detail.get("text") or ev.detail.get("caption") or ""
+                outcome = ev.detail.get("outcome")
+                # What people wrote is quoted line by line: it cannot pose as an event.
+                extra = (f":\n{quote_lines(str(text))}" if text
+                         else f": {t(lang, str(outcome))}" if outcome else "")
                 lines.append(f"{utc_stamp(ev.at)} · {t(lang, ev.kind)}{who}{extra}")
             # Too long for one message: keep the newest events, they matter most.
             while lines and len(head) + sum(len(x) + 1 for x in lines) > 3900:

@@ -1,14 +1,58 @@
 """What a plain message in a private chat means depends on who sends it and where they are
-in a flow; this is the one place that decides, so handlers stay thin."""
+in a flow; this is the one place that decides, so handlers stay thin. The same goes for
+/help and for a command the bot does not know: the answer depends on the person's role."""
 
 from __future__ import annotations
 
 from bot.domain.casework import CaseWork
-from bot.domain.notify import LABEL_OFF, LABEL_ON
+from bot.domain.notify import LABEL_OFF, LABEL_ON, LABEL_SOS, LABEL_SOS_NO_LOCATION
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
 from bot.domain.team import Team
-from bot.i18n import t
+from bot.i18n import lang_of, pick_language, t
+from storage import Person
+
+# Each role's commands: (usage, what it does). English sources, translated when shown.
+COMMON = (("/language en|kk|ru", "change the language"), ("/help", "this help"))
+COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "reporter": (("/start", "register, or show your SOS buttons again"), *COMMON),
+    "lawyer": (
+        ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),
+        ("/offcall", "go off call"),
+        ("/note N text", "send an update to the reporter of case N"),
+        ("/close N [note]", "close case N with an outcome"),
+        ("/case N", "the timeline of an alert you were paged for"),
+        *COMMON,
+    ),
+    "coordinator": (
+        ("/open", "all open alerts"),
+        ("/case N", "an alert's timeline"),
+        ("/assign N", "give an alert to a lawyer"),
+        ("/close N [note]", "close a case with an outcome"),
+        ("/stats [days]", "how fast alerts were answered"),
+        ("/invite lawyer|coordinator", "a single-use invite link"),
+        ("/people [role]", "who is registered"),
+        ("/revoke <user id>", "take a lawyer's or coordinator's role away"),
+        ("/connect, /disconnect", "inside a press-freedom group: its alert notices"),
+        *COMMON,
+    ),
+}
+INTRO = {
+    "reporter": "Qorgau alerts on-call lawyers when you are detained or in danger. Tap "
+                "\"{sos}\" (or \"{nosos}\"): lawyers on call are alerted at once. While "
+                "your alert is open, everything you send here goes to your lawyer.",
+    "lawyer": "You are a Qorgau lawyer. Alerts reach you as cards while you are on call. "
+              "Detained yourself? Your own SOS buttons are at the top of your keyboard.",
+    "coordinator": "You are a Qorgau coordinator: you see every alert and organise the "
+                   "lawyers. Detained yourself? Your own SOS buttons are on your keyboard.",
+}
+
+
+def role_of(person: Person | None) -> str:
+    """The role whose commands a person may use: staff only once registered."""
+    if person is not None and person.registered and person.role in COMMANDS:
+        return person.role
+    return "reporter"
 
 
 class PrivateText:
@@ -38,3 +82,25 @@ class PrivateText:
                     return await self.casework.note(user_id, alert_ids.pop(), text)
         await self.reporting.on_text(user_id, text, language)
         return None
+
+    async def help(self, user_id: int, language: str) -> str:
+        """/help: what this person can do, by role."""
+        async with self.svc.storage.read() as tx:
+            person = await tx.person(user_id)
+        lang = lang_of(person) if person else pick_language(language)
+        role = role_of(person)
+        lines = [t(lang, INTRO[role], sos=t(lang, LABEL_SOS), nosos=t(lang, LABEL_SOS_NO_LOCATION))]
+        if person is None or not person.registered:
+            lines.append(t(lang, "Not registered yet: send /start."))
+        lines.append("")
+        lines.extend(f"{usage} – {t(lang, what)}" for usage, what in COMMANDS[role])
+        return "\n".join(lines)
+
+    async def unknown_command(self, user_id: int, language: str) -> str:
+        """A command nobody here knows: short, with the commands this person has."""
+        async with self.svc.storage.read() as tx:
+            person = await tx.person(user_id)
+        lang = lang_of(person) if person else pick_language(language)
+        usages = ", ".join(usage for usage, _ in COMMANDS[role_of(person)])
+        return t(lang, "I do not know that command. Yours: {list}. In danger? Tap \"{sos}\".",
+                 list=usages, sos=t(lang, LABEL_SOS))

@@ -21,7 +21,9 @@ class KeyButton:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message. ``location`` makes it a map pin; ``html`` allows a mention link."""
+    """One message. ``location`` makes it a map pin; ``html`` allows a mention link;
+    ``copy_of`` (chat id, message id) makes it a copy of what a person sent (copyMessage),
+    with ``text`` as its new caption if not empty."""
 
     text: str = ""
     buttons: tuple[tuple[Button, ...], ...] = ()
@@ -29,6 +31,7 @@ class Outgoing:
     remove_keyboard: bool = False
     location: tuple[float, float] | None = None
     html: bool = False
+    copy_of: tuple[int, int] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -47,6 +50,7 @@ class Outgoing:
             remove_keyboard=data.get("remove_keyboard", False),
             location=tuple(data["location"]) if data.get("location") else None,
             html=data.get("html", False),
+            copy_of=tuple(data["copy_of"]) if data.get("copy_of") else None,
         )
 
 

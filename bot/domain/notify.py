@@ -3,6 +3,7 @@ transaction, so the change and the news of it commit together."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ LABEL_SOS_NO_LOCATION = "🆘 Alert without location"
 LABEL_SAFE = "✅ I'm safe"
 LABEL_ON = "🟢 Go on call"
 LABEL_OFF = "⚪ Go off call"
+LABEL_RAISE_NOW = "🆘 Raise an alert now"
 
 
 async def send(
@@ -90,23 +92,81 @@ def utc_stamp(ts: float) -> str:
 def keyboard(lang: str, person: Person | None, alert_open: bool
              ) -> tuple[tuple[KeyButton, ...], ...]:
     """Everyone's keyboard: the one-tap SOS first (a lawyer can be detained too), "I'm
-    safe" while their alert is open, and for lawyers the on/off-call switch."""
-    rows = [
-        (KeyButton(t(lang, LABEL_SOS), request_location=True),),
-        (KeyButton(t(lang, LABEL_SOS_NO_LOCATION)),),
-    ]
+    safe" while their alert is open. For lawyers and coordinators their own two SOS buttons
+    share the top row and a lawyer's on/off-call switch is the last row on its own, so a
+    hurried tap meant for one cannot raise or silence the other."""
+    sos = KeyButton(t(lang, LABEL_SOS), request_location=True)
+    without = KeyButton(t(lang, LABEL_SOS_NO_LOCATION))
+    staff = person is not None and person.registered and person.role in ("lawyer",
+                                                                         "coordinator")
+    rows: list[tuple[KeyButton, ...]] = [(sos, without)] if staff else [(sos,), (without,)]
     if alert_open:
         rows.append((KeyButton(t(lang, LABEL_SAFE)),))
-    if person is not None and person.role == "lawyer" and person.registered:
+    if person is not None and person.is_lawyer:
         rows.append((KeyButton(t(lang, LABEL_OFF if person.on_call else LABEL_ON)),))
     return tuple(rows)
+
+
+# --- what people wrote, shown so that it cannot pass for the bot's own lines -----------
+
+QUOTE = "│ "
+# Line and paragraph breaks and control characters become spaces in a one-line text;
+# format characters (bidirectional overrides and isolates, U+200E/F, U+061C, zero-width
+# ones) go: they could reorder what is shown around them.
+_BREAKS = {"Cc", "Zl", "Zp"}
+
+
+def one_line(text: str) -> str:
+    """A name (or any short text) as one plain line: no breaks, no control or
+    bidirectional characters, runs of spaces as one."""
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in _BREAKS:
+            kept.append(" ")
+        elif not category.startswith("C"):
+            kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
+def quoted(name: str) -> str:
+    """A name as it appears after a label: one line, in quotes."""
+    return f"“{one_line(name)}”"
+
+
+def quote_lines(text: str) -> str:
+    """Free text as a block whose every line starts with "│ ": whatever it says, it cannot
+    pose as a line of the card or message around it."""
+    return "\n".join(QUOTE + line for line in (text.splitlines() or [""]))
+
+
+def fact_line(text: str) -> str:
+    """A text after a bullet: its first line as is, every further line quoted."""
+    lines = text.splitlines() or [""]
+    return "\n".join([lines[0], *(QUOTE + line for line in lines[1:])])
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cut_units(text: str, limit: int) -> str:
+    """``text`` within ``limit`` UTF-16 code units (Telegram's measure), "…" if cut."""
+    if utf16_units(text) <= limit:
+        return text
+    used = 0
+    for i, ch in enumerate(text):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > limit - 1:
+            return text[:i] + "…"
+    return text
 
 
 def reporter_name(lang: str, reporter: Person | None) -> str:
     """The name the reporter chose; never their Telegram id, which would identify them."""
     if reporter is None or not reporter.display_name:
         return t(lang, "an unregistered reporter")
-    return reporter.display_name
+    return quoted(reporter.display_name)
 
 
 def state_words(lang: str, alert: Alert) -> str:
@@ -141,7 +201,7 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         lines.append(t(lang, "Location: not shared"))
     if known:
         lines.append(t(lang, "Known so far:"))
-        lines.extend(f"• {k}" for k in known[-5:])
+        lines.extend(f"• {k}" for k in known[-5:])  # each from known_facts: lines quoted
     lines.append(t(lang, "State: {state}", state=state_words(lang, alert)))
     buttons: tuple[tuple[Button, ...], ...] = ()
     if alert.state == "open":
@@ -228,24 +288,80 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
         if alert.claimed_by is not None and alert.claimed_by != row.chat_id:
             holder = await tx.person(alert.claimed_by)
             card = Outgoing(text=card.text + "\n" + t(
-                lang, "Taken by {name}.", name=holder.name if holder else "?"))
+                lang, "Taken by {name}.", name=quoted(holder.name) if holder else "?"))
         await edit(tx, row.id, card, now)
+    await share_media(tx, alert, now, reporter)
 
 
 FACT_CHARS = 300  # one reporter message, as shown inside a card
 
 
-async def known_facts(tx: Tx, alert_id: int) -> list[str]:
-    """What the reporter has added so far, as short lines (text notes and media kinds);
-    each cut so that no number of them can push a card past Telegram's size limit."""
+async def known_facts(tx: Tx, alert_id: int, lang: str = "en") -> list[str]:
+    """What the reporter has added so far, as short texts (their notes, and the kind and
+    caption of what they sent); each cut so that no number of them can push a card past
+    Telegram's size limit, and each already through ``fact_line``: shown after a bullet,
+    its further lines quoted."""
     facts = []
     for ev in await tx.events(alert_id):
         if ev.kind == "reporter_text":
             text = str(ev.detail.get("text", ""))
-            facts.append(text if len(text) <= FACT_CHARS else text[:FACT_CHARS] + "…")
         elif ev.kind == "reporter_media":
-            facts.append(f"[{ev.detail.get('media', 'media')}]")
+            caption = str(ev.detail.get("caption") or "")
+            kind = media_word(lang, str(ev.detail.get("media", "media")))
+            text = f"[{kind}]" + (f" {caption}" if caption else "")
+        else:
+            continue
+        facts.append(fact_line(text if len(text) <= FACT_CHARS else text[:FACT_CHARS] + "…"))
     return facts
+
+
+# --- what the reporter sent, for whoever answers them ------------------------------------
+
+CAPTION_UNITS = 1024  # Telegram's caption limit, in UTF-16 code units
+UNCAPTIONED = ("video_note",)  # kinds Telegram gives no caption
+MEDIA_WORDS = {"photo": "photo", "voice": "voice message", "video": "video",
+               "video_note": "video message", "audio": "audio", "document": "file"}
+
+
+def media_word(lang: str, kind: str) -> str:
+    return t(lang, MEDIA_WORDS.get(kind, "media"))
+
+
+async def share_media(tx: Tx, alert: Alert, now: float, reporter: Person | None = None) -> None:
+    """Whoever holds the case (until someone does, whoever acknowledged it) sees everything
+    the reporter sent: each photo, voice, video or file not yet copied to them is copied
+    now, caption included. Called whenever the alert changes hands and with each new item,
+    so a lawyer who claims later gets the earlier ones after the contact message."""
+    holder_id = alert.claimed_by or alert.acknowledged_by
+    if holder_id is None:
+        return
+    media = [ev for ev in await tx.events(alert.id)
+             if ev.kind == "reporter_media" and ev.detail.get("message_id")]
+    if not media:
+        return
+    done = set()
+    for payload in await tx.payloads_for(alert.id, holder_id, "media"):
+        copied = Outgoing.from_json(payload).copy_of
+        if copied is not None:
+            done.add(copied[1])
+    lang = lang_of(await tx.person(holder_id))
+    reporter = reporter or await tx.person(alert.reporter_id)
+    for ev in media:
+        message_id = int(ev.detail["message_id"])
+        if message_id in done:
+            continue
+        kind = str(ev.detail.get("media", "media"))
+        head = t(lang, "Alert #{id} · [{kind}] from {name}", id=alert.id,
+                 kind=media_word(lang, kind), name=reporter_name(lang, reporter))
+        caption = str(ev.detail.get("caption") or "")
+        if kind in UNCAPTIONED:  # said in a message of its own, just before the copy
+            await send(tx, holder_id, Outgoing(head), now, kind="case",
+                       priority=PRIORITY_CASE, alert_id=alert.id)
+            head = ""
+        elif caption:
+            head = cut_units(head + "\n" + quote_lines(caption), CAPTION_UNITS)
+        await send(tx, holder_id, Outgoing(head, copy_of=(alert.reporter_id, message_id)),
+                   now, kind="media", priority=PRIORITY_CASE, alert_id=alert.id)
 
 
 async def say(svc: Services, chat_id: int, text: str) -> None:

@@ -6,6 +6,7 @@ transaction, so an alert is committed before the reporter is told it was receive
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Awaitable, Callable
 
@@ -28,6 +29,12 @@ def clean_text(text: str, limit: int) -> str | None:
     kept = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch == "\n")
     kept = kept.strip()
     return kept[:limit] if kept else None
+
+
+def clean_name(text: str) -> str | None:
+    """A display name: one line, without control or bidirectional characters, so that it
+    cannot add lines to a card or reorder what is shown around it; None if nothing is left."""
+    return clean_text(notify.one_line(text), MAX_NAME)
 
 
 class Reporting:
@@ -150,13 +157,35 @@ class Reporting:
             if not person.registered:
                 return await self._reply(tx, person, Outgoing(t(
                     lang, "Please finish registering first: send /start.")))
-            await self._reply(tx, person, Outgoing(t(
-                lang, "I did not understand that. In danger? Tap \"{sos}\". Commands: /help",
-                sos=t(lang, notify.LABEL_SOS))))
+            await self._offer_alert(tx, person)
+
+    async def _offer_alert(self, tx: Tx, person: Person) -> None:
+        """Someone with no open alert wrote or sent something ("HELP they are arresting
+        me"): never silence, never a shrug. The SOS keyboard again, and one tap that raises
+        an alert at once."""
+        lang = person.language
+        await self._reply(tx, person, Outgoing(
+            t(lang, "You have no open alert, so nobody has read this. In danger? Tap "
+                    "\"{sos}\" below to send your location, or raise an alert with one tap:",
+              sos=t(lang, notify.LABEL_SOS)),
+            keyboard=notify.keyboard(lang, person, alert_open=False)))
+        await self._reply(tx, person, Outgoing(
+            t(lang, "Lawyers on call are alerted at once. Other questions: /help"),
+            buttons=((Button(t(lang, notify.LABEL_RAISE_NOW), "sos"),),)))
+
+    async def raise_now(self, user_id: int) -> str | None:
+        """The one-tap button under that answer: the same step as "Alert without location".
+        Its callback data can be forged, so only a registered person may raise this way."""
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            if person is None or not person.registered:
+                return t(lang_of(person), "Sorry, this button is not for you.")
+            await self._raise(tx, person, None)
+            return None
 
     async def _set_name(self, tx: Tx, person: Person, text: str) -> None:
         lang = person.language
-        name = clean_text(text, MAX_NAME)
+        name = clean_name(text)
         if name is None or name.startswith("/"):
             return await self._reply(tx, person, Outgoing(t(
                 lang, "Please send a name of 1 to {n} letters.", n=MAX_NAME)))
@@ -170,14 +199,45 @@ class Reporting:
     # --- alerts -------------------------------------------------------------------------
 
     async def location(self, user_id: int, language: str, lat: float, lon: float,
-                       accuracy: float | None, taken_at: float | None, live: bool) -> None:
-        """A location from the one-tap button (or a live-location update)."""
-        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-            return
+                       accuracy: float | None, taken_at: float | None, live: bool,
+                       forwarded: bool = False) -> None:
+        """A location from the one-tap button (or a live-location update). One forwarded
+        from someone else is not where the reporter is: it never raises an alert."""
+        usable = (math.isfinite(lat) and math.isfinite(lon)
+                  and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0)
+        if not usable and live:
+            return  # a broken live update; the next one will do, and answers would flood
+        if accuracy is not None and not (math.isfinite(accuracy) and accuracy >= 0):
+            accuracy = None
         async with self.svc.step() as tx:
             person = await self._person(tx, user_id, language)
+            if not usable:
+                return await self._reply(tx, person, Outgoing(t(
+                    person.language, "That location could not be read. Tap \"{sos}\" again, "
+                    "or \"{nosos}\" if it keeps failing.",
+                    sos=t(person.language, notify.LABEL_SOS),
+                    nosos=t(person.language, notify.LABEL_SOS_NO_LOCATION))))
+            if forwarded:
+                return await self._forwarded_location(tx, person, lat, lon)
             await self._raise(tx, person, (lat, lon, accuracy, taken_at or self.svc.now()),
                               live=live)
+
+    async def _forwarded_location(self, tx: Tx, person: Person, lat: float,
+                                  lon: float) -> None:
+        """Someone else's spot: a note on the open alert, or a calm answer."""
+        lang = person.language
+        alert = await tx.open_alert_of(person.user_id)
+        if alert is None:
+            return await self._reply(tx, person, Outgoing(
+                t(lang, "This location was forwarded from someone else, so it raised no "
+                        "alert. If you are in danger, tap \"{sos}\" to send your own.",
+                  sos=t(lang, notify.LABEL_SOS)),
+                keyboard=notify.keyboard(lang, person, alert_open=False)))
+        await self._attach(tx, person, alert.id, text=t(
+            lang, "Forwarded location (from someone else, not the reporter's own): "
+                  "{lat:.5f}, {lon:.5f}", lat=lat, lon=lon),
+            answer=t(lang, "Added to alert #{id} as a note; a forwarded location does not "
+                           "change your alert's position.", id=alert.id))
 
     async def _raise(self, tx: Tx, person: Person,
                      where: tuple[float, float, float | None, float] | None,
@@ -262,38 +322,53 @@ class Reporting:
             await notify.send(tx, holder, where, now, kind="pin", priority=PRIORITY_CASE,
                               alert_id=alert_id)
 
-    async def attach_media(self, user_id: int, language: str, media: str) -> None:
+    async def attach_media(self, user_id: int, language: str, kind: str, file_id: str,
+                           caption: str | None, message_id: int) -> None:
+        """A photo, voice, video, file...: recorded on the timeline (kind, Telegram file id,
+        caption) and copied, caption included, to whoever answers the alert."""
         async with self.svc.step() as tx:
             person = await self._person(tx, user_id, language)
             alert = await tx.open_alert_of(user_id)
             if alert is None:
-                return await self._reply(tx, person, Outgoing(t(
-                    person.language, "You have no open alert. In danger? Tap \"{sos}\".",
-                    sos=t(person.language, notify.LABEL_SOS))))
-            await self._attach(tx, person, alert.id, media=media)
+                if not person.registered:
+                    return await self._reply(tx, person, Outgoing(t(
+                        person.language, "Please finish registering first: send /start.")))
+                return await self._offer_alert(tx, person)
+            await self._attach(tx, person, alert.id, media=(
+                kind, file_id, clean_text(caption, MAX_NOTE) if caption else None, message_id))
 
     async def _attach(self, tx: Tx, person: Person, alert_id: int, text: str | None = None,
-                      media: str | None = None) -> None:
+                      media: tuple[str, str, str | None, int] | None = None,
+                      answer: str | None = None) -> None:
         """What the reporter adds joins the timeline and goes on to the lawyer."""
         now = self.svc.now()
         lang = person.language
-        if text is not None:
-            note = clean_text(text, MAX_NOTE)
-            if note is None:
-                return
-            await tx.add_event(alert_id, now, "reporter_text", person.user_id, text=note)
+        note = ""
+        if media is not None:
+            kind, file_id, caption, message_id = media
+            await tx.add_event(alert_id, now, "reporter_media", person.user_id, media=kind,
+                               file_id=file_id, caption=caption, message_id=message_id)
         else:
-            await tx.add_event(alert_id, now, "reporter_media", person.user_id, media=media)
+            cleaned = clean_text(text or "", MAX_NOTE)
+            if cleaned is None:
+                return
+            note = cleaned
+            await tx.add_event(alert_id, now, "reporter_text", person.user_id, text=note)
         alert = await tx.alert(alert_id)
         assert alert is not None
         holder = alert.claimed_by or alert.acknowledged_by
         if holder is not None:
-            what = note if text is not None else f"[{media}]"
-            await notify.tell(tx, holder, "Alert #{id}, from {name}: {what}", now, alert_id,
-                              id=alert_id, name=person.name, what=what)
-            await self._reply(tx, person, Outgoing(t(lang, "Sent to your lawyer.")))
+            if media is not None:
+                await notify.share_media(tx, alert, now, person)
+            else:
+                hl = lang_of(await tx.person(holder))
+                await notify.send(tx, holder, Outgoing(
+                    t(hl, "Alert #{id} · from {name}:", id=alert_id,
+                      name=notify.reporter_name(hl, person)) + "\n" + notify.quote_lines(note)),
+                    now, kind="case", priority=PRIORITY_CASE, alert_id=alert_id)
+            await self._reply(tx, person, Outgoing(answer or t(lang, "Sent to your lawyer.")))
         else:
-            await self._reply(tx, person, Outgoing(t(
+            await self._reply(tx, person, Outgoing(answer or t(
                 lang, "Added to alert #{id}; the lawyer who answers will see it.", id=alert_id)))
 
     async def _safe(self, tx: Tx, person: Person) -> None:

@@ -8,7 +8,7 @@ import secrets
 from bot.domain import notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, KeyButton, Outgoing
 from bot.domain.regions import BY_KEY, REGIONS
-from bot.domain.reporting import MAX_NAME, clean_text
+from bot.domain.reporting import MAX_NAME, clean_name
 from bot.domain.services import Services
 from bot.i18n import LANGUAGES, lang_of, t
 from storage import Person, Tx
@@ -89,7 +89,7 @@ class Team:
             return False
         async with self.svc.step() as tx:
             lang = person.language
-            name = clean_text(text, MAX_NAME)
+            name = clean_name(text)
             if name is None or name.startswith("/"):
                 await self._reply(tx, person.user_id, Outgoing(t(
                     lang, "Please send a name of 1 to {n} letters.", n=MAX_NAME)))
