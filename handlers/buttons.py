@@ -87,6 +87,21 @@ async def _assign_to(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.assign(uid, int(a[0]), int(a[1]))
 
 
+@route("mv:" + NUM + ":" + NUM + ":" + NUM)
+async def _move(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.casework.move(uid, int(a[0]), int(a[1]), int(a[2]))
+
+
+@route("decl:" + NUM)
+async def _decline_choices(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.casework.decline_choices(uid, int(a[0]))
+
+
+@route("decl:" + NUM + ":([a-z]{2,5})")
+async def _decline(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.casework.decline(uid, int(a[0]), a[1])
+
+
 async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:

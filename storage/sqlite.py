@@ -444,15 +444,22 @@ class Tx:
 
     async def withdraw_cards(self, chat_id: int) -> list[OutboxRow]:
         """A person's delivered alert cards and contact messages, re-kinded 'withdrawn' so
-        that no later refresh of a case ever edits them again; returns them as they were."""
+        that no later refresh of a case ever edits them again. One row per Telegram message
+        is returned; a bundle's other parts lose their message id, so the one edit of that
+        message shows only what the caller writes into the returned row."""
         rows = [_outbox(r) for r in await self._all(
             "SELECT * FROM outbox WHERE chat_id = ? AND state = 'sent'"
             " AND kind IN ('alert', 'contact') AND message_id IS NOT NULL ORDER BY id",
             (chat_id,),
         )]
-        await self._db.executemany("UPDATE outbox SET kind = 'withdrawn' WHERE id = ?",
-                                   [(r.id,) for r in rows])
-        return rows
+        first: dict[int | None, OutboxRow] = {}
+        for r in rows:
+            first.setdefault(r.message_id, r)
+        keep = {r.id for r in first.values()}
+        await self._db.executemany(
+            "UPDATE outbox SET kind = 'withdrawn', message_id = ? WHERE id = ?",
+            [(r.message_id if r.id in keep else None, r.id) for r in rows])
+        return list(first.values())
 
     async def reassign(self, alert_id: int, from_id: int, to_id: int, now: float) -> bool:
         """Move a held case from one lawyer to another; False if it is no longer

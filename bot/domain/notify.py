@@ -144,11 +144,14 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         lines.extend(f"• {k}" for k in known[-5:])
     lines.append(t(lang, "State: {state}", state=state_words(lang, alert)))
     buttons: tuple[tuple[Button, ...], ...] = ()
+    decline = (Button(t(lang, "Can't take it #{id}", id=alert.id), f"decl:{alert.id}"),)
     if alert.state == "open":
         buttons = ((Button(t(lang, "Acknowledge #{id}", id=alert.id), f"ack:{alert.id}"),
-                    Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}")),)
+                    Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}")),
+                   decline)
     elif alert.state == "acknowledged":
-        buttons = ((Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}"),),)
+        buttons = ((Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}"),),
+                   decline)
     return Outgoing(text="\n".join(lines), buttons=buttons)
 
 
@@ -182,8 +185,10 @@ def group_notice(alert: Alert, reporter: Person | None) -> Outgoing:
 async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, wave: int,
                known: list[str], reporter: Person | None = None) -> None:
     """Queue an alert's card (and, in the first wave, its pin) for each person, at the top
-    priority. One card per language, one insert for all: this is the hot path of an alert."""
-    people = list(recipients)
+    priority. One card per language, one insert for all: this is the hot path of an alert.
+    Never to the alert's own reporter, whatever the routing said: a person in danger is
+    not their own responder."""
+    people = [p for p in recipients if p.user_id != alert.reporter_id]
     reporter = reporter or await tx.person(alert.reporter_id)
     await tx.add_recipients(alert.id, [p.user_id for p in people], wave, now)
     cards: dict[str, str] = {}
@@ -223,7 +228,11 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
     known = [] if alert.claimed_by is not None else await known_facts(tx, alert_id)
     newest = {row.chat_id: row for row in await tx.sent_rows(alert_id, kind="alert")}
     for row in newest.values():
-        lang = lang_of(await tx.person(row.chat_id))
+        person = await tx.person(row.chat_id)
+        if person is None or person.role not in ("lawyer", "coordinator") \
+                or person.user_id == alert.reporter_id:
+            continue  # off the team (their cards were withdrawn) or the reporter themself
+        lang = person.language
         card = alert_card(lang, alert, reporter, now, known)
         if alert.claimed_by is not None and alert.claimed_by != row.chat_id:
             holder = await tx.person(alert.claimed_by)
