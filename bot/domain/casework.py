@@ -362,14 +362,18 @@ class CaseWork:
     def _may_close(person: Person | None, alert: Alert, outcome: str | None = None) -> bool:
         """Closing belongs to holding: the lawyer who holds the claim, or a coordinator;
         never the reporter themself. "safe" only once the reporter said so, unless a
-        coordinator decides it."""
+        coordinator decides it; then the lawyer who acknowledged an unclaimed alert may
+        confirm it too (they were asked to)."""
         if person is None or not person.registered or person.user_id == alert.reporter_id:
             return False
         if person.role == "coordinator":
             return True
-        if outcome == "safe" and alert.safe_at is None:
+        if person.role != "lawyer":
             return False
-        return person.role == "lawyer" and alert.claimed_by == person.user_id
+        if outcome == "safe":
+            return alert.safe_at is not None and person.user_id == (
+                alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by)
+        return alert.claimed_by == person.user_id
 
     async def close(self, user_id: int, alert_id: int, outcome_key: str) -> str:
         async with self.svc.step() as tx:
@@ -414,19 +418,15 @@ class CaseWork:
         await tx.add_event(alert.id, now, "reporter_safe", reporter.user_id)
         delay = self.svc.settings.safe_autoclose_seconds
         await tx.set_timer("safe_close", alert.id, now + delay)
-        if alert.claimed_by is not None:  # only the holder may close; they confirm
-            hl = lang_of(await tx.person(alert.claimed_by))
-            await notify.send(tx, alert.claimed_by, Outgoing(
+        holder = alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by
+        if holder is not None:
+            hl = lang_of(await tx.person(holder))
+            await notify.send(tx, holder, Outgoing(
                 t(hl, "The reporter of alert #{id} says they are safe. Confirm to close it.",
                   id=alert.id),
                 buttons=((Button(t(hl, "Confirm: close #{id}", id=alert.id),
                                  f"out:{alert.id}:safe"),),)),
                 now, kind="case", priority=PRIORITY_ALERT, alert_id=alert.id)
-        elif alert.acknowledged_by is not None:
-            await notify.tell(tx, alert.acknowledged_by, "The reporter of alert #{id} says "
-                              "they are safe. Claim it to confirm, or it closes by itself in "
-                              "{m} min.", now, alert.id, priority=PRIORITY_ALERT, id=alert.id,
-                              m=max(1, round(delay / 60)))
         await notify.send(tx, reporter.user_id, Outgoing(t(
             reporter.language, "Glad to hear it. Alert #{id} closes when your lawyer confirms, "
             "or by itself in {m} min.", id=alert.id, m=max(1, round(delay / 60)))), now,
