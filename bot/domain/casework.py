@@ -308,10 +308,10 @@ class CaseWork:
                     "now; /assign {id} to choose someone.", name=person.name, id=alert_id,
                     reason=t(cl, reason))), now, kind="case", priority=PRIORITY_ALERT,
                     alert_id=alert_id)
+            await notify.refresh_alert_messages(tx, alert_id, now)  # before the new cards
             fresh = await tx.alert(alert_id)
             if fresh is not None and fresh.state == "open":
                 await self._escalate(tx, fresh, now)
-            await notify.refresh_alert_messages(tx, alert_id, now)
             return t(lang, "Noted: you cannot take alert #{id}. Others are being paged now.",
                      id=alert_id)
 
