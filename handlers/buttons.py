@@ -57,6 +57,11 @@ async def _speak(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.team.toggle_language(uid, a[0])
 
 
+@route("leave")
+async def _leave(q: Domain, uid: int, _: list[str]) -> str | None:
+    return await q.team.leave(uid)
+
+
 @route("ack:" + NUM)
 async def _ack(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.acknowledge(uid, int(a[0]))

@@ -117,6 +117,9 @@ async def test_revoking_the_holder_pages_the_case_again(world: World) -> None:
     await reporter.wait_for("being passed to another lawyer")
     await aigul.wait_for("wave 2")
     assert rows(world.db, "SELECT state, claimed_by FROM alerts") == [("open", None)]
+    await world.drain()
+    first = await card_for(aigul, alert_id)  # the first card no longer names Marat
+    assert "Taken by" not in (first.text or "") and "waiting for a lawyer" in (first.text or "")
 
 
 async def test_invites_and_revocations_are_on_an_audit_trail(world: World) -> None:
@@ -160,3 +163,35 @@ async def test_only_coordinators_read_the_audit_trail(world: World) -> None:
         mark = person.mark()
         await person.send_command("/audit", "30")
         await person.wait_for("Only coordinators can read the audit trail", after=mark)
+
+
+async def test_lawyer_who_leaves_by_themself_is_cut_off_the_same_way(world: World) -> None:
+    await world.start()
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    aigul = await world.register_lawyer("Aigul", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Claim the case #{alert_id}", message=card)
+    await marat.wait_for(f"You hold case #{alert_id}")
+    mark = marat.mark()
+    await marat.send_command("/leave")
+    ask = await marat.wait_for("Leave the Qorgau team?", after=mark)
+    await marat.press("Yes, leave the team", message=ask)
+    await marat.wait_for("You have left the team", after=mark)
+    await reporter.wait_for("being passed to another lawyer")
+    second = await aigul.wait_for("wave 2")
+    await world.drain()
+    assert (card.text, card.buttons) == (NEUTRAL, [])
+    after = seen(marat)
+    await aigul.press(f"Claim the case #{alert_id}", message=second)
+    await aigul.wait_for(f"You hold case #{alert_id}")
+    await reporter.send_text("still in the van")
+    await aigul.wait_for("still in the van")
+    await world.drain()
+    assert seen(marat) == after
+    assert rows(world.db, "SELECT kind, actor_id, subject_id, role FROM staff_audit"
+                " WHERE kind = 'left'") == [("left", marat.id, marat.id, "lawyer")]
+    mark = reporter.mark()
+    await reporter.send_command("/leave")
+    await reporter.wait_for("You are not on the team", after=mark)

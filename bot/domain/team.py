@@ -291,7 +291,7 @@ class Team:
         if not entries:
             return t(lang, "Nothing in the audit trail for the last {d:g} day(s).", d=days)
         words = {"invited": t(lang, "invite created"), "joined": t(lang, "joined"),
-                 "revoked": t(lang, "role revoked")}
+                 "revoked": t(lang, "role revoked"), "left": t(lang, "left the team")}
         lines = [t(lang, "Audit trail, last {d:g} day(s):", d=days)]
         for e in entries:
             who = names.get(e.actor_id or 0, "—")
@@ -316,21 +316,64 @@ class Team:
             if target_id in self.svc.settings.admin_ids:
                 return t(lang, "{id} is an administrator from the settings; change "
                                "QORGAU_ADMIN_IDS instead.", id=target_id)
-            now = self.svc.now()
-            # Someone mid-way through staff registration starts over as a reporter.
-            step = "done" if target.registered else "consent"
-            await tx.update_person(target_id, now, role="reporter", on_call=0,
-                                   on_call_until=None, step=step)
-            await tx.clear_timer("oncall_until", target_id)
-            await tx.expire_invites_of(target_id, now)
-            await tx.add_audit(now, "revoked", user_id, target_id, target.role)
-            released = await self._release_cases(tx, target_id, user_id, now)
-            await cut_off(tx, target_id, now)
+            released = await self._off_team(tx, target, user_id, "revoked")
             text = t(lang, "{name} is now a reporter only.", name=target.name)
             if released:
                 text += " " + t(lang, "Their open alerts are paged again: {list}.",
                                 list=", ".join(f"#{i}" for i in released))
             return text
+
+    async def leave_choice(self, user_id: int) -> str | None:
+        """/leave: a lawyer or coordinator leaves the team themself, after one confirmation."""
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            refusal = self._leave_refusal(lang, person)
+            if refusal is not None:
+                return refusal
+            await self._reply(tx, user_id, Outgoing(
+                t(lang, "Leave the Qorgau team? Cases you hold are passed to others at once, "
+                        "and you receive no more alerts."),
+                buttons=((Button(t(lang, "Yes, leave the team"), "leave"),),)))
+            return None
+
+    async def leave(self, user_id: int) -> str | None:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            refusal = self._leave_refusal(lang, person)
+            if refusal is not None or person is None:
+                return refusal
+            await self._off_team(tx, person, user_id, "left")
+            fresh = await tx.person(user_id)
+            assert fresh is not None
+            await self._reply(tx, user_id, Outgoing(t(
+                lang, "You have left the team. If you are in danger, you can still raise an "
+                      "alert here."), keyboard=await staff_keyboard(tx, lang, fresh)))
+            return None
+
+    def _leave_refusal(self, lang: str, person: Person | None) -> str | None:
+        if person is None or person.role not in INVITE_ROLES:
+            return t(lang, "You are not on the team.")
+        if person.user_id in self.svc.settings.admin_ids:
+            return t(lang, "You are an administrator from the settings; change "
+                           "QORGAU_ADMIN_IDS instead.")
+        return None
+
+    async def _off_team(self, tx: Tx, target: Person, by: int, kind: str) -> list[int]:
+        """However someone leaves the team (revoked, or by themself), the same happens: the
+        role goes, what they hold is passed on, and they are cut off from every case."""
+        now = self.svc.now()
+        # Someone mid-way through staff registration starts over as a reporter.
+        step = "done" if target.registered else "consent"
+        await tx.update_person(target.user_id, now, role="reporter", on_call=0,
+                               on_call_until=None, step=step)
+        await tx.clear_timer("oncall_until", target.user_id)
+        await tx.expire_invites_of(target.user_id, now)
+        await tx.add_audit(now, kind, by, target.user_id, target.role)
+        released = await self._release_cases(tx, target.user_id, by, now)
+        await cut_off(tx, target.user_id, now)
+        return released
 
     async def _release_cases(self, tx: Tx, person_id: int, by: int, now: float) -> list[int]:
         """A revoked lawyer (a seized phone, often) holds nothing any more: the alerts they
@@ -345,6 +388,7 @@ class Team:
                                   acknowledged_by=None, acknowledged_at=None)
             await tx.add_event(alert.id, now, "released", by, lawyer=person_id)
             await tx.set_timer("escalate", alert.id, now)
+            await notify.refresh_alert_messages(tx, alert.id, now)  # "Taken by" no more
             await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
                               "another lawyer. We are alerting them now.", now, alert.id,
                               priority=PRIORITY_ALERT, id=alert.id)
