@@ -119,8 +119,9 @@ def state_words(lang: str, alert: Alert) -> str:
 
 
 def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
-               known: list[str], wave: int | None = None) -> Outgoing:
-    """A lawyer's notification: who, where, since when, what is known, and the two buttons."""
+               known: list[str], wave: int | None = None, lawyer: bool = True) -> Outgoing:
+    """A lawyer's notification: who, where, since when, what is known, and the buttons
+    ("Can't take it" only for lawyers: coordinators assign instead)."""
     lines = []
     if wave and wave > 1:
         lines.append(t(lang, "⏰ Still unanswered after {waited}: wave {wave}.",
@@ -144,14 +145,15 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         lines.extend(f"• {k}" for k in known[-5:])
     lines.append(t(lang, "State: {state}", state=state_words(lang, alert)))
     buttons: tuple[tuple[Button, ...], ...] = ()
-    decline = (Button(t(lang, "Can't take it #{id}", id=alert.id), f"decl:{alert.id}"),)
+    decline = ((Button(t(lang, "Can't take it #{id}", id=alert.id), f"decl:{alert.id}"),),
+               ) if lawyer else ()
     if alert.state == "open":
         buttons = ((Button(t(lang, "Acknowledge #{id}", id=alert.id), f"ack:{alert.id}"),
                     Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}")),
-                   decline)
+                   *decline)
     elif alert.state == "acknowledged":
         buttons = ((Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}"),),
-                   decline)
+                   *decline)
     return Outgoing(text="\n".join(lines), buttons=buttons)
 
 
@@ -191,16 +193,18 @@ async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, w
     people = [p for p in recipients if p.user_id != alert.reporter_id]
     reporter = reporter or await tx.person(alert.reporter_id)
     await tx.add_recipients(alert.id, [p.user_id for p in people], wave, now)
-    cards: dict[str, str] = {}
+    cards: dict[tuple[str, bool], str] = {}
     pins: dict[str, str | None] = {}
     messages: list[tuple[int, str, int, str]] = []
     for person in people:
-        lang = person.language
-        if lang not in cards:
-            cards[lang] = alert_card(lang, alert, reporter, now, known, wave=wave).to_json()
+        lang, key = person.language, (person.language, person.role == "lawyer")
+        if key not in cards:
+            cards[key] = alert_card(lang, alert, reporter, now, known, wave=wave,
+                                    lawyer=key[1]).to_json()
+        if lang not in pins:
             where = pin(lang, alert, now) if wave == 1 else None
             pins[lang] = where.to_json() if where else None
-        messages.append((person.user_id, "alert", PRIORITY_ALERT, cards[lang]))
+        messages.append((person.user_id, "alert", PRIORITY_ALERT, cards[key]))
     for person in people:  # pins after every card: under load the cards go first
         pin_json = pins[person.language]
         if pin_json is not None:
@@ -233,7 +237,7 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
                 or person.user_id == alert.reporter_id:
             continue  # off the team (their cards were withdrawn) or the reporter themself
         lang = person.language
-        card = alert_card(lang, alert, reporter, now, known)
+        card = alert_card(lang, alert, reporter, now, known, lawyer=person.role == "lawyer")
         if alert.claimed_by is not None and alert.claimed_by != row.chat_id:
             holder = await tx.person(alert.claimed_by)
             card = Outgoing(text=card.text + "\n" + t(
