@@ -301,18 +301,24 @@ class CaseWork:
                 await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
                                   "another lawyer. We are alerting them now.", now, alert_id,
                                   priority=PRIORITY_ALERT, id=alert_id)
-            for c in await coordinators_except(tx, alert.reporter_id, user_id):
-                cl = c.language
-                await notify.send(tx, c.user_id, Outgoing(t(
-                    cl, "{name} cannot take alert #{id} ({reason}). Others are being paged "
-                    "now; /assign {id} to choose someone.", name=person.name, id=alert_id,
-                    reason=t(cl, reason))), now, kind="case", priority=PRIORITY_ALERT,
-                    alert_id=alert_id)
             await notify.refresh_alert_messages(tx, alert_id, now)  # before the new cards
             fresh = await tx.alert(alert_id)
-            if fresh is not None and fresh.state == "open":
+            paging = fresh is not None and fresh.state == "open"
+            if fresh is not None and paging:
                 await self._escalate(tx, fresh, now)
-            return t(lang, "Noted: you cannot take alert #{id}. Others are being paged now.",
+            for c in await coordinators_except(tx, alert.reporter_id, user_id):
+                cl = c.language
+                text = t(cl, "{name} cannot take alert #{id} ({reason}).", name=person.name,
+                         id=alert_id, reason=t(cl, reason))
+                if paging:
+                    text += " " + t(cl, "Others are being paged now; /assign {id} to choose "
+                                        "someone.", id=alert_id)
+                await notify.send(tx, c.user_id, Outgoing(text), now, kind="case",
+                                  priority=PRIORITY_ALERT, alert_id=alert_id)
+            if paging:
+                return t(lang, "Noted: you cannot take alert #{id}. Others are being paged "
+                               "now.", id=alert_id)
+            return t(lang, "Noted: you cannot take alert #{id}; another lawyer is on it.",
                      id=alert_id)
 
     # --- updates and closing ------------------------------------------------------------
