@@ -285,3 +285,13 @@ async def test_button_data_stays_within_64_bytes() -> None:
                  *(f"decl:{big}:{k}" for k in DECLINE_REASONS)):
         assert len(data.encode()) <= 64, data
 
+
+
+def test_escalation_wave_leaves_out_the_excluded() -> None:
+    from bot.domain.routing import escalation_wave
+    from tests.test_policy import T0, person
+
+    people = [person(1), person(2), person(3, on_call=False), person(9, role="coordinator")]
+    assert [p.user_id for p in escalation_wave(people, T0, {1, 9})] == [2]
+    # Every on-call lawyer excluded: the off-call lawyers are the next people.
+    assert [p.user_id for p in escalation_wave(people, T0, {1, 2})] == [3, 9]

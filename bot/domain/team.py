@@ -152,7 +152,7 @@ class Team:
                 assert fresh is not None
                 await self._reply(tx, person.user_id, Outgoing(t(
                     lang, "Registered as coordinator {name}. Commands: /open, /case N, "
-                    "/stats, /invite lawyer, /people, /assign N.", name=name),
+                    "/stats, /invite lawyer, /people, /assign N, /audit.", name=name),
                     keyboard=await staff_keyboard(tx, lang, fresh)))
             return True
 
