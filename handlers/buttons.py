@@ -57,6 +57,11 @@ async def _speak(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.team.toggle_language(uid, a[0])
 
 
+@route("leave")
+async def _leave(q: Domain, uid: int, _: list[str]) -> str | None:
+    return await q.team.leave(uid)
+
+
 @route("ack:" + NUM)
 async def _ack(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.acknowledge(uid, int(a[0]))
@@ -90,6 +95,21 @@ async def _assign_to(q: Domain, uid: int, a: list[str]) -> str | None:
 @route("sos")
 async def _raise_now(q: Domain, uid: int, _: list[str]) -> str | None:
     return await q.reporting.raise_now(uid)
+
+
+@route("mv:" + NUM + ":" + NUM + ":" + NUM)
+async def _move(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.casework.move(uid, int(a[0]), int(a[1]), int(a[2]))
+
+
+@route("decl:" + NUM)
+async def _decline_choices(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.casework.decline_choices(uid, int(a[0]))
+
+
+@route("decl:" + NUM + ":([a-z]{2,5})")
+async def _decline(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.casework.decline(uid, int(a[0]), a[1])
 
 
 async def on_button(update: Update, context: Context) -> None:

@@ -19,13 +19,13 @@ if TYPE_CHECKING:
 
 
 def parse_until(raw: str, now: float) -> float | None:
-    """"18:30" (Kazakhstan time, today or tomorrow) or "4h" -> a time; None if unreadable."""
+    """"18:30" (Kazakhstan time, today or tomorrow) or "4h" -> a time; None if unreadable.
+    Whether the time is acceptable (1 minute to 7 days ahead) the domain decides."""
     raw = raw.strip().lower()
     if not raw.isascii():
         return None
     if raw.endswith("h") and raw[:-1].replace(".", "", 1).isdigit():
-        hours = float(raw[:-1])
-        return now + hours * 3600 if 0 < hours <= 72 else None
+        return now + float(raw[:-1]) * 3600
     try:
         hh, mm = (int(x) for x in raw.split(":"))
     except ValueError:
@@ -110,6 +110,11 @@ async def revoke(update: Update, context: Context) -> None:
                     lambda q, uid, n: q.team.revoke(uid, n))
 
 
+async def leave(update: Update, context: Context) -> None:
+    user_id, _ = sender(update)
+    await say(context, user_id, await domain(context).team.leave_choice(user_id))
+
+
 async def open_alerts(update: Update, context: Context) -> None:
     user_id, _ = sender(update)
     await say(context, user_id, await domain(context).coordination.open_alerts(user_id))
@@ -130,6 +135,18 @@ async def stats(update: Update, context: Context) -> None:
             return
         days = float(raw)
     await say(context, user_id, await domain(context).coordination.stats(user_id, days))
+
+
+async def audit(update: Update, context: Context) -> None:
+    user_id, lang = sender(update)
+    days = 7.0
+    if context.args:
+        raw = context.args[0]
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= 3650:
+            await say(context, user_id, t(lang, "Use /audit or /audit 30 (days, 1 to 3650)."))
+            return
+        days = float(raw)
+    await say(context, user_id, await domain(context).team.audit(user_id, days))
 
 
 async def assign(update: Update, context: Context) -> None:
@@ -172,9 +189,11 @@ def handlers() -> list[object]:
         CommandHandler("invite", invite, filters=NEW_MESSAGES),
         CommandHandler("people", people, filters=NEW_MESSAGES),
         CommandHandler("revoke", revoke, filters=NEW_MESSAGES),
+        CommandHandler("leave", leave, filters=NEW_MESSAGES),
         CommandHandler("open", open_alerts, filters=NEW_MESSAGES),
         CommandHandler("case", case, filters=NEW_MESSAGES),
         CommandHandler("stats", stats, filters=NEW_MESSAGES),
+        CommandHandler("audit", audit, filters=NEW_MESSAGES),
         CommandHandler("assign", assign, filters=NEW_MESSAGES),
         CommandHandler("connect", connect, filters=NEW_MESSAGES),
         CommandHandler("disconnect", disconnect, filters=NEW_MESSAGES),

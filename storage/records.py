@@ -116,3 +116,16 @@ class Timer:
     kind: str
     subject_id: int
     due_at: float
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the staff audit trail: an invite, a join, a revocation."""
+
+    id: int
+    at: float
+    kind: str
+    actor_id: int | None
+    subject_id: int | None
+    role: str | None
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.records import Alert, Due, Event, OutboxRow, Person, Timer
+from storage.records import Alert, AuditEntry, Due, Event, OutboxRow, Person, Timer
 
 PER_CHAT = 30  # due rows per chat the delivery worker plans with (a bundle holds 25 at most)
 _PERSON_COLUMNS = {
@@ -415,6 +415,70 @@ class Tx:
             " AND expires_at > ?",
             (now, created_by, now),
         )
+
+    async def invite_role(self, code_hash: str, now: float) -> str | None:
+        """The role a valid code would grant, without spending it (a refused redemption
+        leaves the link usable by the person it was meant for)."""
+        row = await self._one(
+            "SELECT role FROM invites WHERE code_hash = ? AND used_by IS NULL AND expires_at > ?",
+            (code_hash, now),
+        )
+        return str(row["role"]) if row else None
+
+    async def add_audit(self, at: float, kind: str, actor_id: int | None,
+                        subject_id: int | None, role: str | None, **detail: Any) -> None:
+        await self._exec(
+            "INSERT INTO staff_audit (at, kind, actor_id, subject_id, role, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (at, kind, actor_id, subject_id, role, json.dumps(detail, ensure_ascii=False)),
+        )
+
+    async def audit_since(self, since: float, limit: int = 200) -> list[AuditEntry]:
+        """The newest ``limit`` audit lines since ``since``, oldest first."""
+        rows = await self._all(
+            "SELECT * FROM (SELECT * FROM staff_audit WHERE at >= ? ORDER BY id DESC LIMIT ?)"
+            " ORDER BY id",
+            (since, limit),
+        )
+        return [AuditEntry(r["id"], r["at"], r["kind"], r["actor_id"], r["subject_id"],
+                           r["role"], json.loads(r["detail"])) for r in rows]
+
+    async def cancel_pending_to(self, chat_id: int, reason: str) -> int:
+        """Messages still queued for a person cut off from the team are never sent."""
+        return await self._exec(
+            "UPDATE outbox SET state = 'superseded', error = ?"
+            " WHERE chat_id = ? AND state = 'pending'",
+            (reason, chat_id),
+        )
+
+    async def withdraw_cards(self, chat_id: int) -> list[OutboxRow]:
+        """A person's delivered alert cards and contact messages, re-kinded 'withdrawn' so
+        that no later refresh of a case ever edits them again. One row per Telegram message
+        is returned; a bundle's other parts lose their message id, so the one edit of that
+        message shows only what the caller writes into the returned row."""
+        rows = [_outbox(r) for r in await self._all(
+            "SELECT * FROM outbox WHERE chat_id = ? AND state = 'sent'"
+            " AND kind IN ('alert', 'contact') AND message_id IS NOT NULL ORDER BY id",
+            (chat_id,),
+        )]
+        first: dict[int | None, OutboxRow] = {}
+        for r in rows:
+            first.setdefault(r.message_id, r)
+        keep = {r.id for r in first.values()}
+        await self._db.executemany(
+            "UPDATE outbox SET kind = 'withdrawn', message_id = ? WHERE id = ?",
+            [(r.message_id if r.id in keep else None, r.id) for r in rows])
+        return list(first.values())
+
+    async def reassign(self, alert_id: int, from_id: int, to_id: int, now: float) -> bool:
+        """Move a held case from one lawyer to another; False if it is no longer
+        ``from_id``'s (taken over, released or closed meanwhile)."""
+        changed = await self._exec(
+            "UPDATE alerts SET claimed_by = ?, claimed_at = ?, last_update_at = ?"
+            " WHERE id = ? AND claimed_by = ? AND state = 'claimed'",
+            (to_id, now, now, alert_id, from_id),
+        )
+        return changed == 1
 
     async def connect_group(self, chat_id: int, by: int, now: float) -> bool:
         changed = await self._exec(

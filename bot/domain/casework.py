@@ -21,13 +21,33 @@ OUTCOME_KEYS = {"rel": "released", "fin": "fined", "adm": "administrative arrest
                 "crim": "criminal charge", "oth": "other", "safe": "safe"}
 STAFF = ("lawyer", "coordinator")
 CONTACT_FACTS = 8  # the newest reporter messages repeated in the holder's contact message
+# Why a lawyer cannot take (or hand over) a case: the key travels in the callback data.
+DECLINE_REASONS = {"busy": "busy with another case", "far": "too far away",
+                   "conf": "conflict of interest", "oth": "other reason"}
 
 
 async def may_act(tx: Tx, person: Person | None, alert: Alert) -> bool:
-    """Lawyers act on alerts they were paged for; coordinators on all."""
+    """Lawyers act on alerts they were paged for; coordinators on all. Nobody acts on their
+    own alert: a person in danger is never their own responder (and whoever holds their
+    phone must not be able to claim, acknowledge or close it)."""
     if person is None or not person.registered or person.role not in STAFF:
         return False
+    if person.user_id == alert.reporter_id:
+        return False
     return person.role == "coordinator" or await tx.was_notified(alert.id, person.user_id)
+
+
+async def not_to_page(tx: Tx, alert: Alert) -> set[int]:
+    """Who must never be paged for ``alert``: its reporter, and the lawyers who said they
+    cannot take it (or handed it over)."""
+    declined = {e.actor_id for e in await tx.events(alert.id)
+                if e.kind in ("declined", "handed_over") and e.actor_id is not None}
+    return declined | {alert.reporter_id}
+
+
+async def coordinators_except(tx: Tx, *user_ids: int) -> list[Person]:
+    """Coordinators to tell about an alert, never its own reporter (nor the one acting)."""
+    return [c for c in await tx.people(role="coordinator") if c.user_id not in user_ids]
 
 
 class CaseWork:
@@ -115,7 +135,8 @@ class CaseWork:
             lang, "Reply to this message or use /note {id} <text> to update the reporter; "
                   "/close {id} <note> to close.", id=alert_id)))
         out = Outgoing("\n".join(lines), html=True, buttons=(
-            (Button(t(lang, "Close the case #{id}", id=alert_id), f"close:{alert_id}"),),))
+            (Button(t(lang, "Close the case #{id}", id=alert_id), f"close:{alert_id}"),),
+            (Button(t(lang, "Hand over #{id}", id=alert_id), f"decl:{alert_id}"),)))
         await notify.send(tx, lawyer.user_id, out, now, kind="contact", priority=PRIORITY_ALERT,
                           alert_id=alert_id)
         alert = await tx.alert(alert_id)
@@ -138,18 +159,27 @@ class CaseWork:
             alert = await tx.alert(alert_id)
             if alert is None or not alert.is_open:
                 return t(lang, "There is no open alert #{id}.", id=alert_id)
-            if alert.claimed_by is not None:
-                return t(lang, "Alert #{id} is already held.", id=alert_id)
-            lawyers = sorted(await tx.people(role="lawyer"), key=lambda p: not p.on_call)
+            if alert.reporter_id == user_id:
+                return t(lang, "Alert #{id} is your own; another coordinator assigns it.",
+                         id=alert_id)
+            # Never the reporter (a lawyer in danger), nor whoever holds it already.
+            skip = {alert.reporter_id, alert.claimed_by}
+            lawyers = sorted((p for p in await tx.people(role="lawyer") if p.user_id not in skip),
+                             key=lambda p: not p.on_call)
             if not lawyers:
-                return t(lang, "There are no lawyers registered yet.")
+                return t(lang, "There are no other lawyers registered yet.")
             rows = tuple((Button(("🟢 " if p.on_call else "") + p.name,
                                  f"asg:{alert_id}:{p.user_id}"),) for p in lawyers[:30])
-            await notify.send(tx, user_id, Outgoing(
-                t(lang, "Assign alert #{id} to:", id=alert_id), buttons=rows), now)
+            if alert.claimed_by is None:
+                title = t(lang, "Assign alert #{id} to:", id=alert_id)
+            else:
+                holder = await tx.person(alert.claimed_by)
+                title = t(lang, "Case #{id} is held by {name}. Move it to:", id=alert_id,
+                          name=holder.name if holder else "?")
+            await notify.send(tx, user_id, Outgoing(title, buttons=rows), now)
             return None
 
-    async def assign(self, user_id: int, alert_id: int, lawyer_id: int) -> str:
+    async def assign(self, user_id: int, alert_id: int, lawyer_id: int) -> str | None:
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
             lang = lang_of(person)
@@ -158,13 +188,138 @@ class CaseWork:
             lawyer = await tx.person(lawyer_id)
             alert = await tx.alert(alert_id)
             if (alert is None or lawyer is None or not lawyer.is_lawyer
-                    or lawyer_id == alert.reporter_id):
+                    or lawyer_id == alert.reporter_id or user_id == alert.reporter_id):
                 return t(lang, "That lawyer or alert no longer exists.")
+            if alert.is_open and alert.claimed_by == lawyer_id:
+                return t(lang, "{name} already holds case #{id}.", name=lawyer.name,
+                         id=alert_id)
+            if alert.is_open and alert.claimed_by is not None:
+                holder = await tx.person(alert.claimed_by)
+                await notify.send(tx, user_id, Outgoing(
+                    t(lang, "Move case #{id} from {old} to {new}? {old} will no longer "
+                      "receive the reporter's messages.", id=alert_id,
+                      old=holder.name if holder else "?", new=lawyer.name),
+                    buttons=((Button(t(lang, "Yes, move #{id}", id=alert_id),
+                                     f"mv:{alert_id}:{lawyer_id}:{alert.claimed_by}"),),)),
+                    self.svc.now())
+                return None
             answer = await self._take(tx, alert, lawyer, actor=person)
             current = await tx.alert(alert_id)
             if current is not None and current.claimed_by == lawyer_id:
                 await tx.add_recipients(alert_id, [lawyer_id], alert.wave, self.svc.now())
             return answer
+
+    async def move(self, user_id: int, alert_id: int, lawyer_id: int, holder_id: int) -> str:
+        """The coordinator confirmed: the held case goes from ``holder_id`` to ``lawyer_id``.
+        The holder in the button must still hold it, so a stale confirmation moves nothing."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or not person.is_coordinator:
+                return t(lang, "Sorry, this button is not for you.")
+            lawyer = await tx.person(lawyer_id)
+            alert = await tx.alert(alert_id)
+            if (alert is None or lawyer is None or not lawyer.is_lawyer
+                    or lawyer_id in (alert.reporter_id, holder_id)
+                    or user_id == alert.reporter_id):
+                return t(lang, "That lawyer or alert no longer exists.")
+            if not await tx.reassign(alert_id, holder_id, lawyer_id, now):
+                return t(lang, "Case #{id} changed meanwhile; nothing was moved.", id=alert_id)
+            await tx.add_event(alert_id, now, "reassigned", user_id, lawyer=lawyer_id,
+                               previous=holder_id)
+            await tx.add_recipients(alert_id, [lawyer_id], alert.wave, now)
+            await notify.tell(tx, holder_id, "A coordinator moved case #{id} to {name}. You "
+                              "no longer receive the reporter's messages.", now, alert_id,
+                              priority=PRIORITY_ALERT, id=alert_id, name=lawyer.name)
+            await notify.tell(tx, lawyer_id, "A coordinator assigned alert #{id} to you.",
+                              now, alert_id, priority=PRIORITY_ALERT, id=alert_id)
+            await self._send_contact(tx, alert_id, lawyer, await tx.person(alert.reporter_id),
+                                     now)
+            await notify.tell(
+                tx, alert.reporter_id, "Lawyer {name} has taken your case (alert #{id}). "
+                "Everything you send here now goes to them.", now, alert_id,
+                priority=PRIORITY_ALERT, name=lawyer.name, id=alert_id)
+            await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
+            await notify.refresh_alert_messages(tx, alert_id, now)
+            return t(lang, "Case #{id} moved to {name}.", id=alert_id, name=lawyer.name)
+
+    # --- "Can't take it" and "Hand over" --------------------------------------------------
+
+    async def decline_choices(self, user_id: int, alert_id: int) -> str | None:
+        """The "Can't take it" / "Hand over" button: ask why, as buttons."""
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            if alert is None or person is None or person.role != "lawyer" \
+                    or not await may_act(tx, person, alert):
+                return t(lang, "Sorry, this button is not for you.")
+            refusal = self._decline_refusal(lang, alert, user_id)
+            if refusal is not None:
+                return refusal
+            rows = tuple((Button(t(lang, text), f"decl:{alert_id}:{key}"),)
+                         for key, text in DECLINE_REASONS.items())
+            await notify.send(tx, user_id, Outgoing(
+                t(lang, "Why can't you take alert #{id}? Others are paged at once.",
+                  id=alert_id), buttons=rows), self.svc.now())
+            return None
+
+    @staticmethod
+    def _decline_refusal(lang: str, alert: Alert, user_id: int) -> str | None:
+        if not alert.is_open:
+            return t(lang, "Alert #{id} is already closed.", id=alert.id)
+        if alert.claimed_by not in (None, user_id):
+            return t(lang, "Alert #{id} is already held by another lawyer.", id=alert.id)
+        return None
+
+    async def decline(self, user_id: int, alert_id: int, reason_key: str) -> str:
+        """A paged lawyer cannot take the alert, or its holder hands it over: whatever they
+        held goes back to open, the reason joins the timeline, coordinators are told, the
+        next wave is paged now (not after the timeout), and they are not paged for it again."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            reason = DECLINE_REASONS.get(reason_key)
+            if (alert is None or person is None or person.role != "lawyer" or reason is None
+                    or not await may_act(tx, person, alert)):
+                return t(lang, "Sorry, this button is not for you.")
+            refusal = self._decline_refusal(lang, alert, user_id)
+            if refusal is not None:
+                return refusal
+            if user_id in await not_to_page(tx, alert):
+                return t(lang, "You already said you cannot take alert #{id}.", id=alert_id)
+            holding = alert.claimed_by == user_id
+            if holding or alert.acknowledged_by == user_id:
+                await tx.update_alert(alert_id, state="open", claimed_by=None, claimed_at=None,
+                                      acknowledged_by=None, acknowledged_at=None)
+            await tx.add_event(alert_id, now, "handed_over" if holding else "declined",
+                               user_id, reason=reason_key)
+            if holding:
+                await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
+                                  "another lawyer. We are alerting them now.", now, alert_id,
+                                  priority=PRIORITY_ALERT, id=alert_id)
+            await notify.refresh_alert_messages(tx, alert_id, now)  # before the new cards
+            fresh = await tx.alert(alert_id)
+            paging = fresh is not None and fresh.state == "open"
+            if fresh is not None and paging:
+                await self._escalate(tx, fresh, now)
+            for c in await coordinators_except(tx, alert.reporter_id, user_id):
+                cl = c.language
+                text = t(cl, "{name} cannot take alert #{id} ({reason}).", name=person.name,
+                         id=alert_id, reason=t(cl, reason))
+                if paging:
+                    text += " " + t(cl, "Others are being paged now; /assign {id} to choose "
+                                        "someone.", id=alert_id)
+                await notify.send(tx, c.user_id, Outgoing(text), now, kind="case",
+                                  priority=PRIORITY_ALERT, alert_id=alert_id)
+            if paging:
+                return t(lang, "Noted: you cannot take alert #{id}. Others are being paged "
+                               "now.", id=alert_id)
+            return t(lang, "Noted: you cannot take alert #{id}; another lawyer is on it.",
+                     id=alert_id)
 
     # --- updates and closing ------------------------------------------------------------
 
@@ -211,17 +366,20 @@ class CaseWork:
 
     @staticmethod
     def _may_close(person: Person | None, alert: Alert, outcome: str | None = None) -> bool:
-        """Coordinators, the lawyer who holds the case, and for "safe" also the lawyer who
-        acknowledged it (they were asked to confirm)."""
-        if person is None or not person.registered:
+        """Closing belongs to holding: the lawyer who holds the claim, or a coordinator;
+        never the reporter themself. "safe" only once the reporter said so, unless a
+        coordinator decides it; then the lawyer who acknowledged an unclaimed alert may
+        confirm it too (they were asked to)."""
+        if person is None or not person.registered or person.user_id == alert.reporter_id:
             return False
         if person.role == "coordinator":
             return True
         if person.role != "lawyer":
             return False
-        return alert.claimed_by == person.user_id or (
-            outcome == "safe" and alert.claimed_by is None
-            and alert.acknowledged_by == person.user_id)
+        if outcome == "safe":
+            return alert.safe_at is not None and person.user_id == (
+                alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by)
+        return alert.claimed_by == person.user_id
 
     async def close(self, user_id: int, alert_id: int, outcome_key: str) -> str:
         async with self.svc.step() as tx:
@@ -266,10 +424,9 @@ class CaseWork:
         await tx.add_event(alert.id, now, "reporter_safe", reporter.user_id)
         delay = self.svc.settings.safe_autoclose_seconds
         await tx.set_timer("safe_close", alert.id, now + delay)
-        holder = alert.claimed_by or alert.acknowledged_by
+        holder = alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by
         if holder is not None:
-            hp = await tx.person(holder)
-            hl = lang_of(hp)
+            hl = lang_of(await tx.person(holder))
             await notify.send(tx, holder, Outgoing(
                 t(hl, "The reporter of alert #{id} says they are safe. Confirm to close it.",
                   id=alert.id),
@@ -306,7 +463,7 @@ class CaseWork:
             wave = alert.wave + 1
             await tx.update_alert(alert.id, wave=wave)
             alert = await tx.alert(alert.id) or alert
-            recipients = escalation_wave(await tx.staff(), now)
+            recipients = escalation_wave(await tx.staff(), now, await not_to_page(tx, alert))
             await tx.add_event(alert.id, now, "wave", None, wave=wave, paged=len(recipients))
             await notify.page(tx, alert, recipients, now, wave,
                               await notify.known_facts(tx, alert.id))
@@ -316,7 +473,7 @@ class CaseWork:
                     "and have now alerted everyone on call.", now, alert.id, id=alert.id)
         elif decision.action is Action.ASK_ASSIGN:
             holder = await tx.person(alert.acknowledged_by or 0)
-            for c in await tx.people(role="coordinator"):
+            for c in await coordinators_except(tx, alert.reporter_id):
                 await notify.send(tx, c.user_id, Outgoing(
                     t(c.language, "Alert #{id} was acknowledged by {name} but nobody has "
                       "claimed it. Please assign it.", id=alert.id,
@@ -357,17 +514,15 @@ class CaseWork:
             await tx.add_event(alert.id, now, "undeliverable", None, recipient=row.chat_id,
                                reason=reason.split(":")[0])
             name = person.name if person else str(row.chat_id)
-            for c in await tx.people(role="coordinator"):
-                if c.user_id == row.chat_id:
-                    continue
+            for c in await coordinators_except(tx, alert.reporter_id, row.chat_id):
                 await notify.send(tx, c.user_id, Outgoing(t(
                     c.language, "{name} cannot be reached by the bot (blocked or gone); alert "
                     "#{id} was routed to others.", name=name, id=alert.id)), now, kind="case",
                     priority=PRIORITY_ALERT, alert_id=alert.id)
             if row.kind == "alert" and alert.is_open and alert.claimed_by is None:
-                already = set(await tx.recipients(alert.id))
-                others = tuple(p for p in escalation_wave(await tx.staff(), now)
-                               if p.user_id not in already and p.user_id != row.chat_id)
+                already = set(await tx.recipients(alert.id)) | {row.chat_id}
+                others = escalation_wave(await tx.staff(), now,
+                                         already | await not_to_page(tx, alert))
                 if others:
                     await notify.page(tx, alert, others, now, alert.wave,
                                       await notify.known_facts(tx, alert.id))

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("/note N text", "send an update to the reporter of case N"),
         ("/close N [note]", "close case N with an outcome"),
         ("/case N", "the timeline of an alert you were paged for"),
+        ("/leave", "leave the team (you stop receiving alerts)"),
         *COMMON,
     ),
     "coordinator": (
@@ -33,6 +34,7 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("/invite lawyer|coordinator", "a single-use invite link"),
         ("/people [role]", "who is registered"),
         ("/revoke <user id>", "take a lawyer's or coordinator's role away"),
+        ("/audit [days]", "invites, joins and revocations"),
         ("/connect, /disconnect", "inside a press-freedom group: its alert notices"),
         *COMMON,
     ),

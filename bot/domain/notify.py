@@ -179,8 +179,9 @@ def state_words(lang: str, alert: Alert) -> str:
 
 
 def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
-               known: list[str], wave: int | None = None) -> Outgoing:
-    """A lawyer's notification: who, where, since when, what is known, and the two buttons."""
+               known: list[str], wave: int | None = None, lawyer: bool = True) -> Outgoing:
+    """A lawyer's notification: who, where, since when, what is known, and the buttons
+    ("Can't take it" only for lawyers: coordinators assign instead)."""
     lines = []
     if wave and wave > 1:
         lines.append(t(lang, "⏰ Still unanswered after {waited}: wave {wave}.",
@@ -204,11 +205,15 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         lines.extend(f"• {k}" for k in known[-5:])  # each from known_facts: lines quoted
     lines.append(t(lang, "State: {state}", state=state_words(lang, alert)))
     buttons: tuple[tuple[Button, ...], ...] = ()
+    decline = ((Button(t(lang, "Can't take it #{id}", id=alert.id), f"decl:{alert.id}"),),
+               ) if lawyer else ()
     if alert.state == "open":
         buttons = ((Button(t(lang, "Acknowledge #{id}", id=alert.id), f"ack:{alert.id}"),
-                    Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}")),)
+                    Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}")),
+                   *decline)
     elif alert.state == "acknowledged":
-        buttons = ((Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}"),),)
+        buttons = ((Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}"),),
+                   *decline)
     return Outgoing(text="\n".join(lines), buttons=buttons)
 
 
@@ -242,20 +247,24 @@ def group_notice(alert: Alert, reporter: Person | None) -> Outgoing:
 async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, wave: int,
                known: list[str], reporter: Person | None = None) -> None:
     """Queue an alert's card (and, in the first wave, its pin) for each person, at the top
-    priority. One card per language, one insert for all: this is the hot path of an alert."""
-    people = list(recipients)
+    priority. One card per language, one insert for all: this is the hot path of an alert.
+    Never to the alert's own reporter, whatever the routing said: a person in danger is
+    not their own responder."""
+    people = [p for p in recipients if p.user_id != alert.reporter_id]
     reporter = reporter or await tx.person(alert.reporter_id)
     await tx.add_recipients(alert.id, [p.user_id for p in people], wave, now)
-    cards: dict[str, str] = {}
+    cards: dict[tuple[str, bool], str] = {}
     pins: dict[str, str | None] = {}
     messages: list[tuple[int, str, int, str]] = []
     for person in people:
-        lang = person.language
-        if lang not in cards:
-            cards[lang] = alert_card(lang, alert, reporter, now, known, wave=wave).to_json()
+        lang, key = person.language, (person.language, person.role == "lawyer")
+        if key not in cards:
+            cards[key] = alert_card(lang, alert, reporter, now, known, wave=wave,
+                                    lawyer=key[1]).to_json()
+        if lang not in pins:
             where = pin(lang, alert, now) if wave == 1 else None
             pins[lang] = where.to_json() if where else None
-        messages.append((person.user_id, "alert", PRIORITY_ALERT, cards[lang]))
+        messages.append((person.user_id, "alert", PRIORITY_ALERT, cards[key]))
     for person in people:  # pins after every card: under load the cards go first
         pin_json = pins[person.language]
         if pin_json is not None:
@@ -283,8 +292,12 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
     known = [] if alert.claimed_by is not None else await known_facts(tx, alert_id)
     newest = {row.chat_id: row for row in await tx.sent_rows(alert_id, kind="alert")}
     for row in newest.values():
-        lang = lang_of(await tx.person(row.chat_id))
-        card = alert_card(lang, alert, reporter, now, known)
+        person = await tx.person(row.chat_id)
+        if person is None or person.role not in ("lawyer", "coordinator") \
+                or person.user_id == alert.reporter_id:
+            continue  # off the team (their cards were withdrawn) or the reporter themself
+        lang = person.language
+        card = alert_card(lang, alert, reporter, now, known, lawyer=person.role == "lawyer")
         if alert.claimed_by is not None and alert.claimed_by != row.chat_id:
             holder = await tx.person(alert.claimed_by)
             card = Outgoing(text=card.text + "\n" + t(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from storage.records import Person
@@ -28,10 +28,13 @@ def first_wave(people: Iterable[Person], region: str | None, now: float) -> Rout
     return Route(tuple(fallback), urgent=True)
 
 
-def escalation_wave(people: Iterable[Person], now: float) -> tuple[Person, ...]:
+def escalation_wave(people: Iterable[Person], now: float,
+                    exclude: Collection[int] = ()) -> tuple[Person, ...]:
     """Wave 2 and later: every on-call lawyer in every region and every coordinator (and,
-    when nobody is on call, every lawyer: an alert must never page an empty list)."""
-    everyone = [p for p in people if p.registered]
+    when nobody is on call, every lawyer: an alert must never page an empty list).
+    ``exclude``: the alert's reporter (a person in danger is never their own responder) and
+    those who said they cannot take it."""
+    everyone = [p for p in people if p.registered and p.user_id not in exclude]
     on_call = [p for p in everyone if p.role == "lawyer" and is_on_call(p, now)]
     lawyers = on_call or [p for p in everyone if p.role == "lawyer"]
     coordinators = [p for p in everyone if p.role == "coordinator"]

@@ -6,7 +6,14 @@ import hashlib
 import secrets
 
 from bot.domain import notify
-from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, KeyButton, Outgoing
+from bot.domain.messages import (
+    PRIORITY_ALERT,
+    PRIORITY_CASE,
+    PRIORITY_REPLY,
+    Button,
+    KeyButton,
+    Outgoing,
+)
 from bot.domain.regions import BY_KEY, REGIONS
 from bot.domain.reporting import MAX_NAME, clean_name
 from bot.domain.services import Services
@@ -15,6 +22,9 @@ from storage import Person, Tx
 
 INVITE_ROLES = ("lawyer", "coordinator")
 LANGUAGE_NAMES = {"en": "English", "kk": "Қазақша", "ru": "Русский"}
+MIN_ON_CALL = 60.0  # "/oncall 0.0000001h" must not mean "on call for ever"
+MAX_ON_CALL = 7 * 86400.0
+NO_LONGER_AVAILABLE = "This message is no longer available."
 
 
 def hash_code(code: str) -> str:
@@ -25,6 +35,18 @@ def hash_code(code: str) -> str:
 async def staff_keyboard(tx: Tx, lang: str, person: Person
                          ) -> tuple[tuple[KeyButton, ...], ...]:
     return notify.keyboard(lang, person, await tx.open_alert_of(person.user_id) is not None)
+
+
+async def cut_off(tx: Tx, person_id: int, now: float) -> None:
+    """Someone leaves the team (revoked, often because their phone was seized): what is
+    still queued for them is never sent, and each case message they have (alert cards,
+    contact messages) is edited once to a neutral text without buttons and never again."""
+    await tx.cancel_pending_to(person_id, "cut off")
+    neutral = Outgoing(t(lang_of(await tx.person(person_id)), NO_LONGER_AVAILABLE)).to_json()
+    for row in await tx.withdraw_cards(person_id):
+        await tx.set_payload(row.id, neutral)
+        await tx.enqueue(person_id, "edit", PRIORITY_CASE, neutral, now, alert_id=row.alert_id,
+                         target_id=row.id)
 
 
 class Team:
@@ -49,6 +71,7 @@ class Team:
             now = self.svc.now()
             ttl = self.svc.settings.invite_ttl_hours * 3600
             await tx.add_invite(hash_code(code), role, user_id, now, now + ttl)
+            await tx.add_audit(now, "invited", user_id, None, role, invite=hash_code(code)[:8])
             link = f"https://t.me/{self.svc.bot_username}?start={code}"
             return t(lang, "Invite for a {role}, single use, valid {h} h:\n{link}",
                      role=t(lang, role), h=round(ttl / 3600), link=link)
@@ -60,14 +83,20 @@ class Team:
             person = await tx.ensure_person(user_id, now, language,
                                             self.svc.first_role(user_id))
             lang = person.language
-            role = await tx.use_invite(hash_code(code), user_id, now) if len(code) <= 64 else None
+            code_hash = hash_code(code)
+            role = await tx.invite_role(code_hash, now) if len(code) <= 64 else None
             if role is None:
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "This invite link is wrong, used or expired. Ask a coordinator for a "
                     "new one. Send /start to register as a reporter.")))
                 return
-            keep_coord = person.role == "coordinator"
-            new_role = "coordinator" if keep_coord else role
+            refusal = await self._redeem_refusal(tx, person)
+            if refusal is not None:  # the link is not spent: it stays good for someone else
+                await self._reply(tx, user_id, Outgoing(refusal))
+                return
+            await tx.use_invite(code_hash, user_id, now)
+            await tx.add_audit(now, "joined", user_id, user_id, role, invite=code_hash[:8])
+            new_role = "coordinator" if person.role == "coordinator" else role
             if new_role == "lawyer":
                 await tx.update_person(user_id, now, role="lawyer", step="l_name")
                 await self._reply(tx, user_id, Outgoing(t(
@@ -80,6 +109,23 @@ class Team:
                     lang, "Welcome. You are now a coordinator. What name should others see? "
                     "Send it as a message.") if step == "c_name" else t(
                     lang, "You are now a coordinator.")))
+
+    @staticmethod
+    async def _redeem_refusal(tx: Tx, person: Person) -> str | None:
+        """An invite never disturbs someone mid-way: a registered lawyer or coordinator keeps
+        their registration and on-call state (a role changes by /revoke and a new invite),
+        and a person with an open alert stays where their texts reach their lawyer."""
+        lang = person.language
+        if person.registered and person.role in INVITE_ROLES:
+            return t(lang, "You are already registered as a {role}; this invite changes "
+                           "nothing. To change a role, a coordinator revokes it first.",
+                     role=t(lang, person.role))
+        alert = await tx.open_alert_of(person.user_id)
+        if alert is not None:
+            return t(lang, "Your alert #{id} is open; this invite can wait. Everything you "
+                           "send here still goes to your lawyer. Open the link again after "
+                           "the alert is closed.", id=alert.id)
+        return None
 
     # --- staff registration steps ---------------------------------------------------------
 
@@ -106,7 +152,7 @@ class Team:
                 assert fresh is not None
                 await self._reply(tx, person.user_id, Outgoing(t(
                     lang, "Registered as coordinator {name}. Commands: /open, /case N, "
-                    "/stats, /invite lawyer, /people, /assign N.", name=name),
+                    "/stats, /invite lawyer, /people, /assign N, /audit.", name=name),
                     keyboard=await staff_keyboard(tx, lang, fresh)))
             return True
 
@@ -165,8 +211,11 @@ class Team:
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "Only registered lawyers can go on call.")))
                 return
-            if until is not None and until <= now:
-                until = None
+            if on and until is not None and not now + MIN_ON_CALL <= until <= now + MAX_ON_CALL:
+                await self._reply(tx, user_id, Outgoing(t(
+                    lang, "An on-call time must be between 1 minute and 7 days from now; "
+                          "nothing changed. Use /oncall, /oncall 18:30 or /oncall 4h.")))
+                return
             await tx.update_person(user_id, now, on_call=int(on),
                                    on_call_until=until if on else None)
             if on and until is not None:
@@ -225,6 +274,36 @@ class Team:
                 lines.append(f"{p.user_id} · {p.name} · {t(lang, p.role)}{extra}")
             return "\n".join(lines)
 
+    async def audit(self, user_id: int, days: float) -> str:
+        """/audit [days]: invites, joins and revocations, newest last, for coordinators."""
+        async with self.svc.storage.read() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or not person.is_coordinator:
+                return t(lang, "Only coordinators can read the audit trail.")
+            entries = await tx.audit_since(self.svc.now() - days * 86400)
+            names: dict[int, str] = {}
+            for e in entries:
+                for pid in (e.actor_id, e.subject_id):
+                    if pid is not None and pid not in names:
+                        p = await tx.person(pid)
+                        names[pid] = f"{p.name if p else '—'} ({pid})"
+        if not entries:
+            return t(lang, "Nothing in the audit trail for the last {d:g} day(s).", d=days)
+        words = {"invited": t(lang, "invite created"), "joined": t(lang, "joined"),
+                 "revoked": t(lang, "role revoked"), "left": t(lang, "left the team")}
+        lines = [t(lang, "Audit trail, last {d:g} day(s):", d=days)]
+        for e in entries:
+            who = names.get(e.actor_id or 0, "—")
+            whom = f" → {names[e.subject_id]}" if e.subject_id not in (None, e.actor_id) \
+                else ""
+            code = f" · {e.detail['invite']}" if "invite" in e.detail else ""
+            lines.append(f"{notify.utc_stamp(e.at)} · {words.get(e.kind, e.kind)} · "
+                         f"{t(lang, e.role or '—')} · {who}{whom}{code}")
+        while len(lines) > 2 and sum(len(x) + 1 for x in lines) > 3900:
+            lines.pop(1)  # one message: the newest lines matter most
+        return "\n".join(lines)
+
     async def revoke(self, user_id: int, target_id: int) -> str:
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
@@ -237,29 +316,79 @@ class Team:
             if target_id in self.svc.settings.admin_ids:
                 return t(lang, "{id} is an administrator from the settings; change "
                                "QORGAU_ADMIN_IDS instead.", id=target_id)
-            now = self.svc.now()
-            await tx.update_person(target_id, now, role="reporter", on_call=0,
-                                   on_call_until=None)
-            await tx.clear_timer("oncall_until", target_id)
-            await tx.expire_invites_of(target_id, now)
-            released = await self._release_cases(tx, target_id, user_id, now)
+            released = await self._off_team(tx, target, user_id, "revoked")
             text = t(lang, "{name} is now a reporter only.", name=target.name)
             if released:
                 text += " " + t(lang, "Their open alerts are paged again: {list}.",
                                 list=", ".join(f"#{i}" for i in released))
             return text
 
+    async def leave_choice(self, user_id: int) -> str | None:
+        """/leave: a lawyer or coordinator leaves the team themself, after one confirmation."""
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            refusal = self._leave_refusal(lang, person)
+            if refusal is not None:
+                return refusal
+            await self._reply(tx, user_id, Outgoing(
+                t(lang, "Leave the Qorgau team? Cases you hold are passed to others at once, "
+                        "and you receive no more alerts."),
+                buttons=((Button(t(lang, "Yes, leave the team"), "leave"),),)))
+            return None
+
+    async def leave(self, user_id: int) -> str | None:
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            refusal = self._leave_refusal(lang, person)
+            if refusal is not None or person is None:
+                return refusal
+            await self._off_team(tx, person, user_id, "left")
+            fresh = await tx.person(user_id)
+            assert fresh is not None
+            await self._reply(tx, user_id, Outgoing(t(
+                lang, "You have left the team. If you are in danger, you can still raise an "
+                      "alert here."), keyboard=await staff_keyboard(tx, lang, fresh)))
+            return None
+
+    def _leave_refusal(self, lang: str, person: Person | None) -> str | None:
+        if person is None or person.role not in INVITE_ROLES:
+            return t(lang, "You are not on the team.")
+        if person.user_id in self.svc.settings.admin_ids:
+            return t(lang, "You are an administrator from the settings; change "
+                           "QORGAU_ADMIN_IDS instead.")
+        return None
+
+    async def _off_team(self, tx: Tx, target: Person, by: int, kind: str) -> list[int]:
+        """However someone leaves the team (revoked, or by themself), the same happens: the
+        role goes, what they hold is passed on, and they are cut off from every case."""
+        now = self.svc.now()
+        # Someone mid-way through staff registration starts over as a reporter.
+        step = "done" if target.registered else "consent"
+        await tx.update_person(target.user_id, now, role="reporter", on_call=0,
+                               on_call_until=None, step=step)
+        await tx.clear_timer("oncall_until", target.user_id)
+        await tx.expire_invites_of(target.user_id, now)
+        await tx.add_audit(now, kind, by, target.user_id, target.role)
+        released = await self._release_cases(tx, target.user_id, by, now)
+        await cut_off(tx, target.user_id, now)
+        return released
+
     async def _release_cases(self, tx: Tx, person_id: int, by: int, now: float) -> list[int]:
-        """A revoked lawyer (a seized phone, often) holds nothing any more: their alerts go
-        back to open and are paged again at once."""
+        """A revoked lawyer (a seized phone, often) holds nothing any more: the alerts they
+        hold go back to open and are paged again at once. Only theirs: an alert they merely
+        acknowledged that another lawyer has claimed stays with that lawyer."""
         released = []
         for alert in await tx.open_alerts():
-            if person_id not in (alert.claimed_by, alert.acknowledged_by):
+            holder = alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by
+            if holder != person_id:
                 continue
             await tx.update_alert(alert.id, state="open", claimed_by=None, claimed_at=None,
                                   acknowledged_by=None, acknowledged_at=None)
             await tx.add_event(alert.id, now, "released", by, lawyer=person_id)
             await tx.set_timer("escalate", alert.id, now)
+            await notify.refresh_alert_messages(tx, alert.id, now)  # "Taken by" no more
             await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
                               "another lawyer. We are alerting them now.", now, alert.id,
                               priority=PRIORITY_ALERT, id=alert.id)

@@ -1,0 +1,197 @@
+"""Revocation (issue 17, points 2 and 13): it cuts the person off at once (queued messages
+are never sent, their case messages are edited once to a neutral text and never again, no
+later case news reaches them), it takes away only what they hold, and invites and
+revocations are on an audit trail coordinators can read."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from emulator import Faults, SimUser
+from tests.harness import ALMATY, World, card_for, raise_alert, rows
+
+NEUTRAL = "This message is no longer available."
+
+
+def seen(user: SimUser) -> list[tuple[int, str | None, int, list[str]]]:
+    """Everything in a person's chat: each message, its text, how often edited, buttons."""
+    return [(m.message_id, m.text, m.edit_count, m.buttons) for m in user.inbox]
+
+
+async def until_db(world: World, sql: str, expected: list[tuple[object, ...]], *args: object
+                   ) -> None:
+    for _ in range(200):
+        if rows(world.db, sql, *args) == expected:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{sql} never gave {expected}: {rows(world.db, sql, *args)}")
+
+
+async def test_revoked_lawyer_gets_nothing_queued_and_their_cards_go_neutral_once(
+        world: World) -> None:
+    await world.start()
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    aigul = await world.register_lawyer("Aigul", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Claim the case #{alert_id}", message=card)
+    await marat.wait_for(f"You hold case #{alert_id}")
+    await world.drain()
+    edits_before = card.edit_count
+
+    # The bot cannot send for a while: what is queued for Marat piles up as pending rows.
+    world.emu.faults = Faults(rate=1.0, kinds=("500",), methods={
+        "sendMessage", "sendVenue", "sendLocation", "editMessageText"})
+    await reporter.send_text("they took my phone, the code is 1234")
+    await until_db(world, "SELECT COUNT(*) FROM outbox WHERE chat_id = ? AND state = 'pending'"
+                   " AND kind = 'case'", [(1,)], marat.id)
+    await coordinator.send_command("/revoke", str(marat.id))
+    await until_db(world, "SELECT role FROM people WHERE user_id = ?", [("reporter",)],
+                   marat.id)
+    world.emu.faults = None
+    await coordinator.wait_for("Marat is now a reporter only")
+    await world.drain()
+
+    assert not any("1234" in (m.text or "") for m in marat.inbox)
+    cards = [m for m in marat.inbox if m.message_id in (card.message_id,)]
+    assert [(m.text, m.buttons, m.edit_count) for m in cards] == [
+        (NEUTRAL, [], edits_before + 1)]
+    assert not any("tg://user" in str(m.raw) for m in marat.inbox)  # the contact, too
+    after_revoke = seen(marat)
+
+    # The case goes on: paged again, claimed, updated, closed. Marat hears none of it.
+    second = await card_for(aigul, alert_id, after=0)
+    await aigul.wait_for(f"Alert #{alert_id}", after=0)
+    await aigul.press(f"Claim the case #{alert_id}", message=second)
+    await aigul.wait_for(f"You hold case #{alert_id}")
+    await reporter.send_text("now at the district station")
+    await aigul.wait_for("now at the district station")
+    await aigul.send_command("/close", str(alert_id))
+    choice = await aigul.wait_for(f"How did case #{alert_id} end?")
+    await aigul.press("released", message=choice)
+    await reporter.wait_for("is closed")
+    await world.drain()
+    assert seen(marat) == after_revoke
+
+
+async def test_revoking_an_acknowledger_leaves_the_case_with_its_holder(world: World) -> None:
+    await world.start()
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    aigul = await world.register_lawyer("Aigul", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Acknowledge #{alert_id}", message=card)
+    second = await card_for(aigul, alert_id)
+    await aigul.press(f"Claim the case #{alert_id}", message=second)
+    await aigul.wait_for(f"You hold case #{alert_id}")
+    mark = coordinator.mark()
+    await coordinator.send_command("/revoke", str(marat.id))
+    answer = await coordinator.wait_for("Marat is now a reporter only", after=mark)
+    assert "paged again" not in (answer.text or "")
+    assert rows(world.db, "SELECT state, claimed_by FROM alerts") == [("claimed", aigul.id)]
+    mark = aigul.mark()
+    await aigul.send_command("/note", f"{alert_id} On my way to the station.")
+    await aigul.wait_for("Note added", after=mark)
+    await reporter.wait_for("On my way to the station.")
+    await world.drain()
+    assert not any("being passed to another lawyer" in (m.text or "") for m in reporter.inbox)
+
+
+async def test_revoking_the_holder_pages_the_case_again(world: World) -> None:
+    await world.start()
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    aigul = await world.register_lawyer("Aigul", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Claim the case #{alert_id}", message=card)
+    await marat.wait_for(f"You hold case #{alert_id}")
+    mark = coordinator.mark()
+    await coordinator.send_command("/revoke", str(marat.id))
+    await coordinator.wait_for(f"paged again: #{alert_id}", after=mark)
+    await reporter.wait_for("being passed to another lawyer")
+    await aigul.wait_for("wave 2")
+    assert rows(world.db, "SELECT state, claimed_by FROM alerts") == [("open", None)]
+    await world.drain()
+    first = await card_for(aigul, alert_id)  # the first card no longer names Marat
+    assert "Taken by" not in (first.text or "") and "waiting for a lawyer" in (first.text or "")
+
+
+async def test_invites_and_revocations_are_on_an_audit_trail(world: World) -> None:
+    await world.start()
+    coordinator = await world.register_coordinator("Dana")
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    await world.invite_link("coordinator")
+    mark = coordinator.mark()
+    await coordinator.send_command("/revoke", str(marat.id))
+    await coordinator.wait_for("Marat is now a reporter only", after=mark)
+    mark = coordinator.mark()
+    await coordinator.send_command("/audit")
+    trail = await coordinator.wait_for("Audit trail, last 7 day(s):", after=mark)
+    lines = (trail.text or "").split("\n")[1:]
+    assert [line.split(" · ")[1:3] for line in lines] == [
+        ["invite created", "lawyer"], ["joined", "lawyer"],
+        ["invite created", "coordinator"], ["role revoked", "lawyer"]]
+    assert f"Dana ({coordinator.id}) → Marat ({marat.id})" in lines[3]
+    assert f"Marat ({marat.id})" in lines[1]
+    assert lines[0].split(" · ")[-1] == lines[1].split(" · ")[-1]  # the same invite
+
+    with sqlite3.connect(world.db) as db, pytest.raises(sqlite3.DatabaseError):
+        db.execute("DELETE FROM staff_audit")
+
+
+@pytest.mark.parametrize("args", ["abc", "0", "-3", "99999", "1.5", "٣"])
+async def test_audit_with_bad_days_gets_a_calm_answer(world: World, args: str) -> None:
+    await world.start()
+    coordinator = await world.register_coordinator()
+    mark = coordinator.mark()
+    await coordinator.send_command("/audit", args)
+    await coordinator.wait_for("Use /audit or /audit 30", after=mark)
+
+
+async def test_only_coordinators_read_the_audit_trail(world: World) -> None:
+    await world.start()
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter = await world.register_reporter("Aida")
+    for person in (marat, reporter):
+        mark = person.mark()
+        await person.send_command("/audit", "30")
+        await person.wait_for("Only coordinators can read the audit trail", after=mark)
+
+
+async def test_lawyer_who_leaves_by_themself_is_cut_off_the_same_way(world: World) -> None:
+    await world.start()
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    aigul = await world.register_lawyer("Aigul", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Claim the case #{alert_id}", message=card)
+    await marat.wait_for(f"You hold case #{alert_id}")
+    mark = marat.mark()
+    await marat.send_command("/leave")
+    ask = await marat.wait_for("Leave the Qorgau team?", after=mark)
+    await marat.press("Yes, leave the team", message=ask)
+    await marat.wait_for("You have left the team", after=mark)
+    await reporter.wait_for("being passed to another lawyer")
+    second = await aigul.wait_for("wave 2")
+    await world.drain()
+    assert (card.text, card.buttons) == (NEUTRAL, [])
+    after = seen(marat)
+    await aigul.press(f"Claim the case #{alert_id}", message=second)
+    await aigul.wait_for(f"You hold case #{alert_id}")
+    await reporter.send_text("still in the van")
+    await aigul.wait_for("still in the van")
+    await world.drain()
+    assert seen(marat) == after
+    assert rows(world.db, "SELECT kind, actor_id, subject_id, role FROM staff_audit"
+                " WHERE kind = 'left'") == [("left", marat.id, marat.id, "lawyer")]
+    mark = reporter.mark()
+    await reporter.send_command("/leave")
+    await reporter.wait_for("You are not on the team", after=mark)
