@@ -346,6 +346,25 @@ class Tx:
         rows = await self._all("SELECT state, COUNT(*) FROM outbox GROUP BY state")
         return {r[0]: r[1] for r in rows}
 
+    async def queued_since(self, after_id: int, limit: int) -> list[Due]:
+        """Pending rows with an id above ``after_id``, oldest first, without payloads. The
+        delivery worker keeps the queue in memory and reads each new row once, by a range
+        of the primary key, instead of rescanning every pending row on each pass."""
+        rows = await self._all(
+            "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload),"
+            " not_before FROM outbox WHERE id > ? AND state = 'pending' ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [Due(*r) for r in rows]
+
+    async def pending_edits(self, target_id: int) -> int:
+        """Edits of one message still queued (or in flight)."""
+        row = await self._one(
+            "SELECT COUNT(*) FROM outbox WHERE target_id = ? AND state = 'pending'",
+            (target_id,),
+        )
+        return int(row[0]) if row else 0
+
     # --- timers -------------------------------------------------------------------------
 
     async def set_timer(self, kind: str, subject_id: int, due_at: float) -> None:
