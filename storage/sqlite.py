@@ -346,16 +346,27 @@ class Tx:
         rows = await self._all("SELECT state, COUNT(*) FROM outbox GROUP BY state")
         return {r[0]: r[1] for r in rows}
 
-    async def queued_since(self, after_id: int, limit: int) -> list[Due]:
-        """Pending rows with an id above ``after_id``, oldest first, without payloads. The
-        delivery worker keeps the queue in memory and reads each new row once, by a range
-        of the primary key, instead of rescanning every pending row on each pass."""
+    async def outbox_since(self, after_id: int, limit: int) -> tuple[list[Due], int]:
+        """The pending ones among the next ``limit`` rows written after ``after_id``, without
+        payloads, and the highest id looked at. The delivery worker keeps its queue in
+        memory and reads each new row once, by a range of the primary key, instead of
+        rescanning every pending row on each pass."""
         rows = await self._all(
             "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload),"
-            " not_before FROM outbox WHERE id > ? AND state = 'pending' ORDER BY id LIMIT ?",
+            " not_before, state = 'pending' FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )
-        return [Due(*r) for r in rows]
+        return [Due(*r[:8]) for r in rows if r[8]], (rows[-1][0] if rows else after_id)
+
+    async def pending_outbox(self) -> tuple[list[Due], int]:
+        """Every pending row, without payloads, and the highest id in the outbox (the
+        worker's periodic re-read of its whole queue)."""
+        rows = await self._all(
+            "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload),"
+            " not_before FROM outbox WHERE state = 'pending' ORDER BY id"
+        )
+        last = await self._one("SELECT MAX(id) FROM outbox")
+        return [Due(*r) for r in rows], int(last[0] or 0) if last else 0
 
     async def pending_edits(self, target_id: int) -> int:
         """Edits of one message still queued (or in flight)."""

@@ -275,3 +275,11 @@ def test_combine_measures_in_utf16_units() -> None:
                       "State: waiting"])
     combined = combine([Outgoing(card)] * 3, "🚨 3 new alerts:")
     assert utf16_len(combined.text) <= 4096
+
+
+async def test_outbox_bench_measures_a_pass() -> None:
+    from bench.outbox import measure, render_outbox
+
+    cost = await measure(pending=50, chats=5, passes=5)
+    assert cost.pending == 50 and cost.p50_ms > 0
+    assert "pending rows" in render_outbox([cost])

@@ -275,30 +275,25 @@ class OutboxWorker:
     async def _read_new(self) -> bool:
         """Bring the in-memory queue up to date: the rows written since the last pass, or
         every pending row once every ``RESYNC_SECONDS`` (and at start). Returns whether
-        more new rows are waiting to be read."""
+        more new rows may be waiting to be read."""
         mono = time.monotonic()
         resync = mono - self._synced_at >= RESYNC_SECONDS
-        after = 0 if resync else self.queue.seen
-        fresh: list[Due] = []
+        after = self.queue.seen
         async with self.svc.storage.read() as tx:
-            while True:
-                rows = await tx.queued_since(after, READ_BATCH)
-                fresh.extend(rows)
-                if not resync or len(rows) < READ_BATCH:
-                    break
-                after = rows[-1].id
+            if resync:
+                fresh, last = await tx.pending_outbox()
+            else:
+                fresh, last = await tx.outbox_since(after, READ_BATCH)
         if resync:  # start again from the database; rows in flight stay known, unqueued
             old, self.queue = self.queue, Queue()
-            self.queue.seen = old.seen
             self.queue.rows = {i: old.rows[i] for i in self._inflight if i in old.rows}
             self._synced_at = mono
         now = self.svc.now()
         for row in fresh:
-            if row.id in self._inflight:
-                self.queue.seen = max(self.queue.seen, row.id)
-            else:
+            if row.id not in self._inflight:
                 self.queue.add(row, now)
-        return not resync and len(fresh) == READ_BATCH
+        self.queue.seen = max(self.queue.seen, last)
+        return not resync and last - after >= READ_BATCH
 
     def _batch(self, chat_rows: list[Due]) -> list[int]:
         """The first row, and with coalescing the chat's other queued rows of its kind."""
