@@ -140,12 +140,14 @@ class Queue:
         return [self.rows[row_id] for _, row_id in self._by_chat.get(chat, [])[:n]]
 
     def take(self, chat: int, ids: Iterable[int]) -> None:
-        """Rows leave their chat's line while they are in flight."""
+        """Rows leave their chat's line while they are in flight (they were picked from
+        its first ``PLAN_PER_CHAT``)."""
         taken = set(ids)
-        keys = [k for k in self._by_chat.get(chat, []) if k[1] not in taken]
-        if keys:
-            self._by_chat[chat] = keys
-        else:
+        keys = self._by_chat.get(chat, [])
+        for i in reversed(range(min(len(keys), PLAN_PER_CHAT))):  # taken from the front
+            if keys[i][1] in taken:
+                del keys[i]
+        if not keys:
             self._by_chat.pop(chat, None)
 
     def drop(self, ids: Iterable[int]) -> None:
