@@ -283,3 +283,21 @@ async def test_outbox_bench_measures_a_pass() -> None:
     cost = await measure(pending=50, chats=5, passes=5)
     assert cost.pending == 50 and cost.p50_ms > 0
     assert "pending rows" in render_outbox([cost])
+
+
+def test_queue_serves_chats_by_their_most_urgent_row() -> None:
+    from bot.delivery.outbox import Queue
+    from storage import Due
+
+    q = Queue()
+    for row_id, chat, priority in [(1, 10, 1), (2, 10, 1), (3, 20, 2), (4, 30, 0)]:
+        q.add(Due(row_id, chat, "reply", priority, None, 0, 10), now=0.0)
+    assert [q.pop_chat(), q.pop_chat(), q.pop_chat(), q.pop_chat()] == [30, 10, 20, None]
+    for chat in (10, 20, 30):
+        q.push_chat(chat)
+    q.take(30, [4])
+    q.retry([4], not_before=5.0, now=0.0)  # waits for its retry time
+    assert q.pop_chat() == 10
+    assert q.release(now=5.0) is None
+    q.push_chat(10)
+    assert q.pop_chat() == 30 and q.seen == 4

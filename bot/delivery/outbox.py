@@ -376,7 +376,11 @@ class OutboxWorker:
             outcome.failure, outcome.unreachable = str(exc), exc.unreachable
             if not exc.unreachable:  # our request was wrong: a bug to fix, not a person gone
                 log.error("Bot API refused a message (%s) of kind %s", exc, batch[0].kind)
-        except Exception as exc:  # a bug must not stop delivery of everything else
+        except (ValueError, TypeError, KeyError) as exc:  # e.g. a payload we cannot read
+            self.stats["failed"] += 1
+            log.exception("a message of kind %s cannot be sent", batch[0].kind)
+            outcome.failure = f"local error: {type(exc).__name__}"
+        except Exception as exc:  # e.g. the database: must not stop everything else
             log.exception("unexpected delivery error; will retry")
             outcome.retry_in, outcome.failure = backoff(attempts, self._rng), type(exc).__name__
         self.pacer.finish(send_id, time.monotonic())
