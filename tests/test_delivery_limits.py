@@ -285,19 +285,19 @@ async def test_outbox_bench_measures_a_pass() -> None:
     assert "pending rows" in render_outbox([cost])
 
 
-def test_queue_serves_chats_by_their_most_urgent_row() -> None:
+def test_queue_serves_chats_by_their_most_urgent_row_and_keeps_a_chats_order() -> None:
     from bot.delivery.outbox import Queue
     from storage import Due
 
     q = Queue()
     for row_id, chat, priority in [(1, 10, 1), (2, 10, 1), (3, 20, 2), (4, 30, 0)]:
         q.add(Due(row_id, chat, "reply", priority, None, 0, 10), now=0.0)
-    assert [q.pop_chat(), q.pop_chat(), q.pop_chat(), q.pop_chat()] == [30, 10, 20, None]
+    assert [q.pop_chat(0.0) for _ in range(4)] == [30, 10, 20, None]
     for chat in (10, 20, 30):
-        q.push_chat(chat)
-    q.take(30, [4])
-    q.retry([4], not_before=5.0, now=0.0)  # waits for its retry time
-    assert q.pop_chat() == 10
+        q.push_chat(chat, 0.0)
+    q.take(10, [1])
+    q.retry([1], not_before=5.0, now=0.0)  # the first part failed: the second waits too
+    assert [q.pop_chat(0.0) for _ in range(3)] == [30, 20, None]
+    assert q.release(now=1.0) == 5.0 and q.pop_chat(1.0) is None
     assert q.release(now=5.0) is None
-    q.push_chat(10)
-    assert q.pop_chat() == 30 and q.seen == 4
+    assert q.chat_rows(10, 5)[0].id == 1 and q.pop_chat(5.0) == 10 and q.seen == 4

@@ -83,17 +83,20 @@ class Outcome:
 
 class Queue:
     """The pending outbox rows the worker knows of, in memory, in sending order: per chat
-    its due rows sorted by (priority, id), a heap of each chat's most urgent row, and a heap
-    of rows waiting for a retry time. Rows in flight are out of it until settled. The
-    database stays the truth: a row superseded or cancelled meanwhile is found out when its
-    send reads it back, and the whole queue is re-read every ``RESYNC_SECONDS``."""
+    its rows sorted by (priority, id); a heap of the chats whose first row may go now, by
+    that row; and a heap of the chats whose first row waits for its retry time. A chat's
+    messages go in that order: a row waiting to be retried holds those queued behind it
+    (the parts of a long message arrive in order), though not a more urgent one. Rows in
+    flight are out of their chat's line until settled. The database stays the truth: a row
+    superseded or cancelled meanwhile is found out when its send reads it back, and the
+    whole queue is re-read every ``RESYNC_SECONDS``."""
 
     def __init__(self) -> None:
         self.rows: dict[int, Due] = {}
         self.seen = 0  # the highest row id read so far
         self._by_chat: dict[int, list[tuple[int, int]]] = {}
         self._heads: list[tuple[int, int, int]] = []  # (priority, id, chat)
-        self._later: list[tuple[float, int]] = []  # (not_before, id)
+        self._later: list[tuple[float, int]] = []  # (not_before, chat)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -101,40 +104,38 @@ class Queue:
     def add(self, row: Due, now: float) -> None:
         self.seen = max(self.seen, row.id)
         self.rows[row.id] = row
-        if row.not_before > now:
-            heapq.heappush(self._later, (row.not_before, row.id))
-        else:
-            self._ready(row)
-
-    def _ready(self, row: Due) -> None:
         keys = self._by_chat.setdefault(row.chat_id, [])
         key = (row.priority, row.id)
         insort(keys, key)
         if keys[0] == key:
-            heapq.heappush(self._heads, (row.priority, row.id, row.chat_id))
+            self.push_chat(row.chat_id, now)
+
+    def push_chat(self, chat: int, now: float) -> None:
+        """Put the chat back in the heap it belongs to (stale entries are skipped later)."""
+        keys = self._by_chat.get(chat)
+        if not keys:
+            return
+        head = self.rows[keys[0][1]]
+        if head.not_before > now:
+            heapq.heappush(self._later, (head.not_before, chat))
+        else:
+            heapq.heappush(self._heads, (*keys[0], chat))
 
     def release(self, now: float) -> float | None:
-        """Rows whose retry time has come join their chats; returns the next retry time."""
+        """Chats whose first row's retry time has come may send again; returns the next
+        retry time."""
         while self._later and self._later[0][0] <= now:
-            _, row_id = heapq.heappop(self._later)
-            row = self.rows.get(row_id)
-            if row is not None and row.not_before <= now:
-                self._ready(row)
+            self.push_chat(heapq.heappop(self._later)[1], now)
         return self._later[0][0] if self._later else None
 
-    def pop_chat(self) -> int | None:
-        """The chat whose most urgent row comes first; stale heap entries are skipped."""
+    def pop_chat(self, now: float) -> int | None:
+        """The chat whose first row is the most urgent of those that may go now."""
         while self._heads:
             priority, row_id, chat = heapq.heappop(self._heads)
             keys = self._by_chat.get(chat)
-            if keys and keys[0] == (priority, row_id):
+            if keys and keys[0] == (priority, row_id) and self.rows[row_id].not_before <= now:
                 return chat
         return None
-
-    def push_chat(self, chat: int) -> None:
-        keys = self._by_chat.get(chat)
-        if keys:
-            heapq.heappush(self._heads, (*keys[0], chat))
 
     def chat_rows(self, chat: int, n: int) -> list[Due]:
         return [self.rows[row_id] for _, row_id in self._by_chat.get(chat, [])[:n]]
@@ -157,6 +158,7 @@ class Queue:
             self.rows.pop(row_id, None)
 
     def retry(self, ids: Iterable[int], not_before: float, now: float) -> None:
+        """Rows back in their chat's line, to go again at ``not_before``."""
         for row_id in ids:
             row = self.rows.pop(row_id, None)
             if row is not None:
@@ -248,7 +250,7 @@ class OutboxWorker:
         aside: list[int] = []
         seen: set[int] = set()
         while len(self._tasks) < self.max_in_flight and not self._stopping:
-            chat_id = self.queue.pop_chat()
+            chat_id = self.queue.pop_chat(now)
             if chat_id is None:
                 break
             if chat_id in seen:
@@ -271,7 +273,7 @@ class OutboxWorker:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         for chat_id in aside:
-            self.queue.push_chat(chat_id)
+            self.queue.push_chat(chat_id, now)
         return 0.005 if more else max(0.005, sleep)
 
     async def _read_new(self) -> bool:
