@@ -482,7 +482,7 @@ class OutboxWorker:
         assert row.target_id is not None
         async with self.svc.storage.read() as tx:
             target = await tx.outbox_row(row.target_id)
-            if target is None or target.state == "failed":
+            if target is None or target.state not in ("sent", "pending"):
                 raise Permanent("target message was never delivered")
             if target.message_id is None:
                 raise Transient("target message not sent yet")
