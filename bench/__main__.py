@@ -19,9 +19,10 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark Qorgau end to end: the bot runs as `python -m bot` against "
                     "the Bot API emulator with Telegram's real flood limits.")
-    p.add_argument("scenario", choices=["latency", "burst"],
+    p.add_argument("scenario", choices=["latency", "burst", "outbox"],
                    help="latency: one alert at a time vs. the commit+send floor; "
-                        "burst: many alerts at once, coalescing on and off")
+                        "burst: many alerts at once, coalescing on and off; "
+                        "outbox: the delivery worker's cost per pass, 100 vs 5,000 pending")
     p.add_argument("--alerts", type=int, default=None,
                    help="alerts to raise (default: 30 for latency, 200 for burst)")
     p.add_argument("--lawyers", type=int, default=50, help="on-call lawyers (default 50)")
@@ -69,10 +70,17 @@ async def _burst(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                   "coalescing_off": off.figures() if off else None, "config": common}
 
 
+async def _outbox(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from bench.outbox import render_outbox, run_outbox
+
+    results = await run_outbox()
+    return render_outbox(results), {"passes": [vars(r) for r in results]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     print(f"machine: {machine()}", flush=True)
-    run = _latency if args.scenario == "latency" else _burst
+    run = {"latency": _latency, "burst": _burst, "outbox": _outbox}[args.scenario]
     text, figures = asyncio.run(run(args))
     print()
     print(text, flush=True)

@@ -77,7 +77,8 @@ def wire(app: Application, storage: Storage, settings: Settings,
     pacer = Pacer(Limits(settings.rate_private_per_second, settings.rate_group_per_minute,
                          settings.rate_global_per_second))
     worker = OutboxWorker(svc, TelegramTransport(app.bot), pacer, coalesce=settings.coalesce,
-                          on_undeliverable=domain.casework.undeliverable)
+                          on_undeliverable=domain.casework.undeliverable,
+                          on_failed=domain.casework.delivery_failed)
     timers = TimerLoop(svc, domain.timer_handlers())
     app.bot_data["domain"] = domain
     return Qorgau(domain, worker, timers)

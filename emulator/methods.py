@@ -17,7 +17,7 @@ from .errors import bad_request, forbidden
 from .markup import validate_markup
 from .spec import Method
 from .state import CALLBACK_TTL, BotMessage, CallbackAnswer, Chat, World
-from .text import caption_text, message_text
+from .text import caption_text, message_text, u16len
 
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly "
@@ -440,7 +440,7 @@ class BotApi:
                 "query is too old and response timeout expired or query ID is invalid"
             )
         text = p.get("text")
-        if text is not None and len(text) > 200:
+        if text is not None and u16len(str(text)) > 200:  # 0-200 characters, UTF-16 as all
             raise bad_request("MESSAGE_TOO_LONG")
         pending.future.set_result(
             CallbackAnswer(text=text, show_alert=bool(p.get("show_alert")), url=p.get("url"))

@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.messages import utf16_len
 from bot.i18n import t
 from handlers.common import Context, domain, say, sender
 
@@ -124,11 +125,12 @@ async def on_button(update: Update, context: Context) -> None:
         if match:
             answer = await action(domain(context), user_id, list(match.groups()))
             break
-    # A callback answer holds 200 characters; a longer answer goes as a message, and so
+    # A callback answer holds 200 UTF-16 units; a longer answer goes as a message, and so
     # does one Telegram no longer takes (a press processed after an outage is too old).
+    fits = answer is not None and utf16_len(answer) <= 200
     try:
-        await query.answer(answer if answer and len(answer) <= 200 else None)
-        if answer and len(answer) > 200:
+        await query.answer(answer if fits else None)
+        if answer and not fits:
             await say(context, user_id, answer)
     except TelegramError:
         await say(context, user_id, answer)

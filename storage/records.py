@@ -109,6 +109,7 @@ class Due:
     target_id: int | None
     attempts: int
     size: int  # length of the payload
+    not_before: float = 0.0  # a retry's earliest time; 0: at once
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import aiosqlite
 
 from storage.records import Alert, AuditEntry, Due, Event, OutboxRow, Person, Timer
 
-PER_CHAT = 30  # due rows per chat the delivery worker plans with (a bundle holds 25 at most)
 _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
     "share_location", "step", "on_call", "on_call_until",
@@ -283,31 +282,11 @@ class Tx:
         row = await self._one("SELECT * FROM outbox WHERE id = ?", (row_id,))
         return _outbox(row) if row else None
 
-    async def due_outbox(self, now: float, limit: int) -> list[Due]:
-        """Pending rows that may go now, most urgent first, without their payloads (the
-        worker plans over hundreds of rows and sends a few)."""
-        # At most PER_CHAT rows of any one chat, so a chat with a deep backlog cannot hide
-        # the others behind the overall limit.
-        rows = await self._all(
-            "SELECT id, chat_id, kind, priority, target_id, attempts, size FROM ("
-            " SELECT id, chat_id, kind, priority, target_id, attempts,"
-            "  length(payload) AS size,"
-            "  row_number() OVER (PARTITION BY chat_id ORDER BY priority, id) AS n"
-            " FROM outbox WHERE state = 'pending' AND not_before <= ?)"
-            " WHERE n <= ? ORDER BY priority, id LIMIT ?",
-            (now, PER_CHAT, limit),
-        )
-        return [Due(*r) for r in rows]
-
     async def outbox_rows(self, row_ids: Sequence[int]) -> list[OutboxRow]:
         marks = ",".join("?" for _ in row_ids)
         rows = await self._all(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id",
                                list(row_ids))
         return [_outbox(r) for r in rows]
-
-    async def next_outbox_time(self) -> float | None:
-        row = await self._one("SELECT MIN(not_before) FROM outbox WHERE state = 'pending'")
-        return row[0] if row else None
 
     async def sent_rows(self, alert_id: int, kind: str | None = None) -> list[OutboxRow]:
         """Rows already delivered for an alert (e.g. to edit the notices in place)."""
@@ -354,6 +333,36 @@ class Tx:
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT state, COUNT(*) FROM outbox GROUP BY state")
         return {r[0]: r[1] for r in rows}
+
+    async def outbox_since(self, after_id: int, limit: int) -> tuple[list[Due], int]:
+        """The pending ones among the next ``limit`` rows written after ``after_id``, without
+        payloads, and the highest id looked at. The delivery worker keeps its queue in
+        memory and reads each new row once, by a range of the primary key, instead of
+        rescanning every pending row on each pass."""
+        rows = await self._all(
+            "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload),"
+            " not_before, state = 'pending' FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [Due(*r[:8]) for r in rows if r[8]], (rows[-1][0] if rows else after_id)
+
+    async def pending_outbox(self) -> tuple[list[Due], int]:
+        """Every pending row, without payloads, and the highest id in the outbox (the
+        worker's periodic re-read of its whole queue)."""
+        rows = await self._all(
+            "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload),"
+            " not_before FROM outbox WHERE state = 'pending' ORDER BY id"
+        )
+        last = await self._one("SELECT MAX(id) FROM outbox")
+        return [Due(*r) for r in rows], int(last[0] or 0) if last else 0
+
+    async def pending_edits(self, target_id: int) -> int:
+        """Edits of one message still queued (or in flight)."""
+        row = await self._one(
+            "SELECT COUNT(*) FROM outbox WHERE target_id = ? AND state = 'pending'",
+            (target_id,),
+        )
+        return int(row[0]) if row else 0
 
     # --- timers -------------------------------------------------------------------------
 

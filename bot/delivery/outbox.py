@@ -6,16 +6,28 @@ so nothing is written on the hot path before the request. A crash in between lea
 pending and the next start sends it again. Telegram's API has no idempotency key, so a message
 that arrived just before a crash cannot be told from one that did not: a duplicate is the
 price of never losing one, and each crash can cause at most one per row.
+
+Every row has a bounded life: a refusal that retrying cannot fix (a BadRequest, or an error
+python-telegram-bot raises before any request) fails the row at once; transient errors
+(5xx, timeouts, 429) are retried with back-off until the row is ``MAX_AGE`` old, then it
+fails too. A failed row is reported to the domain (``on_failed``), which records it and
+tells coordinators when it was about an alert.
+
+The worker keeps the pending rows in memory (``Queue``): each pass reads only the rows
+written since the last one (a range of the primary key) and picks chats from a heap of
+their most urgent rows, so its cost follows what it sends, not how much is waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from bisect import insort
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot.delivery.pacing import Pacer
@@ -32,6 +44,12 @@ log = logging.getLogger(__name__)
 BUNDLE_LIMITS = {"alert": 8, "group": 25}
 MAX_TEXT = 3800
 GLOBAL_429_CHATS = 5  # distinct chats answered 429 within a second: hold everything
+# A row still failing transiently a day after it was written is given up: by then it is no
+# longer news, and a message that can never go must not be retried for ever.
+MAX_AGE = 24 * 3600.0
+PLAN_PER_CHAT = 30  # rows of one chat looked at for a bundle (a bundle holds 25 at most)
+READ_BATCH = 5000  # new rows read per pass; more wait for the next pass
+RESYNC_SECONDS = 60.0  # the whole queue is re-read this often, a safety net for the cache
 
 
 class Transport(Protocol):
@@ -40,6 +58,7 @@ class Transport(Protocol):
 
 
 Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
+Failed = Callable[[OutboxRow, str], Awaitable[None]]
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -58,17 +77,107 @@ class Outcome:
     failure: str | None = None  # None: delivered
     retry_in: float | None = None  # with a failure: try again after this long
     unreachable: bool = False  # with a permanent failure: the chat is gone for the bot
+    not_modified: bool = False  # an edit that changed nothing: done, and no error
+    not_before: float = 0.0  # with a retry: when, on the domain's clock
+
+
+class Queue:
+    """The pending outbox rows the worker knows of, in memory, in sending order: per chat
+    its rows sorted by (priority, id); a heap of the chats whose first row may go now, by
+    that row; and a heap of the chats whose first row waits for its retry time. A chat's
+    messages go in that order: a row waiting to be retried holds those queued behind it
+    (the parts of a long message arrive in order), though not a more urgent one. Rows in
+    flight are out of their chat's line until settled. The database stays the truth: a row
+    superseded or cancelled meanwhile is found out when its send reads it back, and the
+    whole queue is re-read every ``RESYNC_SECONDS``."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, Due] = {}
+        self.seen = 0  # the highest row id read so far
+        self._by_chat: dict[int, list[tuple[int, int]]] = {}
+        self._heads: list[tuple[int, int, int]] = []  # (priority, id, chat)
+        self._later: list[tuple[float, int]] = []  # (not_before, chat)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, row: Due, now: float) -> None:
+        self.seen = max(self.seen, row.id)
+        self.rows[row.id] = row
+        keys = self._by_chat.setdefault(row.chat_id, [])
+        key = (row.priority, row.id)
+        insort(keys, key)
+        if keys[0] == key:
+            self.push_chat(row.chat_id, now)
+
+    def push_chat(self, chat: int, now: float) -> None:
+        """Put the chat back in the heap it belongs to (stale entries are skipped later)."""
+        keys = self._by_chat.get(chat)
+        if not keys:
+            return
+        head = self.rows[keys[0][1]]
+        if head.not_before > now:
+            heapq.heappush(self._later, (head.not_before, chat))
+        else:
+            heapq.heappush(self._heads, (*keys[0], chat))
+
+    def release(self, now: float) -> float | None:
+        """Chats whose first row's retry time has come may send again; returns the next
+        retry time."""
+        while self._later and self._later[0][0] <= now:
+            self.push_chat(heapq.heappop(self._later)[1], now)
+        return self._later[0][0] if self._later else None
+
+    def pop_chat(self, now: float) -> int | None:
+        """The chat whose first row is the most urgent of those that may go now."""
+        while self._heads:
+            priority, row_id, chat = heapq.heappop(self._heads)
+            keys = self._by_chat.get(chat)
+            if keys and keys[0] == (priority, row_id) and self.rows[row_id].not_before <= now:
+                return chat
+        return None
+
+    def chat_rows(self, chat: int, n: int) -> list[Due]:
+        return [self.rows[row_id] for _, row_id in self._by_chat.get(chat, [])[:n]]
+
+    def take(self, chat: int, ids: Iterable[int]) -> None:
+        """Rows leave their chat's line while they are in flight (they were picked from
+        its first ``PLAN_PER_CHAT``)."""
+        taken = set(ids)
+        keys = self._by_chat.get(chat, [])
+        for i in reversed(range(min(len(keys), PLAN_PER_CHAT))):  # taken from the front
+            if keys[i][1] in taken:
+                del keys[i]
+        if not keys:
+            self._by_chat.pop(chat, None)
+
+    def drop(self, ids: Iterable[int]) -> None:
+        """Rows settled (sent, failed, superseded): forgotten. Only rows taken out of their
+        chat's line are dropped, so nothing stale stays in the lines."""
+        for row_id in ids:
+            self.rows.pop(row_id, None)
+
+    def retry(self, ids: Iterable[int], not_before: float, now: float) -> None:
+        """Rows back in their chat's line, to go again at ``not_before``."""
+        for row_id in ids:
+            row = self.rows.pop(row_id, None)
+            if row is not None:
+                self.add(replace(row, not_before=not_before, attempts=row.attempts + 1), now)
 
 
 class OutboxWorker:
     def __init__(self, svc: Services, transport: Transport, pacer: Pacer, *,
                  coalesce: bool = True, max_in_flight: int = 16,
-                 on_undeliverable: Undeliverable | None = None) -> None:
+                 on_undeliverable: Undeliverable | None = None,
+                 on_failed: Failed | None = None) -> None:
         self.svc = svc
         self.transport = transport
         self.pacer = pacer
         self.coalesce = coalesce
         self.on_undeliverable = on_undeliverable
+        self.on_failed = on_failed
+        self.queue = Queue()
+        self._synced_at = -RESYNC_SECONDS  # monotonic time of the last full read
         self._wake = asyncio.Event()
         self._inflight: set[int] = set()  # outbox row ids being sent right now
         # Sent (or failed) but not yet recorded, because the database refused the write:
@@ -79,7 +188,8 @@ class OutboxWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
         self._stopping = False
-        self.stats = {"sent": 0, "retried": 0, "rate_limited": 0, "failed": 0, "bundled": 0}
+        self.stats = {"sent": 0, "retried": 0, "rate_limited": 0, "failed": 0, "bundled": 0,
+                      "not_modified": 0, "gave_up": 0}
         svc.on_commit(self.wake)
 
     def wake(self) -> None:
@@ -127,26 +237,26 @@ class OutboxWorker:
     async def _dispatch_due(self) -> float:
         """Start every send that the limits allow now; return how long to sleep."""
         await self._settle_backlog()
+        more = await self._read_new()
         now = self.svc.now()
-        # Rows in flight when the scan starts may settle while it reads; they must not be
-        # taken as pending again from this (by then stale) read.
-        busy_rows = set(self._inflight)
-        async with self.svc.storage.read() as tx:
-            rows = await tx.due_outbox(now, limit=2000)
-            next_db = await tx.next_outbox_time()
         sleep = 1.0
-        if next_db is not None and next_db > now:
-            sleep = min(sleep, next_db - now)
-        by_chat: dict[int, list[Due]] = {}
-        for row in rows:
-            if row.id not in busy_rows and row.id not in self._inflight:
-                by_chat.setdefault(row.chat_id, []).append(row)
+        next_retry = self.queue.release(now)
+        if next_retry is not None:
+            sleep = min(sleep, next_retry - now)
         # Chats in the order of their most urgent row: priority first, then age. Nothing in
-        # this loop awaits, so the clock read for each chat is the time of its dispatch.
-        for chat_id, chat_rows in sorted(by_chat.items(), key=lambda kv: (kv[1][0].priority,
-                                                                           kv[1][0].id)):
-            if len(self._tasks) >= self.max_in_flight or self._stopping:
-                break  # a finishing send wakes the loop
+        # this loop awaits, so the clock read for each chat is the time of its dispatch. A
+        # chat that may not send yet is set aside for this pass: only chats written to in
+        # the last moments are, so a pass looks at about as many chats as it can serve.
+        aside: list[int] = []
+        seen: set[int] = set()
+        while len(self._tasks) < self.max_in_flight and not self._stopping:
+            chat_id = self.queue.pop_chat(now)
+            if chat_id is None:
+                break
+            if chat_id in seen:
+                continue
+            seen.add(chat_id)
+            aside.append(chat_id)
             mono = time.monotonic()
             if self.pacer.global_ready_at(mono) > mono:
                 sleep = min(sleep, self.pacer.global_ready_at(mono) - mono)
@@ -155,13 +265,39 @@ class OutboxWorker:
             if ready > mono:
                 sleep = min(sleep, ready - mono)
                 continue
-            batch = self._batch(chat_rows)
+            batch = self._batch(self.queue.chat_rows(chat_id, PLAN_PER_CHAT))
+            self.queue.take(chat_id, batch)
             send_id = self.pacer.record(chat_id, mono)
             self._inflight.update(batch)
             task = asyncio.create_task(self._deliver(chat_id, batch, send_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return max(0.005, sleep)
+        for chat_id in aside:
+            self.queue.push_chat(chat_id, now)
+        return 0.005 if more else max(0.005, sleep)
+
+    async def _read_new(self) -> bool:
+        """Bring the in-memory queue up to date: the rows written since the last pass, or
+        every pending row once every ``RESYNC_SECONDS`` (and at start). Returns whether
+        more new rows may be waiting to be read."""
+        mono = time.monotonic()
+        resync = mono - self._synced_at >= RESYNC_SECONDS
+        after = self.queue.seen
+        async with self.svc.storage.read() as tx:
+            if resync:
+                fresh, last = await tx.pending_outbox()
+            else:
+                fresh, last = await tx.outbox_since(after, READ_BATCH)
+        if resync:  # start again from the database; rows in flight stay known, unqueued
+            old, self.queue = self.queue, Queue()
+            self.queue.rows = {i: old.rows[i] for i in self._inflight if i in old.rows}
+            self._synced_at = mono
+        now = self.svc.now()
+        for row in fresh:
+            if row.id not in self._inflight:
+                self.queue.add(row, now)
+        self.queue.seen = max(self.queue.seen, last)
+        return not resync and last - after >= READ_BATCH
 
     def _batch(self, chat_rows: list[Due]) -> list[int]:
         """The first row, and with coalescing the chat's other queued rows of its kind."""
@@ -189,11 +325,15 @@ class OutboxWorker:
         except Exception:
             if outcome is None:  # reading the rows failed: nothing was sent, try later
                 log.exception("could not read messages to send; they stay pending")
+                self.queue.retry(ids, self.svc.now() + 1.0, self.svc.now())
             else:  # sent, but not recorded: keep the result, retry the write, never resend
                 log.exception("could not record a delivery; will retry the write")
                 self._unsettled.append(outcome)
+                ids = [i for i in ids if i not in outcome.ids]  # superseded meanwhile
+                self.queue.drop(ids)
                 outcome = None
-                ids = []
+        else:
+            self._requeue(ids, outcome)
         finally:
             self.pacer.finish(send_id, time.monotonic())
             # Only now may a scan pick these rows again: until the settling commit they
@@ -203,17 +343,25 @@ class OutboxWorker:
         if outcome is not None:
             await self._after(outcome)
 
+    def _requeue(self, ids: list[int], o: Outcome | None) -> None:
+        """After the database recorded a send: rows to retry go back in line, the rest
+        (sent, failed, superseded meanwhile) are forgotten."""
+        again = o.ids if o is not None and o.retry_in is not None else []
+        self.queue.drop([i for i in ids if i not in again])
+        self.queue.retry(again, o.not_before if o is not None else 0.0, self.svc.now())
+
     async def _send(self, chat_id: int, ids: list[int], send_id: int) -> Outcome | None:
         async with self.svc.storage.read() as tx:
             batch = [r for r in await tx.outbox_rows(ids) if r.state == "pending"]
         if not batch:
+            self.pacer.cancel(send_id)  # nothing was asked of Telegram
             return None  # superseded while queued
         outcome = Outcome([r.id for r in batch], batch)
         attempts = max(r.attempts + 1 for r in batch)
         try:
             outcome.message_id = await self._request(chat_id, batch)
         except NotModified:
-            pass
+            outcome.not_modified = True
         except RetryLater as exc:
             self.stats["rate_limited"] += 1
             self._on_429(chat_id, exc.seconds)
@@ -230,19 +378,35 @@ class OutboxWorker:
             outcome.failure, outcome.unreachable = str(exc), exc.unreachable
             if not exc.unreachable:  # our request was wrong: a bug to fix, not a person gone
                 log.error("Bot API refused a message (%s) of kind %s", exc, batch[0].kind)
-        except Exception:  # a bug must not stop delivery of everything else
+        except (ValueError, TypeError, KeyError) as exc:  # e.g. a payload we cannot read
+            self.stats["failed"] += 1
+            log.exception("a message of kind %s cannot be sent", batch[0].kind)
+            outcome.failure = f"local error: {type(exc).__name__}"
+        except Exception as exc:  # e.g. the database: must not stop everything else
             log.exception("unexpected delivery error; will retry")
-            outcome.retry_in, outcome.failure = backoff(attempts, self._rng), "error"
+            outcome.retry_in, outcome.failure = backoff(attempts, self._rng), type(exc).__name__
         self.pacer.finish(send_id, time.monotonic())
+        now = self.svc.now()
+        if outcome.retry_in is not None and now - min(r.created_at for r in batch) >= MAX_AGE:
+            self.stats["gave_up"] += 1
+            log.error("gave up a message of kind %s after %d attempts (%s)", batch[0].kind,
+                      attempts, outcome.failure)
+            outcome.failure = f"gave up after {attempts} attempts: {outcome.failure}"
+            outcome.retry_in = None
+        if outcome.retry_in is not None:
+            outcome.not_before = now + outcome.retry_in
         return outcome
 
     async def _settle(self, o: Outcome) -> None:
         async with self.svc.storage.transaction() as tx:
             if o.failure is None:
                 await tx.mark_sent(o.ids, o.message_id, self.svc.now())
+                first = o.batch[0]
+                if first.target_id is not None:  # the message now says what the edit said
+                    await tx.set_payload(first.target_id, first.payload)
                 await self._catch_up_edits(tx, o.batch)
             elif o.retry_in is not None:
-                await tx.mark_retry(o.ids, self.svc.now() + o.retry_in, o.failure)
+                await tx.mark_retry(o.ids, o.not_before, o.failure)
             else:
                 await tx.mark_failed(o.ids, o.failure)
 
@@ -255,23 +419,29 @@ class OutboxWorker:
             except Exception:
                 return  # still failing; the rows stay in flight, never resent
             self._unsettled.pop(0)
+            self._requeue(outcome.ids, outcome)
             self._inflight.difference_update(outcome.ids)
             await self._after(outcome)
 
     async def _after(self, o: Outcome) -> None:
-        """Statistics, and for a chat that is gone, the domain's rerouting."""
+        """Statistics; for a chat that is gone, the domain's rerouting; for a message that
+        can never go, the domain's record of it."""
         if o.failure is None:
-            self.stats["sent"] += 1
+            key = "not_modified" if o.not_modified else "sent"
+            self.stats[key] += 1
             self.stats["bundled"] += len(o.batch) if len(o.batch) > 1 else 0
             return
-        if o.retry_in is not None or not o.unreachable or self.on_undeliverable is None:
+        if o.retry_in is not None:
             return
         for row in o.batch:
-            if row.target_id is None:
-                try:
-                    await self.on_undeliverable(row, o.failure)
-                except Exception:  # one failed reroute must not skip the others
-                    log.exception("rerouting after an undeliverable message failed")
+            try:
+                if o.unreachable and self.on_undeliverable is not None:
+                    if row.target_id is None:
+                        await self.on_undeliverable(row, o.failure)
+                elif not o.unreachable and self.on_failed is not None:
+                    await self.on_failed(row, o.failure)
+            except Exception:  # one failed report must not skip the others
+                log.exception("reporting an undelivered message failed")
 
     def _on_429(self, chat_id: int, seconds: float) -> None:
         """Hold the chat. If many different chats hear 429 within a second, the limit is the
@@ -286,12 +456,14 @@ class OutboxWorker:
 
     async def _catch_up_edits(self, tx: Tx, batch: list[OutboxRow]) -> None:
         """The domain rewrote a row while its request was in flight: send the change as an
-        edit, so the message ends up as the domain last said."""
+        edit, so the message ends up as the domain last said. The row's payload goes back
+        to what was delivered (a sent row's payload is what its message shows)."""
         for row in batch:
             if row.target_id is not None:
                 continue
             current = await tx.outbox_row(row.id)
             if current is not None and current.payload != row.payload:
+                await tx.set_payload(row.id, row.payload)
                 await tx.enqueue(row.chat_id, "edit", PRIORITY_CASE, current.payload,
                                  self.svc.now(), alert_id=row.alert_id, target_id=row.id)
 
@@ -305,17 +477,20 @@ class OutboxWorker:
         return await self._edit(chat_id, first)
 
     async def _edit(self, chat_id: int, row: OutboxRow) -> int | None:
-        """Edit a sent message; a bundled message is re-rendered from all its parts."""
+        """Edit a sent message; a bundled message is re-rendered from all its parts. An
+        edit to what the message already says is not sent at all."""
         assert row.target_id is not None
-        async with self.svc.storage.transaction() as tx:
+        async with self.svc.storage.read() as tx:
             target = await tx.outbox_row(row.target_id)
-            if target is None or target.state == "failed":
+            if target is None or target.state not in ("sent", "pending"):
                 raise Permanent("target message was never delivered")
             if target.message_id is None:
                 raise Transient("target message not sent yet")
-            await tx.set_payload(target.id, row.payload)
+            if target.payload == row.payload:
+                raise NotModified("unchanged")
             parts = await tx.rows_with_message(chat_id, target.message_id)
-        outs = [Outgoing.from_json(p.payload) for p in parts] or [Outgoing.from_json(row.payload)]
+        outs = [Outgoing.from_json(row.payload if p.id == target.id else p.payload)
+                for p in parts] or [Outgoing.from_json(row.payload)]
         out = outs[0] if len(outs) == 1 else combine(outs, await self._header(chat_id, len(outs)))
         await self.transport.edit(chat_id, target.message_id, out)
         return target.message_id

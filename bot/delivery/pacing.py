@@ -81,6 +81,15 @@ class Pacer:
         self._chat_in_flight[chat_id] = self._chat_in_flight.get(chat_id, 0) + 1
         return send_id
 
+    def cancel(self, send_id: int) -> None:
+        """The send was dropped before any request (its rows were superseded): it never
+        counts against a window."""
+        chat = self._pending.pop(send_id, None)
+        if chat is not None:
+            self._chat_in_flight[chat] -= 1
+            if not self._chat_in_flight[chat]:
+                del self._chat_in_flight[chat]
+
     def finish(self, send_id: int, now: float) -> None:
         """Its answer came back (whatever it said): from now on it ages out of the windows."""
         chat = self._pending.pop(send_id, None)

@@ -10,9 +10,11 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    Location,
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
+    Venue,
 )
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -24,18 +26,22 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.domain.messages import Outgoing
+from bot.domain.messages import MAX_MESSAGE, Outgoing, cut_utf16, plain_text, utf16_len
 
 # Telegram's words for a chat the bot can no longer write to.
 UNREACHABLE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights",
                "not enough rights", "bot is not a member", "group chat was upgraded")
-# Telegram allows 4096 UTF-16 code units; an emoji is two, so stay well inside in characters.
-MAX_MESSAGE = 4000
+MAX_VENUE_TITLE = 100  # not documented by Telegram; kept short so a pin always goes
 
 
-def fit(text: str) -> str:
-    """Never let a long message fail: cut it, and say so."""
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 2] + " …"
+def fit(out: Outgoing) -> str:
+    """The last line of defence for a text that reached us too long (``notify.send`` splits
+    long messages; an edit cannot be split): cut it in UTF-16 units, as Telegram counts, and
+    say so. HTML is sent as plain text when cut, so a cut can never break a tag."""
+    if utf16_len(plain_text(out.text, out.html)) <= MAX_MESSAGE:
+        return out.text
+    text = plain_text(out.text, out.html)
+    return cut_utf16(text, MAX_MESSAGE - 2) + " …"
 
 
 class DeliveryError(Exception):
@@ -68,6 +74,12 @@ class Permanent(DeliveryError):
 
 class NotModified(DeliveryError):
     """An edit that changes nothing: as good as delivered."""
+
+
+def _local(exc: Exception) -> Permanent:
+    """python-telegram-bot raised before any request (it wraps every network problem in a
+    ``TelegramError``): the same call would fail the same way again, so it is permanent."""
+    return Permanent(f"local error: {type(exc).__name__}")
 
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
@@ -124,28 +136,36 @@ class TelegramTransport:
             if out.location is not None:
                 lat, lon = out.location
                 if out.text:
-                    message = await self.bot.send_venue(
-                        chat_id, latitude=lat, longitude=lon, title=out.text[:100],
-                        address=f"{lat:.5f}, {lon:.5f}",
-                    )
+                    # Passed as a Venue: send_venue's own arguments treat a latitude or
+                    # longitude of exactly 0.0 as missing and refuse before any request.
+                    venue = Venue(Location(longitude=lon, latitude=lat),
+                                  title=cut_utf16(out.text, MAX_VENUE_TITLE),
+                                  address=f"{lat:.5f}, {lon:.5f}")
+                    message = await self.bot.send_venue(chat_id, venue=venue)
                 else:
                     message = await self.bot.send_location(chat_id, latitude=lat, longitude=lon)
             else:
+                cut = fit(out)
                 message = await self.bot.send_message(
-                    chat_id, fit(out.text), reply_markup=_markup(out),
-                    parse_mode=ParseMode.HTML if out.html else None,
+                    chat_id, cut, reply_markup=_markup(out),
+                    parse_mode=ParseMode.HTML if out.html and cut == out.text else None,
                 )
         except TelegramError as exc:
             raise _classify(exc) from None
+        except Exception as exc:
+            raise _local(exc) from None
         return message.message_id
 
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None:
         markup = _markup(out)
+        cut = fit(out)
         try:
             await self.bot.edit_message_text(
-                fit(out.text), chat_id=chat_id, message_id=message_id,
+                cut, chat_id=chat_id, message_id=message_id,
                 reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
-                parse_mode=ParseMode.HTML if out.html else None,
+                parse_mode=ParseMode.HTML if out.html and cut == out.text else None,
             )
         except TelegramError as exc:
             raise _classify(exc) from None
+        except Exception as exc:
+            raise _local(exc) from None

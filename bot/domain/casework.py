@@ -24,6 +24,7 @@ CONTACT_FACTS = 8  # the newest reporter messages repeated in the holder's conta
 # Why a lawyer cannot take (or hand over) a case: the key travels in the callback data.
 DECLINE_REASONS = {"busy": "busy with another case", "far": "too far away",
                    "conf": "conflict of interest", "oth": "other reason"}
+DELIVERY_NOTICE = "delivery"  # outbox kind of a "could not be delivered" notice
 
 
 async def may_act(tx: Tx, person: Person | None, alert: Alert) -> bool:
@@ -526,3 +527,33 @@ class CaseWork:
                 if others:
                     await notify.page(tx, alert, others, now, alert.wave,
                                       await notify.known_facts(tx, alert.id))
+
+    async def delivery_failed(self, row: OutboxRow, reason: str) -> None:
+        """A message about an alert can never be delivered (Telegram refused it, or it kept
+        failing for a day): record it on the alert's timeline and tell coordinators, so
+        nobody counts on a message that never arrived. Coordinators hear it once per alert
+        and recipient (a deleted card refuses every later edit), and a failed notice about
+        a failure is recorded but not announced again."""
+        if row.alert_id is None:
+            return
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            alert = await tx.alert(row.alert_id)
+            if alert is None:
+                return
+            told = any(e.kind == "delivery_failed" and e.detail.get("recipient") == row.chat_id
+                       for e in await tx.events(alert.id))
+            await tx.add_event(alert.id, now, "delivery_failed", None, recipient=row.chat_id,
+                               message=row.kind, reason=reason[:200])
+            if told or row.kind == DELIVERY_NOTICE:
+                return
+            person = await tx.person(row.chat_id) if row.chat_id > 0 else None
+            for c in await tx.people(role="coordinator"):
+                if c.user_id == row.chat_id:
+                    continue
+                who = person.name if person else t(c.language, "a press-freedom group")
+                await notify.send(tx, c.user_id, Outgoing(t(
+                    c.language, "A message about alert #{id} could not be delivered to {name}. "
+                    "Please check with them directly.",
+                    id=alert.id, name=who)), now, kind=DELIVERY_NOTICE,
+                    priority=PRIORITY_ALERT, alert_id=alert.id)

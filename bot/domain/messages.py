@@ -3,8 +3,15 @@ Bot API calls. The domain builds these; it never sees Telegram's types."""
 
 from __future__ import annotations
 
+import html as html_lib
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, replace
+
+# Telegram's limits, in UTF-16 code units of the text after entity parsing (an emoji such as
+# 🚨 is two units; HTML tags count nothing, an entity such as &lt; one character).
+MAX_MESSAGE = 4096
+MAX_CAPTION = 1024
 
 
 @dataclass(frozen=True)
@@ -54,19 +61,114 @@ class Outgoing:
         )
 
 
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (characters outside the BMP, such as
+    most emoji, count twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cut_utf16(text: str, units: int) -> str:
+    """The longest start of ``text`` within ``units`` UTF-16 code units; never half of a
+    surrogate pair (Python strings hold code points, so a slice of the code points whose
+    units fit can never split one)."""
+    if utf16_len(text) <= units:
+        return text
+    data = text.encode("utf-16-le")[: 2 * max(0, units)]
+    if len(data) >= 2 and 0xD800 <= int.from_bytes(data[-2:], "little") <= 0xDBFF:
+        data = data[:-2]  # a lone high surrogate: the emoji does not fit, leave it whole
+    return data.decode("utf-16-le")
+
+
+_HTML_TOKEN = re.compile(r"<[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|.", re.S)
+
+
+def _tokens(text: str, html: bool) -> list[tuple[str, int]]:
+    """The text as pieces that must stay whole (a tag, an HTML entity, a character), each
+    with what it adds to Telegram's count."""
+    if not html:
+        return [(ch, utf16_len(ch)) for ch in text]
+    out = []
+    for m in _HTML_TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok.startswith("<") and tok.endswith(">") and len(tok) > 1:
+            out.append((tok, 0))
+        elif tok.startswith("&") and len(tok) > 1:
+            out.append((tok, utf16_len(html_lib.unescape(tok))))
+        else:
+            out.append((tok, utf16_len(tok)))
+    return out
+
+
+def plain_text(text: str, html: bool) -> str:
+    """The text Telegram counts: for HTML, without tags and with entities resolved."""
+    if not html:
+        return text
+    return "".join(html_lib.unescape(tok) for tok, cost in _tokens(text, True) if cost)
+
+
+def split_text(text: str, html: bool = False, limit: int = MAX_MESSAGE) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-16 units as Telegram counts them, cut at a
+    line break (else a space) when one is near, never inside a tag, an entity or a surrogate
+    pair. HTML tags open at a cut are closed at the end of one piece and opened again at the
+    start of the next, so every piece is valid markup."""
+    toks = _tokens(text, html)
+    pieces: list[str] = []
+    start, reopen = 0, list[str]()
+    while start < len(toks):
+        used, i, stack = 0, start, list(reopen)
+        newline = space = None
+        while i < len(toks) and used + toks[i][1] <= limit:
+            tok, cost = toks[i]
+            used += cost
+            if html and not cost and tok.startswith("</"):
+                stack = stack[:-1]
+            elif html and not cost:
+                stack.append(tok)
+            i += 1
+            if tok == "\n" and used >= limit // 4:
+                newline = (i, list(stack))
+            elif tok == " " and used >= limit // 4:
+                space = (i, list(stack))
+        end, end_stack = (i, stack) if i >= len(toks) else (newline or space or (i, stack))
+        body = "".join(tok for tok, _ in toks[start:end]).strip()
+        if body:
+            closing = "".join(f"</{_tag_name(tag)}>" for tag in reversed(end_stack))
+            pieces.append("".join(reopen) + body + closing)
+        start, reopen = end, end_stack
+    return pieces or [text]
+
+
+def _tag_name(tag: str) -> str:
+    m = re.match(r"<\s*([a-zA-Z][\w-]*)", tag)
+    return m.group(1) if m else "b"
+
+
+def split(out: Outgoing, limit: int = MAX_MESSAGE) -> list[Outgoing]:
+    """A message too long for Telegram as several messages, whole and in order, rather than
+    cut: the buttons and the keyboard go with the last piece, after all the text they act
+    on. A map pin is never split."""
+    if out.location is not None or utf16_len(plain_text(out.text, out.html)) <= limit:
+        return [out]
+    texts = split_text(out.text, out.html, limit)
+    first = [Outgoing(text=x, html=out.html) for x in texts[:-1]]
+    return [*first, replace(out, text=texts[-1])]
+
+
 def combine(parts: list[Outgoing], header: str, limit: int = 3900) -> Outgoing:
     """Several queued alert messages for one chat as one message, each keeping its buttons.
     If the parts have grown too long together (edits add facts and names), each is cut to
     its first two and last two lines (the alert, its reporter, its state), so that no alert
-    in the bundle loses its place to another's details."""
+    in the bundle loses its place to another's details. Measured in UTF-16 units, as
+    Telegram counts."""
     if len(parts) == 1:
         return parts[0]
     texts = [p.text for p in parts]
-    if len(header) + sum(len(x) + 2 for x in texts) > limit:
+    html = any(p.html for p in parts)
+    if utf16_len(header) + sum(utf16_len(plain_text(x, html)) + 2 for x in texts) > limit:
         texts = [_compact(x) for x in texts]
     text = header + "\n\n" + "\n\n".join(texts)
     rows = tuple(row for p in parts for row in p.buttons)
-    return Outgoing(text=text, buttons=rows, html=any(p.html for p in parts))
+    return Outgoing(text=text, buttons=rows, html=html)
 
 
 def _compact(text: str) -> str:

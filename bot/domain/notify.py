@@ -16,6 +16,9 @@ from bot.domain.messages import (
     Button,
     KeyButton,
     Outgoing,
+    cut_utf16,
+    split,
+    utf16_len,
 )
 from bot.domain.regions import region_name
 from bot.i18n import lang_of, t
@@ -39,7 +42,14 @@ async def send(
     tx: Tx, chat_id: int, out: Outgoing, now: float, *, kind: str = "reply",
     priority: int = PRIORITY_REPLY, alert_id: int | None = None,
 ) -> int:
-    return await tx.enqueue(chat_id, kind, priority, out.to_json(), now, alert_id=alert_id)
+    """Queue a message; one too long for Telegram goes as several, whole and in order (the
+    worker sends one chat's rows of a priority in the order they were written). Returns the
+    first row's id."""
+    first = 0
+    for part in split(out):
+        row = await tx.enqueue(chat_id, kind, priority, part.to_json(), now, alert_id=alert_id)
+        first = first or row
+    return first
 
 
 async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
@@ -52,7 +62,7 @@ async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int 
 async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
     """Change a message already queued or sent. A message not yet sent is rewritten in place
     (if it is in flight, the worker sends the difference as an edit when it lands); newer
-    edits supersede older queued ones."""
+    edits supersede older queued ones. A sent row's payload is what its message shows."""
     target = await tx.outbox_row(target_id)
     if target is None:
         return
@@ -60,6 +70,8 @@ async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
         await tx.set_payload(target_id, out.to_json())
         return
     if target.state == "sent":
+        if out.to_json() == target.payload and not await tx.pending_edits(target_id):
+            return  # the message already says exactly this: an edit would change nothing
         await tx.enqueue(
             target.chat_id, "edit", PRIORITY_CASE, out.to_json(), now,
             alert_id=target.alert_id, target_id=target_id,
@@ -146,20 +158,9 @@ def fact_line(text: str) -> str:
     return "\n".join([lines[0], *(QUOTE + line for line in lines[1:])])
 
 
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def cut_units(text: str, limit: int) -> str:
     """``text`` within ``limit`` UTF-16 code units (Telegram's measure), "…" if cut."""
-    if utf16_units(text) <= limit:
-        return text
-    used = 0
-    for i, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > limit - 1:
-            return text[:i] + "…"
-    return text
+    return text if utf16_len(text) <= limit else cut_utf16(text, limit - 1) + "…"
 
 
 def reporter_name(lang: str, reporter: Person | None) -> str:
@@ -306,7 +307,8 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
     await share_media(tx, alert, now, reporter)
 
 
-FACT_CHARS = 300  # one reporter message, as shown inside a card
+FACT_CHARS = 300  # one reporter message inside a card, in UTF-16 units (a card is edited
+# in place, and an edit cannot be split into several messages)
 
 
 async def known_facts(tx: Tx, alert_id: int, lang: str = "en") -> list[str]:
@@ -324,7 +326,8 @@ async def known_facts(tx: Tx, alert_id: int, lang: str = "en") -> list[str]:
             text = f"[{kind}]" + (f" {caption}" if caption else "")
         else:
             continue
-        facts.append(fact_line(text if len(text) <= FACT_CHARS else text[:FACT_CHARS] + "…"))
+        facts.append(fact_line(text if utf16_len(text) <= FACT_CHARS
+                               else cut_utf16(text, FACT_CHARS) + "…"))
     return facts
 
 
@@ -380,4 +383,4 @@ async def share_media(tx: Tx, alert: Alert, now: float, reporter: Person | None 
 async def say(svc: Services, chat_id: int, text: str) -> None:
     """Queue a plain answer (already translated) as its own domain step."""
     async with svc.step() as tx:
-        await send(tx, chat_id, Outgoing(text[:4096]), svc.now())
+        await send(tx, chat_id, Outgoing(text), svc.now())
