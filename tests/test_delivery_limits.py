@@ -119,7 +119,7 @@ async def test_edits_that_change_nothing_are_not_sent(world: World) -> None:
     await card_for(marat, alert_id)
     ali_card = await card_for(ali, alert_id)
     await marat.press(f"Claim the case #{alert_id}")
-    await ali.wait_for("Taken by Marat")
+    await ali.wait_for("Taken by “Marat”")
     await world.drain()
     edits_before = len(world.emu.sent(method="editMessageText"))
     # A late (or forged) claim re-renders every card: all of them already say this.

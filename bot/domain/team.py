@@ -44,7 +44,6 @@ async def cut_off(tx: Tx, person_id: int, now: float) -> None:
     await tx.cancel_pending_to(person_id, "cut off")
     neutral = Outgoing(t(lang_of(await tx.person(person_id)), NO_LONGER_AVAILABLE)).to_json()
     for row in await tx.withdraw_cards(person_id):
-        await tx.set_payload(row.id, neutral)
         await tx.enqueue(person_id, "edit", PRIORITY_CASE, neutral, now, alert_id=row.alert_id,
                          target_id=row.id)
 
