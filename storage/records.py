@@ -116,3 +116,13 @@ class Timer:
     kind: str
     subject_id: int
     due_at: float
+
+
+@dataclass(frozen=True)
+class HeldInput:
+    """Messages a person sent over the input limit since their last summary."""
+
+    user_id: int
+    held: int
+    first_at: float
+    last_at: float

@@ -33,10 +33,15 @@ LABEL_ON = "🟢 Go on call"
 LABEL_OFF = "⚪ Go off call"
 
 
+REPLY_BACKLOG = 3  # pending answers kept per chat; Services sets it from the settings
+
+
 async def send(
     tx: Tx, chat_id: int, out: Outgoing, now: float, *, kind: str = "reply",
     priority: int = PRIORITY_REPLY, alert_id: int | None = None,
 ) -> int:
+    if kind == "reply":  # answers to a flooding person are merged: the latest few are kept
+        await tx.trim_pending_replies(chat_id, REPLY_BACKLOG - 1, PRIORITY_REPLY)
     return await tx.enqueue(chat_id, kind, priority, out.to_json(), now, alert_id=alert_id)
 
 
@@ -104,7 +109,7 @@ def keyboard(lang: str, person: Person | None, alert_open: bool
 
 def reporter_name(lang: str, reporter: Person | None) -> str:
     """The name the reporter chose; never their Telegram id, which would identify them."""
-    if reporter is None or not reporter.display_name:
+    if reporter is None or not reporter.display_name or not reporter.registered:
         return t(lang, "an unregistered reporter")
     return reporter.display_name
 
@@ -185,6 +190,8 @@ async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, w
     priority. One card per language, one insert for all: this is the hot path of an alert."""
     people = list(recipients)
     reporter = reporter or await tx.person(alert.reporter_id)
+    # A registered reporter's alert goes before any queued alert of someone unregistered.
+    priority = PRIORITY_ALERT if reporter is not None and reporter.registered else PRIORITY_REPLY
     await tx.add_recipients(alert.id, [p.user_id for p in people], wave, now)
     cards: dict[str, str] = {}
     pins: dict[str, str | None] = {}
@@ -195,7 +202,7 @@ async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, w
             cards[lang] = alert_card(lang, alert, reporter, now, known, wave=wave).to_json()
             where = pin(lang, alert, now) if wave == 1 else None
             pins[lang] = where.to_json() if where else None
-        messages.append((person.user_id, "alert", PRIORITY_ALERT, cards[lang]))
+        messages.append((person.user_id, "alert", priority, cards[lang]))
     for person in people:  # pins after every card: under load the cards go first
         pin_json = pins[person.language]
         if pin_json is not None:
