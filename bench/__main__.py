@@ -1,4 +1,4 @@
-"""``python -m bench latency|burst``: run a scenario and print its table."""
+"""``python -m bench latency|burst|flood``: run a scenario and print its table."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark Qorgau end to end: the bot runs as `python -m bot` against "
                     "the Bot API emulator with Telegram's real flood limits.")
-    p.add_argument("scenario", choices=["latency", "burst"],
+    p.add_argument("scenario", choices=["latency", "burst", "flood"],
                    help="latency: one alert at a time vs. the commit+send floor; "
-                        "burst: many alerts at once, coalescing on and off")
+                        "burst: many alerts at once, coalescing on and off; "
+                        "flood: one real alert with no flood and behind each of three "
+                        "floods (5,000 texts, 300 unregistered SOS, 1,000 /start)")
     p.add_argument("--alerts", type=int, default=None,
                    help="alerts to raise (default: 30 for latency, 200 for burst)")
     p.add_argument("--lawyers", type=int, default=50, help="on-call lawyers (default 50)")
@@ -40,6 +42,10 @@ def parser() -> argparse.ArgumentParser:
                    help="burst: give up waiting for every card after this many seconds")
     p.add_argument("--floor-samples", type=int, default=120,
                    help="latency: commit+send floor samples (default 120)")
+    p.add_argument("--floods", default="none,texts,sos,start",
+                   help="flood: which runs, comma-separated (default none,texts,sos,start)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="flood: multiply the flood sizes by this (default 1)")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                    help="also dump the raw figures as JSON (to PATH, or stdout)")
     return p
@@ -69,10 +75,25 @@ async def _burst(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                   "coalescing_off": off.figures() if off else None, "config": common}
 
 
+async def _flood(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from bench.flood import FLOODS, render_flood, run_flood
+
+    chosen = [f.strip() for f in args.floods.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FLOODS]
+    if unknown:
+        raise SystemExit(f"unknown flood(s): {unknown}; choose from {FLOODS}")
+    results = []
+    for flood in chosen:
+        results.append(await run_flood(flood, lawyers=args.lawyers, scale=args.scale,
+                                       within=args.timeout))
+        print(f"{flood}: done", flush=True)
+    return render_flood(results), {"runs": [r.figures() for r in results]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     print(f"machine: {machine()}", flush=True)
-    run = _latency if args.scenario == "latency" else _burst
+    run = {"latency": _latency, "burst": _burst, "flood": _flood}[args.scenario]
     text, figures = asyncio.run(run(args))
     print()
     print(text, flush=True)
