@@ -32,7 +32,6 @@ SIZES = {"none": 0, "texts": 5000, "sos": 300, "start": 1000}
 LABELS = {"none": "no flood", "texts": "{n} texts, 1 account",
           "sos": "{n} unregistered SOS", "start": "{n} × /start"}
 TARGET_S = 2.0
-ALERT_RE = re.compile(r"Alert #(\d+)\b")
 RECEIVED_RE = re.compile(r"Alert #(\d+) received")
 
 
@@ -77,20 +76,15 @@ async def _push_flood(st: Stage, flood: str, size: int) -> None:
                 await user.send_command("/start")
 
 
-def _first_time(st: Stage, chat: int, match: re.Pattern[str], alert: int | None,
-                since: float) -> tuple[float, int] | None:
-    """When a successful send or edit to ``chat`` first named the alert (or, with
-    ``alert`` None, first matched at all): (time, alert number)."""
+def _received_at(st: Stage, chat: int, alert: int) -> float:
+    """When the reporter's "received" for this alert reached the emulator (read once, at
+    the end: scanning every call while the run goes on would slow the emulator down)."""
     for call in st.emu.calls:
-        if call.chat_id != chat or call.status != 200 or call.time < since:
-            continue
-        if not call.method.lower().startswith(("send", "edit")):
-            continue
-        text = str((call.params or {}).get("text") or "")
-        for found in match.findall(text):
-            if alert is None or int(found) == alert:
-                return call.time, int(found)
-    return None
+        if call.chat_id == chat and call.status == 200:
+            match = RECEIVED_RE.search(str((call.params or {}).get("text") or ""))
+            if match and int(match.group(1)) == alert:
+                return call.time
+    return math.nan
 
 
 async def run_flood(flood: str, lawyers: int = 50, scale: float = 1.0,
@@ -103,37 +97,25 @@ async def run_flood(flood: str, lawyers: int = 50, scale: float = 1.0,
         real = st.cast.reporters[0]
         region_lawyers = st.cast.lawyers_of(st.cast.reporter_regions[real.id])
         point = near(st.cast.reporter_regions[real.id], random.Random(5))
-        began = time.monotonic()
         await _push_flood(st, flood, size)
         queued = time.monotonic()
         update_id = await send_location(st.emu, real, *point)
-        found: dict[str, float] = {}
 
-        def done() -> bool:
-            if "received" not in found:
-                hit = _first_time(st, real.id, RECEIVED_RE, None, began)
-                if hit is None:
-                    return False
-                found["received"], found["alert"] = hit[0], float(hit[1])
-            alert = int(found["alert"])
-            for law in region_lawyers:
-                key = f"lawyer {law}"
-                if key not in found:
-                    hit = _first_time(st, law, ALERT_RE, alert, began)
-                    if hit is None:
-                        return False
-                    found[key] = hit[0]
-            return True
+        def done() -> bool:  # the tracker folds the emulator's calls as they finish
+            alert = st.tracker.confirmed.get(real.id)
+            return alert is not None and all((law, alert) in st.tracker.seen
+                                             for law in region_lawyers)
 
         finished = await st.wait_until(done, within)
         pending = st.emu.updates_pending()
         await st.stop_bot()
         handed = st.emu.update_handed_at.get(update_id, math.nan)
-        every = (max(v for k, v in found.items() if k.startswith("lawyer ")) - queued
+        alert = st.tracker.confirmed.get(real.id, -1)
+        every = (max(st.tracker.seen[(law, alert)] for law in region_lawyers) - queued
                  if finished else math.nan)
         return FloodResult(
             flood=flood, size=size, handed_s=handed - queued, every_s=every,
-            received_s=found.get("received", math.nan) - queued,
+            received_s=_received_at(st, real.id, alert) - queued,
             messages=st.tracker.messages_sent, limit_429=st.emu.stats["rate_limited"],
             pending_updates=pending)
 
