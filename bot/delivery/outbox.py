@@ -20,7 +20,7 @@ from typing import Protocol
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
-from bot.domain.messages import PRIORITY_CASE, Outgoing, combine
+from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, Outgoing, combine
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
 from storage import Due, OutboxRow, Tx
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 BUNDLE_LIMITS = {"alert": 8, "group": 25}
 MAX_TEXT = 3800
 GLOBAL_429_CHATS = 5  # distinct chats answered 429 within a second: hold everything
+ALERT_RESERVE = 5  # places a second of the overall limit only alerts may take
 
 
 class Transport(Protocol):
@@ -148,10 +149,11 @@ class OutboxWorker:
             if len(self._tasks) >= self.max_in_flight or self._stopping:
                 break  # a finishing send wakes the loop
             mono = time.monotonic()
-            if self.pacer.global_ready_at(mono) > mono:
-                sleep = min(sleep, self.pacer.global_ready_at(mono) - mono)
-                break  # the overall limit is reached: nothing else may go either
-            ready = self.pacer.ready_at(chat_id, mono)
+            reserve = 0 if chat_rows[0].priority <= PRIORITY_ALERT else ALERT_RESERVE
+            if self.pacer.global_ready_at(mono, reserve) > mono:
+                sleep = min(sleep, self.pacer.global_ready_at(mono, reserve) - mono)
+                break  # the overall limit is reached: nothing less urgent may go either
+            ready = self.pacer.ready_at(chat_id, mono, reserve)
             if ready > mono:
                 sleep = min(sleep, ready - mono)
                 continue
