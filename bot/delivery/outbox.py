@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 BUNDLE_LIMITS = {"alert": 8, "group": 25}
 MAX_TEXT = 3800
 GLOBAL_429_CHATS = 5  # distinct chats answered 429 within a second: hold everything
-ALERT_RESERVE = 5  # places a second of the overall limit only alerts may take
+ALERT_RESERVE = 12  # places a second of the overall limit (of 29) only alerts may take
 
 
 class Transport(Protocol):

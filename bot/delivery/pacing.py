@@ -74,7 +74,7 @@ class Pacer:
         others (alerts), so that a flood of lesser messages never fills the whole second."""
         cap = self._cap(self.limits.global_per_second)
         free = _free_at(self._answered, len(self._pending), now, 1.0,
-                        max(1, cap - min(reserve, cap // 4)))
+                        max(1, cap - min(reserve, cap // 2)))
         return max(free, self._global_blocked_until)
 
     def record(self, chat_id: int, now: float) -> int:

@@ -228,9 +228,6 @@ class Reporting:
         assert alert is not None
         if held and self.flood is not None:  # unregistered, past the limit: to coordinators
             return await self.flood.hold(tx, alert, person)
-        await notify.page(tx, alert, route.recipients, now, wave=1, known=[], reporter=person)
-        await notify.post_group_notices(tx, alert, now, reporter=person)
-        await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
         if route.recipients:
             paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "
                              "{wait}, we alert everyone on call.", n=len(route.recipients),
@@ -244,6 +241,11 @@ class Reporting:
             t(lang, "Send anything you can here (text, photo, voice); it goes to your lawyer."),
             keyboard=notify.keyboard(lang, person, alert_open=True),
         ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
+        # Paged after the answer is queued: one message to the reporter goes before the many
+        # cards, all at the top priority, when a flood leaves little of the overall rate.
+        await notify.page(tx, alert, route.recipients, now, wave=1, known=[], reporter=person)
+        await notify.post_group_notices(tx, alert, now, reporter=person)
+        await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
 
     async def _withdraw_safe(self, tx: Tx, alert_id: int, person: Person, now: float) -> None:
         """SOS again after "I'm safe": the "safe" may have been forced. Keep the alert open
