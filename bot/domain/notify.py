@@ -40,7 +40,8 @@ async def send(
     tx: Tx, chat_id: int, out: Outgoing, now: float, *, kind: str = "reply",
     priority: int = PRIORITY_REPLY, alert_id: int | None = None,
 ) -> int:
-    if kind == "reply":  # answers to a flooding person are merged: the latest few are kept
+    if kind == "reply" and priority >= PRIORITY_REPLY:
+        # Answers to someone flooding the bot are merged: only the latest few are kept.
         await tx.trim_pending_replies(chat_id, REPLY_BACKLOG - 1, PRIORITY_REPLY)
     return await tx.enqueue(chat_id, kind, priority, out.to_json(), now, alert_id=alert_id)
 
