@@ -212,7 +212,9 @@ def is_alert(update: Update) -> bool:
 
 def held_message(update_id: int, user_id: int, message: Message) -> Held:
     """What of a held message is kept: its text, the kind of file, or the position.
-    Commands are only counted."""
+    Commands, and anything said in a group, are only counted."""
+    if message.chat.type != "private":
+        return Held(update_id, user_id)
     if message.text is not None:
         text = None if message.text.startswith("/") else message.text
         return Held(update_id, user_id, text=text)
