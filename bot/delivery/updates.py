@@ -162,8 +162,12 @@ class UpdatePoller:
         """Ids of these updates whose effects were committed (by a run that then died)."""
         if self.svc is None or not updates:
             return set()
-        async with self.svc.storage.read() as tx:
-            return await tx.recorded_updates([u.update_id for u in updates])
+        try:
+            async with self.svc.storage.read() as tx:
+                return await tx.recorded_updates([u.update_id for u in updates])
+        except Exception:  # cannot tell: process them (at-least-once), never stop polling
+            log.exception("could not read which updates were processed")
+            return set()
 
     def _screen(self, updates: list[Update]) -> tuple[list[Update], list[Held]]:
         """Split off the messages of people over the input limit. The first alert of such a
