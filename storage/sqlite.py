@@ -452,6 +452,15 @@ class Tx:
     async def forget_updates(self, before: float) -> int:
         return await self._exec("DELETE FROM processed_updates WHERE at < ?", (before,))
 
+    async def add_events(self, events: Sequence[tuple[int, float, str, int | None,
+                                                      dict[str, Any]]]) -> None:
+        """Many timeline events (alert, at, kind, actor, detail) in one statement."""
+        await self._db.executemany(
+            "INSERT INTO alert_events (alert_id, at, kind, actor_id, detail) VALUES (?,?,?,?,?)",
+            [(a, at, kind, actor, json.dumps(detail, ensure_ascii=False))
+             for a, at, kind, actor, detail in events],
+        )
+
     async def hold_input(self, user_id: int, count: int, now: float) -> HeldInput:
         """Count ``count`` more messages held from this person; return the running total."""
         await self._exec(

@@ -19,6 +19,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.domain import notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Outgoing
@@ -91,6 +92,7 @@ class Flood:
             now = self.svc.now()
             alerts: dict[int, Alert | None] = {}
             counts: dict[int, int] = {}
+            events: list[tuple[int, float, str, int | None, dict[str, Any]]] = []
             for item in items:
                 if item.user_id not in alerts:
                     person = await tx.person(item.user_id)
@@ -101,7 +103,8 @@ class Flood:
                 alert = alerts[item.user_id]
                 counts[item.user_id] = counts.get(item.user_id, 0) + 1
                 if alert is not None:
-                    await self._store(tx, alert, item, now)
+                    events.extend(await self._store(tx, alert, item, now))
+            await tx.add_events(events)
             for user_id, count in counts.items():
                 held = await tx.hold_input(user_id, count, now)
                 due = min(held.last_at + self.svc.settings.flood_quiet_seconds,
@@ -109,20 +112,23 @@ class Flood:
                 await tx.set_timer(SUMMARY, user_id, due)
             await tx.record_updates([i.update_id for i in items], now)
 
-    async def _store(self, tx: Tx, alert: Alert, item: Held, now: float) -> None:
+    async def _store(self, tx: Tx, alert: Alert, item: Held, now: float
+                     ) -> list[tuple[int, float, str, int | None, dict[str, Any]]]:
+        """The timeline event a held message becomes (written with the others at once)."""
         if item.text is not None:
             note = clean_text(item.text, MAX_NOTE)
             if note is not None:
-                await tx.add_event(alert.id, now, "reporter_text", item.user_id, text=note,
-                                   held=True)
+                return [(alert.id, now, "reporter_text", item.user_id,
+                         {"text": note, "held": True})]
         elif item.media is not None:
-            await tx.add_event(alert.id, now, "reporter_media", item.user_id,
-                               media=item.media, file_id=item.file_id, held=True)
+            return [(alert.id, now, "reporter_media", item.user_id,
+                     {"media": item.media, "file_id": item.file_id, "held": True})]
         elif item.location is not None:
             lat, lon = item.location
             if -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
                 await tx.update_alert(alert.id, lat=lat, lon=lon, located_at=now)
-                await tx.add_event(alert.id, now, "position", item.user_id, held=True)
+                return [(alert.id, now, "position", item.user_id, {"held": True})]
+        return []
 
     async def summary(self, user_id: int) -> None:
         """The flood stopped (or a minute passed): one word to the person and to whoever
