@@ -5,6 +5,7 @@ alerts from people who never registered page lawyers only within a limit."""
 from __future__ import annotations
 
 from bot.domain import notify
+from bot.domain.flood import SlidingCounter
 from bot.domain.messages import PRIORITY_ALERT, Outgoing
 from emulator import SimUser
 from tests.harness import ALMATY, World, card_for, raise_alert, rows
@@ -114,3 +115,11 @@ async def test_fake_alerts_from_unregistered_people_cannot_bury_a_real_one(
     assert priorities[real] < min(p for a, p in priorities.items() if a != real)
     assert rows(world.db, "SELECT priority FROM outbox WHERE chat_id = ? AND payload LIKE"
                           " '%received and saved%'", aida.id) == [(PRIORITY_ALERT,)]
+
+
+def test_sliding_counter_admits_the_limit_per_window() -> None:
+    counter = SlidingCounter(limit=3, window=60.0)
+    assert [counter.admit(7, t) for t in (0.0, 1.0, 2.0, 3.0)] == [True, True, True, False]
+    assert counter.admit(8, 3.0)  # per person
+    assert not counter.admit(7, 59.9)
+    assert counter.admit(7, 60.5)  # the first one aged out of the minute
