@@ -3,8 +3,8 @@
 Three floods, each queued with the emulator at once, just before one registered reporter
 taps SOS, under Telegram's real limits:
 
-- ``texts``: one registered reporter, whose open case a lawyer of another region holds,
-  sends 5,000 texts;
+- ``texts``: one registered reporter, whose open case one of the lawyers the real alert
+  pages holds, sends 5,000 texts (to be forwarded to that lawyer);
 - ``sos``: 300 accounts that never registered press "🆘 Alert without location";
 - ``start``: 1,000 new accounts send /start.
 
@@ -51,9 +51,9 @@ class FloodResult:
 
 
 async def _seed_held_case(st: Stage) -> None:
-    """The flooder has an open alert that a lawyer of their own region holds."""
+    """The flooder has an open alert held by a lawyer of the real alert's region."""
     flooder = st.cast.reporters[1]
-    region = st.cast.reporter_regions[flooder.id]
+    region = st.cast.reporter_regions[st.cast.reporters[0].id]
     holder = st.cast.lawyers_of(region)[0]
     now = time.time()
     async with Storage(st.db) as storage, storage.transaction() as tx:
