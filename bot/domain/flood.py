@@ -68,6 +68,8 @@ class Held:
 
 
 class Flood:
+    """The input limits and what happens past them (see the module's docstring)."""
+
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         s = svc.settings
@@ -154,7 +156,7 @@ class Flood:
                 return
             await notify.send(tx, user_id, Outgoing(t(
                 lang, "You sent {n} messages in a short time. They were saved to alert #{id} "
-                      "and your lawyer is told; from now on each message is answered again.",
+                      "without an answer to each, and whoever takes your case sees them.",
                 n=held.held, id=alert.id)), now)
             holder = alert.claimed_by or alert.acknowledged_by
             if holder is not None:

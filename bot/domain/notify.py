@@ -33,7 +33,7 @@ LABEL_ON = "🟢 Go on call"
 LABEL_OFF = "⚪ Go off call"
 
 
-REPLY_BACKLOG = 3  # pending answers kept per chat; Services sets it from the settings
+REPLY_BACKLOG = 3  # unsent answers kept per chat; set by flood.Flood from the settings
 
 
 async def send(
