@@ -1,4 +1,4 @@
-"""``python -m bench latency|burst``: run a scenario and print its table."""
+"""``python -m bench latency|burst|flood``: run a scenario and print its table."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark Qorgau end to end: the bot runs as `python -m bot` against "
                     "the Bot API emulator with Telegram's real flood limits.")
-    p.add_argument("scenario", choices=["latency", "burst", "outbox"],
+    p.add_argument("scenario", choices=["latency", "burst", "outbox", "flood"],
                    help="latency: one alert at a time vs. the commit+send floor; "
                         "burst: many alerts at once, coalescing on and off; "
-                        "outbox: the delivery worker's cost per pass, 100 vs 5,000 pending")
+                        "outbox: the delivery worker's cost per pass, 100 vs 5,000 pending; "
+                        "flood: one real alert with no flood and behind each of three "
+                        "floods (5,000 texts, 300 unregistered SOS, 1,000 /start)")
     p.add_argument("--alerts", type=int, default=None,
                    help="alerts to raise (default: 30 for latency, 200 for burst)")
     p.add_argument("--lawyers", type=int, default=50, help="on-call lawyers (default 50)")
@@ -41,6 +43,10 @@ def parser() -> argparse.ArgumentParser:
                    help="burst: give up waiting for every card after this many seconds")
     p.add_argument("--floor-samples", type=int, default=120,
                    help="latency: commit+send floor samples (default 120)")
+    p.add_argument("--floods", default="none,texts,sos,start",
+                   help="flood: which runs, comma-separated (default none,texts,sos,start)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="flood: multiply the flood sizes by this (default 1)")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                    help="also dump the raw figures as JSON (to PATH, or stdout)")
     return p
@@ -77,10 +83,26 @@ async def _outbox(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return render_outbox(results), {"passes": [vars(r) for r in results]}
 
 
+async def _flood(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from bench.flood import FLOODS, render_flood, run_flood
+
+    chosen = [f.strip() for f in args.floods.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FLOODS]
+    if unknown:
+        raise SystemExit(f"unknown flood(s): {unknown}; choose from {FLOODS}")
+    results = []
+    for flood in chosen:
+        results.append(await run_flood(flood, lawyers=args.lawyers, scale=args.scale,
+                                       within=args.timeout))
+        print(f"{flood}: done", flush=True)
+    return render_flood(results), {"runs": [r.figures() for r in results]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     print(f"machine: {machine()}", flush=True)
-    run = {"latency": _latency, "burst": _burst, "outbox": _outbox}[args.scenario]
+    run = {"latency": _latency, "burst": _burst, "outbox": _outbox,
+           "flood": _flood}[args.scenario]
     text, figures = asyncio.run(run(args))
     print()
     print(text, flush=True)

@@ -133,7 +133,7 @@ class Runner:
             asyncio.create_task(q.worker.run(), name="outbox"),
             asyncio.create_task(q.timers.run(), name="timers"),
             asyncio.create_task(UpdatePoller(self.app, self.stopped, self.poll_timeout,
-                                             apologise(q)).run(),
+                                             apologise(q), q.svc, q.domain.flood).run(),
                                 name="updates"),
         ]
         self.q = q

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     rate_group_per_minute: float = Field(default=20.0, gt=0)
     rate_global_per_second: float = Field(default=30.0, gt=0)
     coalesce: bool = Field(default=True, description="Bundle a chat's queued alerts into one.")
+    # Input limits: a flood from one person, or fake alerts from many, cannot bury real ones.
+    flood_messages_per_minute: int = Field(default=20, gt=0)
+    flood_quiet_seconds: float = Field(default=10.0, gt=0)
+    reply_backlog_per_chat: int = Field(default=3, gt=0)
+    unregistered_alerts_per_minute: int = Field(default=10, gt=0)
+    unregistered_alerts_per_person_per_hour: int = Field(default=2, gt=0)
     log_level: str = Field(default="INFO")
 
     @field_validator("admin_ids", mode="before")

@@ -130,3 +130,13 @@ class AuditEntry:
     subject_id: int | None
     role: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeldInput:
+    """Messages a person sent over the input limit since their last summary."""
+
+    user_id: int
+    held: int
+    first_at: float
+    last_at: float

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.records import Alert, AuditEntry, Due, Event, OutboxRow, Person, Timer
+from storage.records import Alert, AuditEntry, Due, Event, HeldInput, OutboxRow, Person, Timer
 
 _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
@@ -87,12 +87,12 @@ class Tx:
         self._db = db
 
     async def _one(self, sql: str, args: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, args) as cur:
-            return await cur.fetchone()
+        return next(iter(await self._all(sql, args)), None)
 
     async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        # One hop to the database thread, not three (execute, fetch, close): under a flood
+        # of updates the hops, not SQLite, are what each step costs.
+        return list(await self._db.execute_fetchall(sql, args))
 
     async def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Run one statement; return the rows it changed (or the new row id for INSERT)."""
@@ -511,6 +511,66 @@ class Tx:
             "INSERT INTO kv (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
+        )
+
+    # --- processed updates and held input (floods) --------------------------------------
+
+    async def record_updates(self, update_ids: Sequence[int], now: float) -> None:
+        """These updates' effects commit with this transaction: never process them again."""
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO processed_updates (update_id, at) VALUES (?, ?)",
+            [(uid, now) for uid in update_ids],
+        )
+
+    async def recorded_updates(self, update_ids: Sequence[int]) -> set[int]:
+        if not update_ids:
+            return set()
+        marks = ",".join("?" for _ in update_ids)
+        rows = await self._all(
+            f"SELECT update_id FROM processed_updates WHERE update_id IN ({marks})",
+            list(update_ids))
+        return {r[0] for r in rows}
+
+    async def forget_updates(self, before: float) -> int:
+        return await self._exec("DELETE FROM processed_updates WHERE at < ?", (before,))
+
+    async def add_events(self, events: Sequence[tuple[int, float, str, int | None,
+                                                      dict[str, Any]]]) -> None:
+        """Many timeline events (alert, at, kind, actor, detail) in one statement."""
+        await self._db.executemany(
+            "INSERT INTO alert_events (alert_id, at, kind, actor_id, detail) VALUES (?,?,?,?,?)",
+            [(a, at, kind, actor, json.dumps(detail, ensure_ascii=False))
+             for a, at, kind, actor, detail in events],
+        )
+
+    async def hold_input(self, user_id: int, count: int, now: float) -> HeldInput:
+        """Count ``count`` more messages held from this person; return the running total."""
+        await self._exec(
+            "INSERT INTO held_input (user_id, held, first_at, last_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET held = held + excluded.held,"
+            " last_at = excluded.last_at",
+            (user_id, count, now, now),
+        )
+        held = await self.held_input(user_id)
+        assert held is not None
+        return held
+
+    async def held_input(self, user_id: int) -> HeldInput | None:
+        row = await self._one("SELECT * FROM held_input WHERE user_id = ?", (user_id,))
+        return HeldInput(row["user_id"], row["held"], row["first_at"], row["last_at"]) \
+            if row else None
+
+    async def clear_held_input(self, user_id: int) -> None:
+        await self._exec("DELETE FROM held_input WHERE user_id = ?", (user_id,))
+
+    async def trim_pending_replies(self, chat_id: int, keep: int, min_priority: int) -> int:
+        """Supersede a chat's oldest pending answers (of at least ``min_priority``) beyond
+        the newest ``keep``: a flooding person gets the latest answers, not thousands."""
+        return await self._exec(
+            "UPDATE outbox SET state = 'superseded' WHERE id IN ("
+            " SELECT id FROM outbox WHERE chat_id = ? AND state = 'pending' AND kind = 'reply'"
+            " AND priority >= ? AND target_id IS NULL ORDER BY id DESC LIMIT -1 OFFSET ?)",
+            (chat_id, min_priority, keep),
         )
 
 

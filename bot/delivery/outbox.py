@@ -32,7 +32,7 @@ from typing import Protocol
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
-from bot.domain.messages import PRIORITY_CASE, Outgoing, combine
+from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, Outgoing, combine
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
 from storage import Due, OutboxRow, Tx
@@ -50,6 +50,7 @@ MAX_AGE = 24 * 3600.0
 PLAN_PER_CHAT = 30  # rows of one chat looked at for a bundle (a bundle holds 25 at most)
 READ_BATCH = 5000  # new rows read per pass; more wait for the next pass
 RESYNC_SECONDS = 60.0  # the whole queue is re-read this often, a safety net for the cache
+ALERT_RESERVE = 12  # places a second of the overall limit (of 29) only alerts may take
 
 
 class Transport(Protocol):
@@ -258,10 +259,14 @@ class OutboxWorker:
             seen.add(chat_id)
             aside.append(chat_id)
             mono = time.monotonic()
-            if self.pacer.global_ready_at(mono) > mono:
-                sleep = min(sleep, self.pacer.global_ready_at(mono) - mono)
-                break  # the overall limit is reached: nothing else may go either
-            ready = self.pacer.ready_at(chat_id, mono)
+            head = self.queue.chat_rows(chat_id, 1)
+            if not head:
+                continue
+            reserve = 0 if head[0].priority <= PRIORITY_ALERT else ALERT_RESERVE
+            if self.pacer.global_ready_at(mono, reserve) > mono:
+                sleep = min(sleep, self.pacer.global_ready_at(mono, reserve) - mono)
+                break  # the overall limit is reached: nothing less urgent may go either
+            ready = self.pacer.ready_at(chat_id, mono, reserve)
             if ready > mono:
                 sleep = min(sleep, ready - mono)
                 continue

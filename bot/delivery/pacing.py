@@ -52,8 +52,8 @@ class Pacer:
     def _cap(self, per_window: float) -> int:
         return max(1, math.floor(per_window * (1 - self.limits.margin)))
 
-    def ready_at(self, chat_id: int, now: float) -> float:
-        """The earliest time a message to ``chat_id`` may go."""
+    def ready_at(self, chat_id: int, now: float, reserve: int = 0) -> float:
+        """The earliest time a message to ``chat_id`` may go (``reserve``: see below)."""
         if self._chat_in_flight.get(chat_id):
             return math.inf  # one request at a time per chat
         at = max(now, self._blocked_until.get(chat_id, 0.0))
@@ -67,11 +67,14 @@ class Pacer:
             interval = 1.0 / self.limits.private_per_second
         if last is not None:
             at = max(at, last + interval * (1 + self.limits.margin))
-        return max(at, self.global_ready_at(now))
+        return max(at, self.global_ready_at(now, reserve))
 
-    def global_ready_at(self, now: float) -> float:
+    def global_ready_at(self, now: float, reserve: int = 0) -> float:
+        """When the overall limit has a place; ``reserve`` places of it are kept free for
+        others (alerts), so that a flood of lesser messages never fills the whole second."""
+        cap = self._cap(self.limits.global_per_second)
         free = _free_at(self._answered, len(self._pending), now, 1.0,
-                        self._cap(self.limits.global_per_second))
+                        max(1, cap - min(reserve, cap // 2)))
         return max(free, self._global_blocked_until)
 
     def record(self, chat_id: int, now: float) -> int:

@@ -3,9 +3,16 @@
 Telegram forgets an update only when a later getUpdates names a higher offset, and keeps
 what is unconfirmed for 24 hours. So the offset lives in memory and the next getUpdates,
 made only after the batch was processed, is what confirms it: after a crash, a fresh start
-(offset 0) is handed again everything not yet confirmed (at-least-once, like the outbox),
-and no write to disk sits on the path of an alert. An update whose handler failed (the
-database was full, a bug) is fetched and tried again a few times before it is given up.
+(offset 0) is handed again everything not yet confirmed. Each domain step records the id of
+the update it handles in its own transaction (``INBOUND_UPDATE``), so an update handed again
+whose effects were committed is skipped: a crash repeats no effect, only the messages that
+were in flight. An update whose handler failed (the database was full, a bug) is fetched and
+tried again a few times before it is given up.
+
+Within a batch, alerts go first: the senders of a location or an SOS are handled (each
+person's updates still in order) and committed before anyone else's. And past the input
+limit (``Flood``), a person's further messages do not go through the handlers one by one:
+they are stored in one transaction per batch, so a flood costs little and delays nothing.
 """
 
 from __future__ import annotations
@@ -15,15 +22,25 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import Conflict, RetryAfter, TelegramError
 from telegram.ext import Application
+
+from bot.domain.flood import Flood, Held
+from bot.domain.notify import LABEL_SOS_NO_LOCATION
+from bot.domain.services import INBOUND_UPDATE, Services
+from bot.i18n import LANGUAGES, t
 
 log = logging.getLogger(__name__)
 
 FAILED_KEY = "failed_updates"  # in bot_data: ids whose handler raised, set by the error handler
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 MAX_TRIES = 3
+# Telegram hands an unconfirmed update again for 24 hours: a processed id older than this
+# can never come back, and is forgotten.
+KEEP_PROCESSED = 26 * 3600.0
+PRUNE_EVERY = 600.0
+SOS_CALLBACK = "sos"  # callback data of an inline "raise an alert" button starts with this
 
 GiveUp = Callable[[Update], Awaitable[None]]  # tells the sender we could not do it
 
@@ -41,13 +58,17 @@ def _seconds(value: float | timedelta) -> float:
 
 class UpdatePoller:
     def __init__(self, app: Application, stop: asyncio.Event,
-                 poll_timeout: int = 10, on_give_up: GiveUp | None = None) -> None:
+                 poll_timeout: int = 10, on_give_up: GiveUp | None = None,
+                 svc: Services | None = None, flood: Flood | None = None) -> None:
         self.app = app
         self.stop = stop
         self.poll_timeout = poll_timeout
         self.on_give_up = on_give_up
+        self.svc = svc  # where processed update ids are recorded
+        self.flood = flood  # the input limits
         self._tries: dict[int, int] = {}
         self._done: set[int] = set()  # processed, but not yet confirmed to Telegram
+        self._pruned_at = -PRUNE_EVERY
 
     async def run(self) -> None:
         offset = 0  # Telegram: the earliest unconfirmed update
@@ -100,7 +121,19 @@ class UpdatePoller:
         failed: set[int] = self.app.bot_data.setdefault(FAILED_KEY, set())
         failed.clear()
         fresh = [u for u in updates if u.update_id not in self._done]
-        await process_batch(self.app, fresh)
+        replayed = await self._recorded(fresh)
+        if replayed:
+            log.info("skipping %d update(s) already processed", len(replayed))
+            self._done |= replayed
+            fresh = [u for u in fresh if u.update_id not in replayed]
+        normal, held = self._screen(fresh)
+        await process_batch(self.app, normal)
+        if held and self.flood is not None:
+            try:
+                await self.flood.absorb(held)
+            except Exception:  # e.g. the disk is full: fetched and tried again
+                log.exception("could not store %d held message(s)", len(held))
+                failed.update(h.update_id for h in held)
         retry = None
         for update in fresh:
             uid = update.update_id
@@ -122,11 +155,87 @@ class UpdatePoller:
             await sleep_or_stop(self.stop, 1.0)
             offset = retry
         self._done = {uid for uid in self._done if uid >= offset}  # confirmed ones go
+        await self._prune()
         return offset
+
+    async def _recorded(self, updates: list[Update]) -> set[int]:
+        """Ids of these updates whose effects were committed (by a run that then died)."""
+        if self.svc is None or not updates:
+            return set()
+        try:
+            async with self.svc.storage.read() as tx:
+                return await tx.recorded_updates([u.update_id for u in updates])
+        except Exception:  # cannot tell: process them (at-least-once), never stop polling
+            log.exception("could not read which updates were processed")
+            return set()
+
+    def _screen(self, updates: list[Update]) -> tuple[list[Update], list[Held]]:
+        """Split off the messages of people over the input limit. The first alert of such a
+        person in a batch still goes through: someone who typed too much may be in danger."""
+        if self.flood is None:
+            return updates, []
+        normal: list[Update] = []
+        held: list[Held] = []
+        alerted: set[int] = set()
+        for update in updates:
+            message, user = update.message, update.effective_user
+            if message is None or user is None or self.flood.admit_message(user.id):
+                normal.append(update)
+            elif is_alert(update) and user.id not in alerted:
+                alerted.add(user.id)
+                normal.append(update)
+            else:
+                held.append(held_message(update.update_id, user.id, message))
+        return normal, held
+
+    async def _prune(self) -> None:
+        """Forget processed ids Telegram can no longer hand again (every few minutes)."""
+        mono = asyncio.get_running_loop().time()
+        if self.svc is None or mono - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = mono
+        try:
+            async with self.svc.storage.transaction() as tx:
+                await tx.forget_updates(self.svc.now() - KEEP_PROCESSED)
+        except Exception:  # next time; a few more rows harm nothing
+            log.exception("could not prune processed update ids")
+
+
+SOS_TEXTS = frozenset(t(lang, LABEL_SOS_NO_LOCATION) for lang in LANGUAGES)
+
+
+def is_alert(update: Update) -> bool:
+    """A location (not a live one moving), the "alert without location" button, or an
+    inline "raise an alert" button: what must never wait behind anything else."""
+    message = update.message
+    if message is not None:
+        return message.location is not None or (message.text or "").strip() in SOS_TEXTS
+    query = update.callback_query
+    return query is not None and (query.data or "").startswith(SOS_CALLBACK)
+
+
+def held_message(update_id: int, user_id: int, message: Message) -> Held:
+    """What of a held message is kept: its text, the kind of file, or the position.
+    Commands, and anything said in a group, are only counted."""
+    if message.chat.type != "private":
+        return Held(update_id, user_id)
+    if message.text is not None:
+        text = None if message.text.startswith("/") else message.text
+        return Held(update_id, user_id, text=text)
+    if message.location is not None:
+        loc = message.location
+        return Held(update_id, user_id, location=(loc.latitude, loc.longitude))
+    for kind in ("photo", "voice", "video", "video_note", "document", "audio"):
+        value = getattr(message, kind, None)
+        if value:
+            file = value[-1] if isinstance(value, tuple) else value
+            return Held(update_id, user_id, media=kind, file_id=file.file_id)
+    return Held(update_id, user_id, text=message.caption)
 
 
 async def process_batch(app: Application, updates: Iterable[Update]) -> None:
-    """Different people's updates run concurrently; one person's run in order."""
+    """Different people's updates run concurrently; one person's run in order. The people
+    who raise an alert in this batch go first, and everyone else once those are committed."""
     by_sender: dict[int, list[Update]] = {}
     for update in updates:
         sender = update.effective_user.id if update.effective_user else 0
@@ -134,6 +243,14 @@ async def process_batch(app: Application, updates: Iterable[Update]) -> None:
 
     async def in_order(batch: list[Update]) -> None:
         for update in batch:
-            await app.process_update(update)
+            token = INBOUND_UPDATE.set(update.update_id)  # recorded by the domain's step
+            try:
+                await app.process_update(update)
+            finally:
+                INBOUND_UPDATE.reset(token)
 
-    await asyncio.gather(*(in_order(b) for b in by_sender.values()))
+    first = [b for b in by_sender.values() if any(is_alert(u) for u in b)]
+    rest = [b for b in by_sender.values() if not any(is_alert(u) for u in b)]
+    for lane in (first, rest):
+        if lane:
+            await asyncio.gather(*(in_order(b) for b in lane))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.domain.casework import CaseWork
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
+from bot.domain.flood import SUMMARY, Flood
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
 from bot.domain.team import Team
@@ -23,21 +24,26 @@ class Domain:
     team: Team
     coordination: Coordination
     private_text: PrivateText
+    flood: Flood
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
         team = Team(svc)
         casework = CaseWork(svc, team.group_gone)
-        reporting = Reporting(svc, casework.reporter_safe)
+        flood = Flood(svc)
+        reporting = Reporting(svc, casework.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
-                   PrivateText(svc, reporting, team, casework))
+                   PrivateText(svc, reporting, team, casework), flood)
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
         if kind == "oncall_until":
             await self.team.on_call_ended(subject)
+        elif kind == SUMMARY:
+            await self.flood.summary(subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
-        return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until")}
+        return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
+                                                  SUMMARY)}

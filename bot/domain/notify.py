@@ -38,6 +38,9 @@ LABEL_OFF = "⚪ Go off call"
 LABEL_RAISE_NOW = "🆘 Raise an alert now"
 
 
+REPLY_BACKLOG = 3  # unsent answers kept per chat; set by flood.Flood from the settings
+
+
 async def send(
     tx: Tx, chat_id: int, out: Outgoing, now: float, *, kind: str = "reply",
     priority: int = PRIORITY_REPLY, alert_id: int | None = None,
@@ -45,6 +48,9 @@ async def send(
     """Queue a message; one too long for Telegram goes as several, whole and in order (the
     worker sends one chat's rows of a priority in the order they were written). Returns the
     first row's id."""
+    if kind == "reply" and priority >= PRIORITY_REPLY:
+        # Answers to someone flooding the bot are merged: only the latest few are kept.
+        await tx.trim_pending_replies(chat_id, REPLY_BACKLOG - 1, PRIORITY_REPLY)
     first = 0
     for part in split(out):
         row = await tx.enqueue(chat_id, kind, priority, part.to_json(), now, alert_id=alert_id)
@@ -165,7 +171,7 @@ def cut_units(text: str, limit: int) -> str:
 
 def reporter_name(lang: str, reporter: Person | None) -> str:
     """The name the reporter chose; never their Telegram id, which would identify them."""
-    if reporter is None or not reporter.display_name:
+    if reporter is None or not reporter.display_name or not reporter.registered:
         return t(lang, "an unregistered reporter")
     return quoted(reporter.display_name)
 
@@ -253,6 +259,8 @@ async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, w
     not their own responder."""
     people = [p for p in recipients if p.user_id != alert.reporter_id]
     reporter = reporter or await tx.person(alert.reporter_id)
+    # A registered reporter's alert goes before any queued alert of someone unregistered.
+    priority = PRIORITY_ALERT if reporter is not None and reporter.registered else PRIORITY_REPLY
     await tx.add_recipients(alert.id, [p.user_id for p in people], wave, now)
     cards: dict[tuple[str, bool], str] = {}
     pins: dict[str, str | None] = {}
@@ -265,7 +273,7 @@ async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, w
         if lang not in pins:
             where = pin(lang, alert, now) if wave == 1 else None
             pins[lang] = where.to_json() if where else None
-        messages.append((person.user_id, "alert", PRIORITY_ALERT, cards[key]))
+        messages.append((person.user_id, "alert", priority, cards[key]))
     for person in people:  # pins after every card: under load the cards go first
         pin_json = pins[person.language]
         if pin_json is not None:

@@ -9,14 +9,18 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from bot.domain import notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
-from bot.domain.routing import first_wave
+from bot.domain.routing import Route, first_wave
 from bot.domain.services import Services
 from bot.i18n import LANGUAGES, lang_of, t
 from storage import Alert, Person, Tx
+
+if TYPE_CHECKING:
+    from bot.domain.flood import Flood
 
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
 
@@ -38,9 +42,10 @@ def clean_name(text: str) -> str | None:
 
 
 class Reporting:
-    def __init__(self, svc: Services, on_safe: SafeHook) -> None:
+    def __init__(self, svc: Services, on_safe: SafeHook, flood: Flood | None = None) -> None:
         self.svc = svc
         self.on_safe = on_safe  # casework decides what "I'm safe" does to a case
+        self.flood = flood  # limits alerts from people who never registered
 
     async def _reply(self, tx: Tx, person: Person, out: Outgoing) -> None:
         await notify.send(tx, person.user_id, out, self.svc.now(), priority=PRIORITY_REPLY)
@@ -268,6 +273,9 @@ class Reporting:
         # A lawyer in trouble is a reporter here: never paged for their own alert.
         staff = [p for p in await tx.staff() if p.user_id != person.user_id]
         route = first_wave(staff, region, now)
+        held = self.flood is not None and not self.flood.admit_alert(person)
+        if held:
+            route = Route((), urgent=False)
         fields: dict[str, object] = {"region": region, "urgent": int(route.urgent)}
         if where is not None:
             lat, lon, acc, taken = where
@@ -278,9 +286,8 @@ class Reporting:
                            paged=len(route.recipients), urgent=route.urgent)
         alert = await tx.alert(alert_id)
         assert alert is not None
-        await notify.page(tx, alert, route.recipients, now, wave=1, known=[], reporter=person)
-        await notify.post_group_notices(tx, alert, now, reporter=person)
-        await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
+        if held and self.flood is not None:  # unregistered, past the limit: to coordinators
+            return await self.flood.hold(tx, alert, person)
         if route.recipients:
             paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "
                              "{wait}, we alert everyone on call.", n=len(route.recipients),
@@ -289,11 +296,16 @@ class Reporting:
             paging = t(lang, "No lawyer can be reached this minute; we keep trying every "
                              "{wait} until one answers.",
                        wait=notify.duration(lang, self.svc.policy.repeat))
-        await self._reply(tx, person, Outgoing(
+        await notify.send(tx, person.user_id, Outgoing(
             t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
             t(lang, "Send anything you can here (text, photo, voice); it goes to your lawyer."),
             keyboard=notify.keyboard(lang, person, alert_open=True),
-        ))
+        ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
+        # Paged after the answer is queued: one message to the reporter goes before the many
+        # cards, all at the top priority, when a flood leaves little of the overall rate.
+        await notify.page(tx, alert, route.recipients, now, wave=1, known=[], reporter=person)
+        await notify.post_group_notices(tx, alert, now, reporter=person)
+        await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
 
     async def _withdraw_safe(self, tx: Tx, alert_id: int, person: Person, now: float) -> None:
         """SOS again after "I'm safe": the "safe" may have been forced. Keep the alert open

@@ -1,15 +1,23 @@
 """The application's resources in one object, and the "domain step" every change goes
-through: one transaction, then a wake-up for the delivery worker and the timer loop."""
+through: one transaction, then a wake-up for the delivery worker and the timer loop.
+
+A step taken while handling a Telegram update also records that update's id, in the same
+transaction as its effects (``INBOUND_UPDATE``, set by the update poller): after a crash,
+Telegram hands the update again, and the poller skips it instead of repeating its effects."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from bot.clock import Clock, SystemClock
 from bot.domain.escalation import Policy
 from bot.settings import Settings
 from storage import Storage, Tx
+
+# The id of the Telegram update being handled in this task, if any (set by the poller).
+INBOUND_UPDATE: ContextVar[int | None] = ContextVar("inbound_update", default=None)
 
 
 class Services:
@@ -40,8 +48,12 @@ class Services:
 
     @asynccontextmanager
     async def step(self) -> AsyncIterator[Tx]:
-        """One domain step: all its rows commit together, then the workers are woken."""
+        """One domain step: all its rows commit together, then the workers are woken. Inside
+        an update's handling, the update is recorded as processed by the same commit."""
         async with self.storage.transaction() as tx:
             yield tx
+            update_id = INBOUND_UPDATE.get()
+            if update_id is not None:
+                await tx.record_updates([update_id], self.now())
         for listener in self._listeners:
             listener()
