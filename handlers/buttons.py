@@ -128,6 +128,7 @@ async def on_button(update: Update, context: Context) -> None:
     # A callback answer holds 200 UTF-16 units; a longer answer goes as a message, and so
     # does one Telegram no longer takes (a press processed after an outage is too old).
     fits = answer is not None and utf16_len(answer) <= 200
+    await domain(context).svc.settle_update()
     try:
         await query.answer(answer if fits else None)
         if answer and not fits:

@@ -108,7 +108,7 @@ async def test_fake_alerts_from_unregistered_people_cannot_bury_a_real_one(
     assert len(texts(coordinator, "never registered")) == 1  # told once
     # Cards say who is unregistered; a registered reporter's cards and answer go first.
     cards = " ".join(texts(lawyer, "Reporter:"))
-    assert "an unregistered reporter" in cards and "Reporter: Aida" in cards
+    assert "an unregistered reporter" in cards and "Reporter: “Aida”" in cards
     priorities = dict(rows(world.db, "SELECT alert_id, MIN(priority) FROM outbox WHERE"
                                      " chat_id = ? AND kind = 'alert' GROUP BY alert_id",
                            lawyer.id))

@@ -126,7 +126,7 @@ class UpdatePoller:
             log.info("skipping %d update(s) already processed", len(replayed))
             self._done |= replayed
             fresh = [u for u in fresh if u.update_id not in replayed]
-        normal, held = self._screen(fresh)
+        normal, held = await self._screen(fresh)
         await process_batch(self.app, normal)
         if held and self.flood is not None:
             try:
@@ -169,17 +169,26 @@ class UpdatePoller:
             log.exception("could not read which updates were processed")
             return set()
 
-    def _screen(self, updates: list[Update]) -> tuple[list[Update], list[Held]]:
+    async def _screen(self, updates: list[Update]) -> tuple[list[Update], list[Held]]:
         """Split off the messages of people over the input limit. The first alert of such a
-        person in a batch still goes through: someone who typed too much may be in danger."""
+        person in a batch still goes through: someone who typed too much may be in danger.
+        Lawyers and coordinators are never held: they were invited, and a held /revoke or
+        /note would be an order lost."""
         if self.flood is None:
             return updates, []
+        over = {u.update_id for u in updates if u.message is not None
+                and u.effective_user is not None
+                and not self.flood.admit_message(u.effective_user.id)}
+        if not over:
+            return updates, []
+        staff = await self.flood.staff()
         normal: list[Update] = []
         held: list[Held] = []
         alerted: set[int] = set()
         for update in updates:
             message, user = update.message, update.effective_user
-            if message is None or user is None or self.flood.admit_message(user.id):
+            if update.update_id not in over or message is None or user is None \
+                    or user.id in staff:
                 normal.append(update)
             elif is_alert(update) and user.id not in alerted:
                 alerted.add(user.id)

@@ -18,6 +18,8 @@ from storage import Storage, Tx
 
 # The id of the Telegram update being handled in this task, if any (set by the poller).
 INBOUND_UPDATE: ContextVar[int | None] = ContextVar("inbound_update", default=None)
+# The update whose id a step of this task has recorded already (see ``settle_update``).
+_RECORDED: ContextVar[int | None] = ContextVar("recorded_update", default=None)
 
 
 class Services:
@@ -55,5 +57,15 @@ class Services:
             update_id = INBOUND_UPDATE.get()
             if update_id is not None:
                 await tx.record_updates([update_id], self.now())
+                _RECORDED.set(update_id)
         for listener in self._listeners:
             listener()
+
+    async def settle_update(self) -> None:
+        """Record the update being handled as processed, if no step did: called before an
+        answer that goes straight to Telegram (a button's callback answer), so that after a
+        crash the update is skipped rather than answered twice, which Telegram refuses."""
+        update_id = INBOUND_UPDATE.get()
+        if update_id is not None and _RECORDED.get() != update_id:
+            async with self.step():
+                pass
