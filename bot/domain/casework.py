@@ -180,17 +180,30 @@ class CaseWork:
             await notify.send(tx, user_id, Outgoing(title, buttons=rows), now)
             return None
 
+    @staticmethod
+    async def _pick(tx: Tx, user_id: int, alert_id: int, lawyer_id: int
+                    ) -> tuple[Person, Alert, Person] | str:
+        """A coordinator's choice of a lawyer for an alert, checked (a button can be forged
+        or stale): the coordinator, the alert and the lawyer, or the refusal to answer.
+        Neither of them may be the alert's own reporter."""
+        person = await tx.person(user_id)
+        lang = lang_of(person)
+        if person is None or not person.is_coordinator:
+            return t(lang, "Sorry, this button is not for you.")
+        lawyer = await tx.person(lawyer_id)
+        alert = await tx.alert(alert_id)
+        if (alert is None or lawyer is None or not lawyer.is_lawyer
+                or alert.reporter_id in (user_id, lawyer_id)):
+            return t(lang, "That lawyer or alert no longer exists.")
+        return person, alert, lawyer
+
     async def assign(self, user_id: int, alert_id: int, lawyer_id: int) -> str | None:
         async with self.svc.step() as tx:
-            person = await tx.person(user_id)
+            picked = await self._pick(tx, user_id, alert_id, lawyer_id)
+            if isinstance(picked, str):
+                return picked
+            person, alert, lawyer = picked
             lang = lang_of(person)
-            if person is None or not person.is_coordinator:
-                return t(lang, "Sorry, this button is not for you.")
-            lawyer = await tx.person(lawyer_id)
-            alert = await tx.alert(alert_id)
-            if (alert is None or lawyer is None or not lawyer.is_lawyer
-                    or lawyer_id == alert.reporter_id or user_id == alert.reporter_id):
-                return t(lang, "That lawyer or alert no longer exists.")
             if alert.is_open and alert.claimed_by == lawyer_id:
                 return t(lang, "{name} already holds case #{id}.", name=lawyer.name,
                          id=alert_id)
@@ -215,15 +228,12 @@ class CaseWork:
         The holder in the button must still hold it, so a stale confirmation moves nothing."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            person = await tx.person(user_id)
+            picked = await self._pick(tx, user_id, alert_id, lawyer_id)
+            if isinstance(picked, str):
+                return picked
+            person, alert, lawyer = picked
             lang = lang_of(person)
-            if person is None or not person.is_coordinator:
-                return t(lang, "Sorry, this button is not for you.")
-            lawyer = await tx.person(lawyer_id)
-            alert = await tx.alert(alert_id)
-            if (alert is None or lawyer is None or not lawyer.is_lawyer
-                    or lawyer_id in (alert.reporter_id, holder_id)
-                    or user_id == alert.reporter_id):
+            if lawyer_id == holder_id:
                 return t(lang, "That lawyer or alert no longer exists.")
             if not await tx.reassign(alert_id, holder_id, lawyer_id, now):
                 return t(lang, "Case #{id} changed meanwhile; nothing was moved.", id=alert_id)
