@@ -123,3 +123,19 @@ def test_sliding_counter_admits_the_limit_per_window() -> None:
     assert counter.admit(8, 3.0)  # per person
     assert not counter.admit(7, 59.9)
     assert counter.admit(7, 60.5)  # the first one aged out of the minute
+
+
+async def test_a_coordinator_over_the_limit_is_never_held(world: World) -> None:
+    """Staff were invited: a busy coordinator's order (here, revoking a lawyer whose phone
+    was seized) is carried out even after many messages in a minute."""
+    await world.start()
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    await world.drain()
+    for _ in range(30):  # over QORGAU_FLOOD_MESSAGES_PER_MINUTE's default of 20
+        await coordinator.send_command("/open")
+    mark = coordinator.mark()
+    await coordinator.send_command("/revoke", str(marat.id))
+    await coordinator.wait_for("Marat is now a reporter only", after=mark, timeout=20)
+    assert rows(world.db, "SELECT role FROM people WHERE user_id = ?", marat.id) == [
+        ("reporter",)]
