@@ -8,6 +8,7 @@ import signal
 import sys
 
 from bot.settings import SettingsError, load_settings
+from storage import StorageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(play(speed=args.speed))
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"qorgau: QORGAU_DATABASE: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

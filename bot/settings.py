@@ -74,6 +74,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _check_database(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must be the path of the SQLite database file")
+        if Path(str(value)).is_dir():
+            raise ValueError("is a folder; give the path of the database file inside it")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_level(cls, value: str) -> str:

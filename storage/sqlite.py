@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -574,6 +575,10 @@ class Tx:
         )
 
 
+class StorageError(Exception):
+    """The database cannot be opened or used at all (a bad path, not a database file)."""
+
+
 class Storage:
     """The storage interface: open, migrate, and run domain steps as transactions."""
 
@@ -583,10 +588,18 @@ class Storage:
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
+        """Open (creating if missing) the database file; StorageError if it cannot be."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"cannot open {self.path}: {exc}") from None
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StorageError(f"cannot use {self.path}: {exc}") from None
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode = WAL")
         # FULL, not NORMAL: in WAL mode NORMAL survives a killed process but may lose the last
         # commits on power loss; an alert we told the reporter we received must survive both.
         # The cost is one fsync per commit, far below Telegram's own limits.

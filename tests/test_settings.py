@@ -126,6 +126,21 @@ def test_invalid_value_stops_migrate_too(tmp_path: Path) -> None:
     one_line_error(proc, "QORGAU_ACK_TIMEOUT_SECONDS")
 
 
+@pytest.mark.parametrize("where", ["", "folder", "missing-parent", "not-a-database"])
+def test_a_database_path_that_cannot_work_is_one_line(tmp_path: Path, where: str) -> None:
+    """An empty value, a folder, a path whose parent cannot be made, or a file that is not
+    a database: one line naming QORGAU_DATABASE, exit status 2, and the file untouched."""
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database\n", encoding="utf-8")
+    (tmp_path / "blocker").write_text("", encoding="utf-8")
+    value = {"": "", "folder": str(tmp_path), "missing-parent": str(tmp_path / "blocker" / "q.db"),
+             "not-a-database": str(other)}[where]
+    for command in ("migrate", "run"):
+        proc = qorgau(tmp_path, command, QORGAU_DATABASE=value, QORGAU_BOT_TOKEN=TOKEN)
+        one_line_error(proc, "QORGAU_DATABASE")
+    assert other.read_text(encoding="utf-8") == "not a database\n"
+
+
 def test_invalid_log_level_is_one_line(tmp_path: Path) -> None:
     """A log level Python's logging does not know must be a settings error, not a
     ValueError traceback from logging.setLevel after the settings were accepted."""

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("/people [role]", "who is registered"),
         ("/revoke <user id>", "take a lawyer's or coordinator's role away"),
         ("/audit [days]", "invites, joins and revocations"),
+        ("/leave", "leave the team"),
         ("/connect, /disconnect", "inside a press-freedom group: its alert notices"),
         *COMMON,
     ),

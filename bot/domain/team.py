@@ -150,8 +150,8 @@ class Team:
                 fresh = await tx.person(person.user_id)
                 assert fresh is not None
                 await self._reply(tx, person.user_id, Outgoing(t(
-                    lang, "Registered as coordinator {name}. Commands: /open, /case N, "
-                    "/stats, /invite lawyer, /people, /assign N, /audit.", name=name),
+                    lang, "Registered as coordinator {name}. Start with /invite lawyer; "
+                    "/open shows open alerts; /help lists every command.", name=name),
                     keyboard=await staff_keyboard(tx, lang, fresh)))
             return True
 
