@@ -45,3 +45,34 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert test in ci.splitlines(), f".ci/run does not run the README's test command:\n{test}"
     assert ci.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in ci
+
+
+# Releases before these have published security advisories (see the comment in pyproject).
+ADVISORY_FLOORS = {"aiohttp": "3.14.3", "h11": "0.16", "idna": "3.7", "certifi": "2024.7.4",
+                   "anyio": "4.4", "pytest": "9.0.3"}
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def test_dependencies_exclude_advised_releases_and_unused_extras() -> None:
+    """pyproject's lower bounds keep out releases with advisories, python-telegram-bot comes
+    without the extras the code does not use, and what is installed meets the bounds."""
+    import tomllib
+    from importlib.metadata import version
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    floors: dict[str, str] = {}
+    for spec in wanted:
+        match = re.match(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*(.*)", spec)
+        assert match is not None, spec
+        name, extras, bounds = match.groups()
+        assert not (name == "python-telegram-bot" and extras), spec
+        low = re.search(r">=\s*([\d.]+)", bounds)
+        if low:
+            floors[name.lower()] = low.group(1)
+    for name, floor in ADVISORY_FLOORS.items():
+        assert name in floors and _version(floors[name]) >= _version(floor), (name, floors)
+        assert _version(version(name)) >= _version(floor), (name, version(name))
