@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "QORGAU_"
+WEEK = 7 * 24 * 3600.0  # the longest any wait may be: longer is a typo, and inf breaks timers
 
 
 class SettingsError(Exception):
@@ -22,8 +24,11 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Everything the bot can be told from outside. Times are seconds unless named otherwise."""
 
+    # Every number is finite and bounded: "inf" or 1e400 would pass "greater than 0" and
+    # then break a timer, a rounding or an SQLite integer at the first alert.
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        allow_inf_nan=False,
     )
 
     bot_token: SecretStr | None = Field(default=None, description="Bot token from @BotFather.")
@@ -35,23 +40,23 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         default=frozenset(), description="Comma-separated Telegram user ids of coordinators."
     )
-    ack_timeout_seconds: float = Field(default=180.0, gt=0)
-    repeat_seconds: float = Field(default=300.0, gt=0)
-    claim_timeout_seconds: float = Field(default=600.0, gt=0)
-    stale_hours: float = Field(default=12.0, gt=0)
-    safe_autoclose_seconds: float = Field(default=1800.0, gt=0)
-    invite_ttl_hours: float = Field(default=48.0, gt=0)
+    ack_timeout_seconds: float = Field(default=180.0, gt=0, le=WEEK)
+    repeat_seconds: float = Field(default=300.0, gt=0, le=WEEK)
+    claim_timeout_seconds: float = Field(default=600.0, gt=0, le=WEEK)
+    stale_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    safe_autoclose_seconds: float = Field(default=1800.0, gt=0, le=WEEK)
+    invite_ttl_hours: float = Field(default=48.0, gt=0, le=24 * 30)
     # Telegram's published limits; the outbox paces itself below them.
-    rate_private_per_second: float = Field(default=1.0, gt=0)
-    rate_group_per_minute: float = Field(default=20.0, gt=0)
-    rate_global_per_second: float = Field(default=30.0, gt=0)
+    rate_private_per_second: float = Field(default=1.0, gt=0, le=1000)
+    rate_group_per_minute: float = Field(default=20.0, gt=0, le=60_000)
+    rate_global_per_second: float = Field(default=30.0, gt=0, le=1000)
     coalesce: bool = Field(default=True, description="Bundle a chat's queued alerts into one.")
     # Input limits: a flood from one person, or fake alerts from many, cannot bury real ones.
-    flood_messages_per_minute: int = Field(default=20, gt=0)
-    flood_quiet_seconds: float = Field(default=10.0, gt=0)
-    reply_backlog_per_chat: int = Field(default=3, gt=0)
-    unregistered_alerts_per_minute: int = Field(default=10, gt=0)
-    unregistered_alerts_per_person_per_hour: int = Field(default=2, gt=0)
+    flood_messages_per_minute: int = Field(default=20, gt=0, le=10_000)
+    flood_quiet_seconds: float = Field(default=10.0, gt=0, le=3600)
+    reply_backlog_per_chat: int = Field(default=3, gt=0, le=1000)
+    unregistered_alerts_per_minute: int = Field(default=10, gt=0, le=10_000)
+    unregistered_alerts_per_person_per_hour: int = Field(default=2, gt=0, le=10_000)
     log_level: str = Field(default="INFO")
 
     @field_validator("admin_ids", mode="before")
@@ -72,6 +77,13 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        parts = urlsplit(value)
+        try:
+            port_ok = parts.port is None or 0 < parts.port
+        except ValueError:  # a port out of range or not a number
+            port_ok = False
+        if not parts.hostname or not port_ok or any(c.isspace() for c in value):
+            raise ValueError("must be a URL with a host, e.g. https://api.telegram.org")
         return value.rstrip("/")
 
     @field_validator("database", mode="before")

@@ -592,13 +592,15 @@ class Storage:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = await aiosqlite.connect(self.path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"cannot open {self.path}: {exc}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot open the database file ({exc.strerror})") from None
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database file ({exc})") from None
         try:
             await db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.Error as exc:
             await db.close()
-            raise StorageError(f"cannot use {self.path}: {exc}") from None
+            raise StorageError(f"cannot use the database file: {exc}") from None
         db.row_factory = aiosqlite.Row
         # FULL, not NORMAL: in WAL mode NORMAL survives a killed process but may lose the last
         # commits on power loss; an alert we told the reporter we received must survive both.
@@ -639,8 +641,13 @@ class Storage:
                         await db.execute(statement)
                     await db.execute(f"PRAGMA user_version = {number:d}")
                     await db.execute("COMMIT")
+                except sqlite3.DatabaseError as exc:
+                    if db.in_transaction:
+                        await db.execute("ROLLBACK")
+                    raise StorageError(f"cannot use the database file: {exc}") from None
                 except BaseException:
-                    await db.execute("ROLLBACK")
+                    if db.in_transaction:
+                        await db.execute("ROLLBACK")
                     raise
                 version = number
             return version

@@ -112,6 +112,16 @@ def test_python_dash_m_bot_is_run(tmp_path: Path) -> None:
         ("QORGAU_TELEGRAM_API_URL", "api.telegram.org"),
         ("QORGAU_RATE_GLOBAL_PER_SECOND", "0"),
         ("QORGAU_COALESCE", "maybe"),
+        # accepted by "greater than 0" once, then broke timers, roundings and SQLite
+        ("QORGAU_ACK_TIMEOUT_SECONDS", "inf"),
+        ("QORGAU_ACK_TIMEOUT_SECONDS", "1e400"),
+        ("QORGAU_SAFE_AUTOCLOSE_SECONDS", "nan"),
+        ("QORGAU_INVITE_TTL_HOURS", "1e308"),
+        ("QORGAU_RATE_GLOBAL_PER_SECOND", "inf"),
+        ("QORGAU_REPLY_BACKLOG_PER_CHAT", "99999999999999999999999"),
+        ("QORGAU_TELEGRAM_API_URL", "http://"),
+        ("QORGAU_TELEGRAM_API_URL", "https://exa mple.com"),
+        ("QORGAU_TELEGRAM_API_URL", "http://127.0.0.1:99999"),
     ],
 )
 def test_invalid_value_is_one_line(tmp_path: Path, variable: str, value: str) -> None:
@@ -126,7 +136,8 @@ def test_invalid_value_stops_migrate_too(tmp_path: Path) -> None:
     one_line_error(proc, "QORGAU_ACK_TIMEOUT_SECONDS")
 
 
-@pytest.mark.parametrize("where", ["", "folder", "missing-parent", "not-a-database"])
+@pytest.mark.parametrize("where", ["", "folder", "missing-parent", "not-a-database",
+                                   "dev-null"])
 def test_a_database_path_that_cannot_work_is_one_line(tmp_path: Path, where: str) -> None:
     """An empty value, a folder, a path whose parent cannot be made, or a file that is not
     a database: one line naming QORGAU_DATABASE, exit status 2, and the file untouched."""
@@ -134,10 +145,11 @@ def test_a_database_path_that_cannot_work_is_one_line(tmp_path: Path, where: str
     other.write_text("not a database\n", encoding="utf-8")
     (tmp_path / "blocker").write_text("", encoding="utf-8")
     value = {"": "", "folder": str(tmp_path), "missing-parent": str(tmp_path / "blocker" / "q.db"),
-             "not-a-database": str(other)}[where]
+             "not-a-database": str(other), "dev-null": os.devnull}[where]
     for command in ("migrate", "run"):
         proc = qorgau(tmp_path, command, QORGAU_DATABASE=value, QORGAU_BOT_TOKEN=TOKEN)
-        one_line_error(proc, "QORGAU_DATABASE")
+        line = one_line_error(proc, "QORGAU_DATABASE")
+        assert not value or value not in line  # like every setting's value, never shown
     assert other.read_text(encoding="utf-8") == "not a database\n"
 
 
