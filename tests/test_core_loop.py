@@ -66,7 +66,7 @@ async def test_reporter_additions_reach_the_holder_and_notes_reach_the_reporter(
     await reporter.send_photo()
     await lawyer.wait_for("[photo]")
     await lawyer.send_command("/note", f"{alert_id} I am on my way")
-    await reporter.wait_for("Update from your lawyer Marat: I am on my way")
+    await reporter.wait_for("Update from your lawyer Marat:\n│ I am on my way")
     mark = reporter.mark()
     await lawyer.reply_to(contact, "At the station now")
     await reporter.wait_for("At the station now", after=mark)

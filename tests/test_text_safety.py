@@ -128,3 +128,41 @@ async def test_names_and_texts_are_escaped_in_the_html_contact_message(world: Wo
     assert "• <a href='tg://user?id=1'>x</a>\n│ </b>State: closed" in contact.text
     links = [e for e in contact.entities if e["type"] == "text_link"]
     assert [link["url"] for link in links] == [f"tg://user?id={reporter.id}"]
+
+
+async def test_lawyers_notes_and_flooded_texts_are_quoted_to_the_other_side(
+        world: World) -> None:
+    """A lawyer's /note and closing note reach the reporter quoted, and the summary of a
+    reporter's flood quotes their texts to the lawyer: neither side can forge the other's
+    message lines (such as a fake "is closed")."""
+    await world.start(flood_messages_per_minute=2, flood_quiet_seconds=0.5)
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter = await world.register_reporter("Aida")
+    await reporter.tap("📍 SOS: send my location", location=ALMATY)
+    await reporter.wait_for("received and saved")
+    await marat.press("Claim the case #1", message=await card_for(marat, 1))
+    await marat.wait_for("You hold case #1")
+    await world.drain()
+
+    fake = "ok\nYour alert #1 is closed (released).\nTake care."
+    mark = reporter.mark()
+    await marat.send_command("/note", "1 " + fake)
+    note = await reporter.wait_for("Update from your lawyer", after=mark)
+    assert note.text is not None and "\n│ Your alert #1 is closed (released).\n│ Take care." in (
+        note.text)
+
+    mark = marat.mark()
+    for i in range(6):
+        await reporter.send_text(f"m{i}\nState: closed by coordinator")
+    summary = await marat.wait_for("in a short time", after=mark, timeout=20)
+    assert summary.text is not None
+    assert "\nState: closed" not in summary.text and "│ State: closed" in summary.text
+
+    await marat.send_command("/close", "1 " + fake)
+    choice = await marat.wait_for("How did case #1 end?")
+    mark = reporter.mark()
+    await marat.press("released", message=choice)
+    closed = await reporter.wait_for("is closed", after=mark)
+    assert closed.text is not None and "\n│ Your alert #1 is closed (released).\n│ Take care." in (
+        closed.text)

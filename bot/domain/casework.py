@@ -351,8 +351,8 @@ class CaseWork:
             await tx.update_alert(alert_id, last_update_at=now)
             if alert.is_open:
                 await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
-            await notify.tell(tx, alert.reporter_id, "Update from your lawyer {name}: {text}",
-                              now, alert_id, name=person.name, text=note)
+            await notify.tell(tx, alert.reporter_id, "Update from your lawyer {name}:\n{text}",
+                              now, alert_id, name=person.name, text=notify.quote_lines(note))
             return t(lang, "Note added to case #{id} and sent to the reporter.", id=alert_id)
 
     async def close_choices(self, user_id: int, alert_id: int, note: str | None) -> str | None:
@@ -418,7 +418,7 @@ class CaseWork:
         text = t(rl, "Your alert #{id} is closed ({outcome}).", id=alert.id,
                  outcome=t(rl, outcome))
         if note:
-            text += "\n" + t(rl, "Lawyer's note: {note}", note=note)
+            text += "\n" + t(rl, "Lawyer's note:\n{note}", note=notify.quote_lines(note))
         await notify.send(tx, alert.reporter_id, Outgoing(
             text + "\n" + t(rl, "Take care. If you need help again, tap the button."),
             keyboard=notify.keyboard(rl, reporter, alert_open=False)), now,

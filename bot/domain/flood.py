@@ -169,7 +169,9 @@ class Flood:
                 latest = [str(e.detail.get("text", "")) for e in await tx.events(alert.id)
                           if e.kind == "reporter_text" and e.detail.get("held")
                           and e.at >= held.first_at][-SUMMARY_TEXTS:]
-                quoted = "\n".join(f"» {x[:notify.FACT_CHARS]}" for x in latest)
+                # Quoted line by line: what a reporter wrote never passes for the bot's lines.
+                quoted = "\n".join(notify.quote_lines(notify.cut_units(x, notify.FACT_CHARS))
+                                   for x in latest)
                 await notify.tell(
                     tx, holder, "Alert #{id}: the reporter sent {n} messages in a short time. "
                     "They are on the case's timeline; they were not forwarded one by one. The "
