@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -46,7 +47,8 @@ ARGS = ["", "1", "2", "-1", "0", "99999999999", "abc", "1 x", "0.0000001h", "999
         "1 " + "🙂" * 900, "1 line\nbreak", "%s%n", "1;DROP TABLE alerts"]
 FORGED = ["claim:{n}", "ack:{n}", "out:{n}:rel", "out:{n}:safe", "out:{n}:zzz", "close:{n}",
           "assign:{n}", "asg:{n}:{u}", "serve:almaty", "speak:ru", "agree", "region:almaty",
-          "share:1", "decline:{n}", "handover:{n}", "sos", "x" * 64, "claim:{n}:{n}"]
+          "share:1", "decl:{n}", "decl:{n}:busy", "decl:{n}:zzz", "mv:{n}:{u}:{u}",
+          "leave", "sos", "x" * 64, "claim:{n}:{n}"]
 
 
 def mutate(data: str, rng: random.Random) -> str:
@@ -160,12 +162,14 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
     problems: list[str] = []
     with sqlite3.connect(world.db, timeout=10) as db:
         roles = dict(db.execute("SELECT user_id, role FROM people"))
-        for aid, reporter, holder in db.execute(
-                "SELECT id, reporter_id, claimed_by FROM alerts WHERE claimed_by IS NOT NULL"):
+        for aid, reporter, holder, state in db.execute(
+                "SELECT id, reporter_id, claimed_by, state FROM alerts"
+                " WHERE claimed_by IS NOT NULL"):
             if holder == reporter:
                 problems.append(f"alert {aid} is held by its own reporter")
-            if roles.get(holder) != "lawyer" and holder not in fuzz.revoked:
-                problems.append(f"alert {aid} is held by a {roles.get(holder)}")
+            # A closed case keeps its last holder, who may have left the team since.
+            if state != "closed" and roles.get(holder) != "lawyer":
+                problems.append(f"open alert {aid} is held by a {roles.get(holder)}")
         for aid, actor, holder, acked, safe, outcome in db.execute(
                 "SELECT e.alert_id, e.actor_id, a.claimed_by, a.acknowledged_by, a.safe_at, "
                 "a.outcome FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
@@ -194,8 +198,9 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
     # the emulator's monotonic clock; a request already in flight then may still land.
     shift = time.monotonic() - time.time()
     with sqlite3.connect(world.db, timeout=10) as db:
-        cut = dict(db.execute("SELECT subject_id, MAX(at) FROM staff_audit "
-                              "WHERE kind = 'revoked' GROUP BY subject_id"))
+        # (a forged "leave" press may have taken them off the team first: the same cut)
+        cut = dict(db.execute("SELECT subject_id, MIN(at) FROM staff_audit "
+                              "WHERE kind IN ('revoked', 'left') GROUP BY subject_id"))
         own = {(r, a) for a, r in db.execute("SELECT id, reporter_id FROM alerts")}
     for uid in fuzz.revoked:
         if uid not in cut:
@@ -204,16 +209,19 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
         for call in world.emu.sent(chat_id=uid):
             if call.time <= cut[uid] + shift + 0.5:
                 continue
-            # After the cut: answers to what they themselves send are fine, and so is news
-            # of their own alert (they are a reporter now); anything about another case is
-            # not: a card, its pin, a copy of a reporter's media, a case number not theirs.
+            # After the cut: answers to what they themselves send are fine (a refusal may
+            # name a number), and so is news of their own alert (they are a reporter now).
+            # Case content is not: a card or a relay ("Alert #N · ..."), a pin, a copy of a
+            # reporter's media, a contact link, or buttons acting on someone else's alert.
             text = str(call.params.get("text") or call.params.get("caption") or "")
-            about = {int(n) for n in re.findall(r"#(\d+)", text)}
-            foreign = any((uid, a) not in own for a in about)
             if "no longer" in text.lower():
                 continue
-            if foreign or call.method in ("sendVenue", "sendLocation", "copyMessage") \
-                    or "tg://user" in text:
+            markup = call.params.get("reply_markup") or ""
+            markup = markup if isinstance(markup, str) else json.dumps(markup)
+            named = {int(n) for n in re.findall(r"Alert #(\d+) ·", text)}
+            named |= {int(n) for n in re.findall(r'"callback_data": ?"[a-z]+:(\d+)', markup)}
+            if any((uid, a) not in own for a in named) or "tg://user" in text or \
+                    call.method in ("sendVenue", "sendLocation", "copyMessage"):
                 problems.append(f"revoked {uid} was sent {call.method}: {text[:60]!r}")
     return problems
 

@@ -172,8 +172,8 @@ class UpdatePoller:
     async def _screen(self, updates: list[Update]) -> tuple[list[Update], list[Held]]:
         """Split off the messages of people over the input limit. The first alert of such a
         person in a batch still goes through: someone who typed too much may be in danger.
-        Lawyers and coordinators are never held: they were invited, and a held /revoke or
-        /note would be an order lost."""
+        Lawyers and coordinators have a larger allowance (``flood.STAFF_FACTOR`` times):
+        they were invited, and a held /revoke or /note would be an order lost."""
         if self.flood is None:
             return updates, []
         over = {u.update_id for u in updates if u.message is not None
@@ -187,8 +187,8 @@ class UpdatePoller:
         alerted: set[int] = set()
         for update in updates:
             message, user = update.message, update.effective_user
-            if update.update_id not in over or message is None or user is None \
-                    or user.id in staff:
+            if update.update_id not in over or message is None or user is None or (
+                    user.id in staff and self.flood.admit_staff_message(user.id)):
                 normal.append(update)
             elif is_alert(update) and user.id not in alerted:
                 alerted.add(user.id)
