@@ -240,10 +240,13 @@ def readable(user: SimUser) -> list[tuple[str, str]]:
 async def test_revocation_withdraws_every_case_message_texts_pins_and_media(
         world: World) -> None:
     coordinator, reporter, marat, aigul, bolat, alert_id = await _held_case_with_content(world)
-    withdrawn = {p.id: case_messages(world, p) for p in (marat, aigul)}
-    edits = {(p.id, m.message_id): m.edit_count for p in (marat, aigul) for m in p.inbox}
     kept = {p.id: [(m.message_id, m.method) for m in p.inbox] for p in (bolat, reporter)}
-    for person in (marat, aigul):
+    withdrawn: dict[int, list[int]] = {}
+    edits: dict[tuple[int, int], int] = {}
+    for person in (marat, aigul):  # the holder, then one only paged (her card changed)
+        await world.drain()
+        withdrawn[person.id] = case_messages(world, person)
+        edits.update({(person.id, m.message_id): m.edit_count for m in person.inbox})
         mark = coordinator.mark()
         await coordinator.send_command("/revoke", str(person.id))
         await coordinator.wait_for("is now a reporter only", after=mark)
