@@ -1,5 +1,5 @@
 """Revocation (issue 17, points 2 and 13): it cuts the person off at once (queued messages
-are never sent, their case messages are edited once to a neutral text and never again, no
+are never sent, their case messages are withdrawn once (texts neutral, pins and media deleted) and never touched again, no
 later case news reaches them), it takes away only what they hold, and invites and
 revocations are on an audit trail coordinators can read."""
 
