@@ -1,7 +1,8 @@
 """Revocation (issue 17, points 2 and 13): it cuts the person off at once (queued messages
-are never sent, their case messages are withdrawn once (texts neutral, pins and media deleted) and never touched again, no
-later case news reaches them), it takes away only what they hold, and invites and
-revocations are on an audit trail coordinators can read."""
+are never sent, every message they got about an alert is withdrawn once, texts made neutral,
+pins and media copies deleted, and never touched again, no later case news reaches them), it
+takes away only what they hold, and invites and revocations are on an audit trail
+coordinators can read."""
 
 from __future__ import annotations
 
