@@ -42,6 +42,9 @@ class _Stuck:
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None:
         await self.release.wait()
 
+    async def delete(self, chat_id: int, message_id: int, caption: str | None = None) -> None:
+        await self.release.wait()
+
 
 @dataclass
 class PassCost:

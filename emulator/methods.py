@@ -40,6 +40,7 @@ CHAT_ACTIONS = frozenset(
 )
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 LIVE_FOREVER = 0x7FFFFFFF
+DELETE_WINDOW = 48 * 3600  # seconds a message stays deletable (deleteMessage)
 # What copyMessage carries over from the original (service messages have none of these).
 CAPTIONED = frozenset({"photo", "video", "audio", "document", "animation", "voice"})
 COPYABLE = CAPTIONED | {
@@ -407,6 +408,8 @@ class BotApi:
         mid = int(p["message_id"])
         if mid not in chat.messages:
             raise bad_request("message to delete not found")
+        if not self._deletable(chat, chat.messages[mid]):
+            raise bad_request("message can't be deleted")
         self._delete(chat, mid)
         return True
 
@@ -416,9 +419,17 @@ class BotApi:
         if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
             raise bad_request("message_ids must contain 1-100 identifiers")
         for mid in ids:
-            if int(mid) in chat.messages:
+            if int(mid) in chat.messages and self._deletable(chat, chat.messages[int(mid)]):
                 self._delete(chat, int(mid))
         return True
+
+    def _deletable(self, chat: Chat, message: dict[str, Any]) -> bool:
+        """Telegram's rules: only a message sent less than 48 hours ago; in a group, someone
+        else's message only if the bot is an administrator there."""
+        if message.get("date", 0) <= now() - DELETE_WINDOW:
+            return False
+        mine = (message.get("from") or {}).get("id") == self.bot_user["id"]
+        return mine or chat.type == "private" or self.bot_user["id"] in chat.admins
 
     def _delete(self, chat: Chat, mid: int) -> None:
         del chat.messages[mid]

@@ -461,14 +461,16 @@ class Tx:
             (reason, chat_id),
         )
 
-    async def withdraw_cards(self, chat_id: int) -> list[OutboxRow]:
-        """A person's delivered alert cards and contact messages, re-kinded 'withdrawn' so
-        that no later refresh of a case ever edits them again. One row per Telegram message
-        is returned; a bundle's other parts lose their message id, so the one edit of that
+    async def withdraw_case_messages(self, chat_id: int) -> list[OutboxRow]:
+        """Every message delivered to a person about an alert (cards, contact messages,
+        forwarded texts, pins, media copies), re-kinded 'withdrawn' so that no later
+        refresh of a case ever touches them again. One row per Telegram message is
+        returned; a bundle's other parts lose their message id, so the one edit of that
         message shows only what the caller writes into the returned row."""
         rows = [_outbox(r) for r in await self._all(
-            "SELECT * FROM outbox WHERE chat_id = ? AND state = 'sent'"
-            " AND kind IN ('alert', 'contact') AND message_id IS NOT NULL ORDER BY id",
+            "SELECT * FROM outbox WHERE chat_id = ? AND state = 'sent' AND alert_id IS NOT NULL"
+            " AND target_id IS NULL AND kind != 'withdrawn' AND message_id IS NOT NULL"
+            " ORDER BY id",
             (chat_id,),
         )]
         first: dict[int | None, OutboxRow] = {}

@@ -222,6 +222,18 @@ async def test_edit_and_delete_semantics(emu: Emulator, bot: Bot) -> None:
     assert emu.stats["edits"] == 2
 
 
+async def test_delete_only_within_48_hours_like_telegram(emu: Emulator, bot: Bot) -> None:
+    user = emu.user()
+    fresh = await bot.send_message(user.id, "fresh")
+    old = await bot.send_message(user.id, "old")
+    stored = user.chat.messages[old.message_id]
+    stored["date"] -= 48 * 3600 + 1
+    with pytest.raises(BadRequest, match=r"(?i)message can't be deleted"):
+        await bot.delete_message(user.id, old.message_id)
+    assert await bot.delete_messages(user.id, [fresh.message_id, old.message_id]) is True
+    assert [m.text for m in user.inbox] == ["old"]  # the old one is skipped
+
+
 async def test_live_location_lifecycle(emu: Emulator, bot: Bot) -> None:
     user = emu.user()
     loc = await bot.send_location(user.id, 43.24, 76.89, live_period=600)

@@ -1,7 +1,8 @@
 """Revocation (issue 17, points 2 and 13): it cuts the person off at once (queued messages
-are never sent, their case messages are edited once to a neutral text and never again, no
-later case news reaches them), it takes away only what they hold, and invites and
-revocations are on an audit trail coordinators can read."""
+are never sent, every message they got about an alert is withdrawn once, texts made neutral,
+pins and media copies deleted, and never touched again, no later case news reaches them), it
+takes away only what they hold, and invites and revocations are on an audit trail
+coordinators can read."""
 
 from __future__ import annotations
 
@@ -195,3 +196,117 @@ async def test_lawyer_who_leaves_by_themself_is_cut_off_the_same_way(world: Worl
     mark = reporter.mark()
     await reporter.send_command("/leave")
     await reporter.wait_for("You are not on the team", after=mark)
+
+
+async def _held_case_with_content(world: World) -> tuple[SimUser, SimUser, SimUser, SimUser,
+                                                         SimUser, int]:
+    """Marat holds a case with the reporter's text, a captioned photo and a video message
+    copied to him, and pins; Aigul and Bolat were only paged (card and pin)."""
+    await world.start()
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    aigul = await world.register_lawyer("Aigul", ("Almaty",))
+    bolat = await world.register_lawyer("Bolat", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await card_for(aigul, alert_id)
+    await card_for(bolat, alert_id)
+    await marat.press(f"Claim the case #{alert_id}", message=card)
+    await marat.wait_for(f"You hold case #{alert_id}")
+    await reporter.send_text("held at precinct 5, call my sister")
+    await marat.wait_for("precinct 5")
+    await reporter.send_photo(caption="police van 777")
+    await marat.wait_for(predicate=lambda m: "police van 777" in (m.caption or ""))
+    await reporter.send_video_note()
+    await marat.wait_for(predicate=lambda m: "video_note" in m.raw)
+    await world.drain()
+    for person in (marat, aigul):
+        assert any(m.method == "sendVenue" for m in person.inbox)
+    return coordinator, reporter, marat, aigul, bolat, alert_id
+
+
+def case_messages(world: World, user: SimUser) -> list[int]:
+    """The Telegram ids of every message the bot delivered to this person about an alert."""
+    return [r[0] for r in rows(
+        world.db, "SELECT DISTINCT message_id FROM outbox WHERE chat_id = ? AND alert_id"
+        " IS NOT NULL AND message_id IS NOT NULL AND target_id IS NULL", user.id)]
+
+
+def readable(user: SimUser) -> list[tuple[str, str]]:
+    """What a person's chat shows that is not the neutral text (method, first words)."""
+    return [(m.method, (m.text or m.caption or str(m.venue or m.location or m.raw))[:60])
+            for m in user.inbox if m.text != NEUTRAL]
+
+
+async def test_revocation_withdraws_every_case_message_texts_pins_and_media(
+        world: World) -> None:
+    coordinator, reporter, marat, aigul, bolat, alert_id = await _held_case_with_content(world)
+    kept = {p.id: [(m.message_id, m.method) for m in p.inbox] for p in (bolat, reporter)}
+    withdrawn: dict[int, list[int]] = {}
+    edits: dict[tuple[int, int], int] = {}
+    for person in (marat, aigul):  # the holder, then one only paged (her card changed)
+        await world.drain()
+        withdrawn[person.id] = case_messages(world, person)
+        edits.update({(person.id, m.message_id): m.edit_count for m in person.inbox})
+        mark = coordinator.mark()
+        await coordinator.send_command("/revoke", str(person.id))
+        await coordinator.wait_for("is now a reporter only", after=mark)
+    await bolat.wait_for("wave 2")
+    await world.drain()
+
+    for person in (marat, aigul):
+        assert [m for m in readable(person) if m[0] != "sendMessage"] == []
+        for message in person.chat.bot_messages:
+            if message.message_id not in withdrawn[person.id]:
+                continue
+            if message.method == "sendMessage":  # a text: edited once, buttons gone
+                assert (message.deleted, message.text, message.buttons) == (False, NEUTRAL, [])
+                assert message.edit_count == edits[person.id, message.message_id] + 1
+            else:  # a pin, a copied photo or video message: gone
+                assert message.deleted, message.method
+        assert not any(word in str(m.raw) for m in person.inbox
+                       for word in ("precinct", "van 777", "Aida", "video_note"))
+    # Nobody else lost anything, and nobody was told of a failure.
+    for person in (bolat, reporter):
+        assert not any(m.deleted or m.text == NEUTRAL for m in person.chat.bot_messages)
+        now = [(m.message_id, m.method) for m in person.inbox]
+        assert now[:len(kept[person.id])] == kept[person.id]
+    assert any(m.method == "sendVenue" for m in bolat.inbox)
+    assert not any("could not be delivered" in (m.text or "") for m in coordinator.inbox)
+    assert rows(world.db, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'") == [(0,)]
+
+    # The case goes on; a refresh never touches a withdrawn message again.
+    after = (seen(marat), seen(aigul))
+    second = await card_for(bolat, alert_id)
+    await bolat.press(f"Claim the case #{alert_id}", message=second)
+    await bolat.wait_for(f"You hold case #{alert_id}")
+    await reporter.send_text("now at the district station")
+    await bolat.wait_for("now at the district station")
+    await world.drain()
+    assert (seen(marat), seen(aigul)) == after
+
+
+def age(user: SimUser, hours: float) -> None:
+    """Make every bot message in a chat look ``hours`` old to the emulator (Telegram lets
+    a bot delete its messages only within 48 hours)."""
+    for message in user.chat.bot_messages:
+        message.date -= int(hours * 3600)
+        if message.message_id in user.chat.messages:
+            user.chat.messages[message.message_id]["date"] = message.date
+
+
+async def test_case_messages_too_old_to_delete_are_neutralised_or_left_without_a_page(
+        world: World) -> None:
+    coordinator, _, marat, _, _, _ = await _held_case_with_content(world)
+    age(marat, 49)
+    mark = coordinator.mark()
+    await coordinator.send_command("/revoke", str(marat.id))
+    await coordinator.wait_for("is now a reporter only", after=mark)
+    await world.drain()
+
+    photo = [m for m in marat.inbox if m.method == "copyMessage" and "photo" in m.raw]
+    assert [(m.caption, m.buttons) for m in photo] == [(NEUTRAL, [])]
+    assert not any(m.deleted for m in marat.chat.bot_messages)  # Telegram refused each delete
+    assert not any(word in str(m.raw) for m in marat.inbox for word in ("precinct", "van 777"))
+    assert not any("could not be delivered" in (m.text or "") for m in coordinator.inbox)
+    assert rows(world.db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") == [(0,)]

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
-from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, Outgoing, combine
+from bot.domain.messages import DELETE, PRIORITY_ALERT, PRIORITY_CASE, Outgoing, combine
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
 from storage import Due, OutboxRow, Tx
@@ -56,6 +56,8 @@ ALERT_RESERVE = 12  # places a second of the overall limit (of 29) only alerts m
 class Transport(Protocol):
     async def send(self, chat_id: int, out: Outgoing) -> int: ...
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None: ...
+    async def delete(self, chat_id: int, message_id: int,
+                     caption: str | None = None) -> None: ...
 
 
 Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
@@ -407,7 +409,8 @@ class OutboxWorker:
             if o.failure is None:
                 await tx.mark_sent(o.ids, o.message_id, self.svc.now())
                 first = o.batch[0]
-                if first.target_id is not None:  # the message now says what the edit said
+                if first.target_id is not None and first.kind != DELETE:
+                    # the message now says what the edit said
                     await tx.set_payload(first.target_id, first.payload)
                 await self._catch_up_edits(tx, o.batch)
             elif o.retry_in is not None:
@@ -443,6 +446,9 @@ class OutboxWorker:
                 if o.unreachable and self.on_undeliverable is not None:
                     if row.target_id is None:
                         await self.on_undeliverable(row, o.failure)
+                elif row.kind == DELETE:  # a withdrawal Telegram refused: left as it is,
+                    # and nobody is paged about a person already cut off
+                    log.warning("could not withdraw message row %d (%s)", row.id, o.failure)
                 elif not o.unreachable and self.on_failed is not None:
                     await self.on_failed(row, o.failure)
             except Exception:  # one failed report must not skip the others
@@ -479,7 +485,24 @@ class OutboxWorker:
             out = parts[0] if len(parts) == 1 else combine(parts, await self._header(chat_id,
                                                                                     len(parts)))
             return await self.transport.send(chat_id, out)
+        if first.kind == DELETE:
+            return await self._delete(chat_id, first)
         return await self._edit(chat_id, first)
+
+    async def _delete(self, chat_id: int, row: OutboxRow) -> int | None:
+        """Delete a sent message. Where Telegram refuses (after 48 hours), a media copy
+        with a caption gets the row's text as its caption instead."""
+        assert row.target_id is not None
+        async with self.svc.storage.read() as tx:
+            target = await tx.outbox_row(row.target_id)
+        if target is None or target.state != "sent" or target.message_id is None:
+            raise Permanent("target message was never delivered")
+        shown = Outgoing.from_json(target.payload)
+        caption = Outgoing.from_json(row.payload).text
+        await self.transport.delete(
+            chat_id, target.message_id,
+            caption if shown.copy_of is not None and shown.text and caption else None)
+        return target.message_id
 
     async def _edit(self, chat_id: int, row: OutboxRow) -> int | None:
         """Edit a sent message; a bundled message is re-rendered from all its parts. An

@@ -169,3 +169,29 @@ class TelegramTransport:
             raise _classify(exc) from None
         except Exception as exc:
             raise _local(exc) from None
+
+    async def delete(self, chat_id: int, message_id: int, caption: str | None = None) -> None:
+        """Delete one of the bot's messages. Telegram refuses once it is 48 hours old: then
+        a media message whose caption can change (``caption``) gets that caption and loses
+        its buttons instead; anything else is refused (``Permanent``). A message already
+        gone counts as deleted."""
+        try:
+            await self.bot.delete_message(chat_id, message_id)
+            return
+        except BadRequest as exc:
+            reason = exc.message.lower()
+            if "message to delete not found" in reason:
+                return
+            if caption is None or "can't be deleted" not in reason:
+                raise _classify(exc) from None
+        except TelegramError as exc:
+            raise _classify(exc) from None
+        except Exception as exc:
+            raise _local(exc) from None
+        try:
+            await self.bot.edit_message_caption(chat_id, message_id, caption=caption,
+                                                reply_markup=None)
+        except TelegramError as exc:
+            raise _classify(exc) from None
+        except Exception as exc:
+            raise _local(exc) from None

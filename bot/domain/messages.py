@@ -182,3 +182,7 @@ PRIORITY_REPLY = 1  # the answer to what a person just did (incl. "alert receive
 PRIORITY_CASE = 2  # case updates, pins, edits of lawyer messages
 PRIORITY_GROUP = 3  # press-freedom group notices
 PRIORITY_LOW = 4  # reminders and summaries
+
+# Outbox kind of a request to delete a sent message (its target_id): a case message that
+# cannot become a neutral text (a pin, a copied photo or video message) of someone cut off.
+DELETE = "delete"

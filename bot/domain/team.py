@@ -7,6 +7,7 @@ import secrets
 
 from bot.domain import notify
 from bot.domain.messages import (
+    DELETE,
     PRIORITY_ALERT,
     PRIORITY_CASE,
     PRIORITY_REPLY,
@@ -39,12 +40,17 @@ async def staff_keyboard(tx: Tx, lang: str, person: Person
 
 async def cut_off(tx: Tx, person_id: int, now: float) -> None:
     """Someone leaves the team (revoked, often because their phone was seized): what is
-    still queued for them is never sent, and each case message they have (alert cards,
-    contact messages) is edited once to a neutral text without buttons and never again."""
+    still queued for them is never sent, and every message they have about an alert is
+    withdrawn once and never touched again: a text (card, contact, the reporter's words)
+    is edited to a neutral text without buttons; what cannot become that text (a pin, a
+    copied photo or video message) is deleted, or where Telegram no longer allows that
+    (after 48 hours) a copy's caption is made neutral."""
     await tx.cancel_pending_to(person_id, "cut off")
     neutral = Outgoing(t(lang_of(await tx.person(person_id)), NO_LONGER_AVAILABLE)).to_json()
-    for row in await tx.withdraw_cards(person_id):
-        await tx.enqueue(person_id, "edit", PRIORITY_CASE, neutral, now, alert_id=row.alert_id,
+    for row in await tx.withdraw_case_messages(person_id):
+        shown = Outgoing.from_json(row.payload)
+        kind = DELETE if shown.copy_of is not None or shown.location is not None else "edit"
+        await tx.enqueue(person_id, kind, PRIORITY_CASE, neutral, now, alert_id=row.alert_id,
                          target_id=row.id)
 
 
