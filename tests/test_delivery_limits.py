@@ -301,3 +301,24 @@ def test_queue_serves_chats_by_their_most_urgent_row_and_keeps_a_chats_order() -
     assert q.release(now=1.0) == 5.0 and q.pop_chat(1.0) is None
     assert q.release(now=5.0) is None
     assert q.chat_rows(10, 5)[0].id == 1 and q.pop_chat(5.0) == 10 and q.seen == 4
+
+
+async def test_a_flooded_timeline_shows_its_newest_events_and_says_what_it_left_out(
+        world: World) -> None:
+    """/case splits a long timeline over several messages; only one swollen by a flood is
+    shortened, to its newest 200 events, with a line saying how many were left out."""
+    await world.start(flood_quiet_seconds=0.5)
+    coordinator = await world.register_coordinator()
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    for i in range(230):
+        await reporter.send_text(f"line-{i}")
+    await reporter.wait_for("in a short time", timeout=30)
+    events = rows(world.db, "SELECT COUNT(*) FROM alert_events WHERE alert_id = ?", alert_id)
+    mark = coordinator.mark()
+    await coordinator.send_command("/case", str(alert_id))
+    await coordinator.wait_for("line-229", after=mark)
+    await world.drain()
+    answer = said(coordinator, mark)
+    assert f"({events[0][0] - 200} earlier events not shown)" in answer
+    assert "line-229" in answer and "line-0\n" not in answer
+    assert refusals(world.emu) == []

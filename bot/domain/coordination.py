@@ -28,6 +28,9 @@ def minutes(value: float | None) -> str:
     return "—" if value is None else f"{value / 60:.1f} min"
 
 
+CASE_EVENTS = 200  # the newest timeline events /case shows (a few messages at most)
+
+
 class Coordination:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
@@ -85,9 +88,12 @@ class Coordination:
                 extra = (f":\n{quote_lines(str(text))}" if text
                          else f": {t(lang, str(outcome))}" if outcome else "")
                 lines.append(f"{utc_stamp(ev.at)} · {t(lang, ev.kind)}{who}{extra}")
-            # Too long for one message: keep the newest events, they matter most.
-            while lines and len(head) + sum(len(x) + 1 for x in lines) > 3900:
-                lines.pop(0)
+            # A long answer goes as several messages (notify.send splits it); only a timeline
+            # swollen by a flood is shortened, to its newest events, and says so.
+            if len(lines) > CASE_EVENTS:
+                skipped = len(lines) - CASE_EVENTS
+                lines = [t(lang, "({n} earlier events not shown)", n=skipped),
+                         *lines[-CASE_EVENTS:]]
             return "\n".join([head, *lines])
 
     async def stats(self, user_id: int, days: float) -> str:
