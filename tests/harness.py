@@ -202,3 +202,10 @@ class BotProcess:
             await asyncio.sleep(0.05)
         self.proc.kill()
         self.proc.wait(5)
+
+
+async def claim(lawyer: SimUser, alert_id: int) -> None:
+    """The lawyer presses Claim on their card of this alert and holds the case."""
+    card = await card_for(lawyer, alert_id)
+    await lawyer.press(f"Claim the case #{alert_id}", message=card)
+    await lawyer.wait_for(f"You hold case #{alert_id}")

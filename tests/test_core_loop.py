@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.harness import ALMATY, ASTANA, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, ASTANA, World, card_for, claim, raise_alert, rows
 
 
 async def test_alert_routes_to_on_call_lawyers_of_its_region(world: World) -> None:
@@ -93,9 +93,7 @@ async def test_close_with_outcome_and_note(world: World) -> None:
     await world.register_coordinator()
     lawyer = await world.register_lawyer("Marat", ("Almaty",))
     reporter, alert_id = await raise_alert(world, "Aida", ASTANA)
-    card = await card_for(lawyer, alert_id)
-    await lawyer.press(f"Claim the case #{alert_id}", message=card)
-    await lawyer.wait_for(f"You hold case #{alert_id}")
+    await claim(lawyer, alert_id)
     await lawyer.send_command("/close", f"{alert_id} Released without charges")
     choice = await lawyer.wait_for(f"How did case #{alert_id} end?")
     answer = await lawyer.press("released", message=choice)

@@ -7,7 +7,7 @@ import time
 
 from bot.clock import ManualClock
 from emulator import SimUser
-from tests.harness import ALMATY, ASTANA, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, ASTANA, World, card_for, claim, raise_alert, rows
 
 
 def waves_seen(user: SimUser, alert_id: int) -> list[str]:
@@ -76,9 +76,7 @@ async def test_claimed_case_without_updates_reminds_its_lawyer(world: World) -> 
     await world.register_coordinator()
     marat = await world.register_lawyer("Marat", ("Almaty",))
     _, alert_id = await raise_alert(world, "Aida", ALMATY)
-    card = await card_for(marat, alert_id)
-    await marat.press(f"Claim the case #{alert_id}", message=card)
-    await marat.wait_for(f"You hold case #{alert_id}")
+    await claim(marat, alert_id)
     clock.advance(2 * 3600 + 1)
     await marat.wait_for("has had no update for a while")
 

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from emulator import SimUser
-from tests.harness import ALMATY, ASTANA, World, card_for
+from tests.harness import ALMATY, ASTANA, World, card_for, claim
 
 REFUSAL = "Sorry, this button is not for you."
 
@@ -119,9 +119,7 @@ async def test_lawyer_cannot_note_close_or_assign_a_case_held_by_another(
         world: World) -> None:
     _, almaty, _, a1, _ = await scene(world)
     other = await world.register_lawyer("Aigul", ("Almaty",))
-    card = await card_for(almaty, a1)
-    await almaty.press(f"Claim the case #{a1}", message=card)
-    await almaty.wait_for(f"You hold case #{a1}")
+    await claim(almaty, a1)
     before = snapshot(world)
     for command, args, expected in [("/note", f"{a1} hi", "only to a case you hold"),
                                     ("/close", str(a1), "only a case you hold"),

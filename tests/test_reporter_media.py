@@ -14,7 +14,7 @@ from telegram import Bot, MessageId
 from telegram.error import BadRequest
 
 from emulator import BotMessage, Emulator
-from tests.harness import ALMATY, ASTANA, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, ASTANA, World, card_for, claim, raise_alert, rows
 
 
 def copies(messages: list[BotMessage]) -> list[BotMessage]:
@@ -26,9 +26,7 @@ async def test_media_and_captions_reach_the_holder_as_copies(world: World) -> No
     await world.register_coordinator()
     marat = await world.register_lawyer("Marat", ("Almaty",))
     reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
-    card = await card_for(marat, alert_id)
-    await marat.press(f"Claim the case #{alert_id}", message=card)
-    await marat.wait_for(f"You hold case #{alert_id}")
+    await claim(marat, alert_id)
 
     photo = await reporter.send_photo(caption="police van 777")
     await reporter.wait_for("Sent to your lawyer")

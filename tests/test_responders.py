@@ -9,7 +9,7 @@ import time
 
 from bot.clock import ManualClock
 from emulator import SimUser
-from tests.harness import ALMATY, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, World, card_for, claim, raise_alert, rows
 
 REFUSALS = ("Sorry, this button is not for you.", "You can close only a case you hold.")
 
@@ -153,9 +153,7 @@ async def test_holder_closes_as_safe_only_after_the_reporter_said_so(world: Worl
     await world.register_coordinator()
     marat = await world.register_lawyer("Marat", ("Almaty",))
     reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
-    card = await card_for(marat, alert_id)
-    await marat.press(f"Claim the case #{alert_id}", message=card)
-    await marat.wait_for(f"You hold case #{alert_id}")
+    await claim(marat, alert_id)
     await world.drain()
     before = snapshot(world)
     assert await forged(world, marat, f"out:{alert_id}:safe") in REFUSALS
@@ -245,9 +243,7 @@ async def test_coordinator_moves_a_held_case_after_confirming(world: World) -> N
     marat = await world.register_lawyer("Marat", ("Almaty",))
     aigul = await world.register_lawyer("Aigul", ("Almaty",))
     reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
-    card = await card_for(marat, alert_id)
-    await marat.press(f"Claim the case #{alert_id}", message=card)
-    await marat.wait_for(f"You hold case #{alert_id}")
+    await claim(marat, alert_id)
     mark = coordinator.mark()
     await coordinator.send_command("/assign", str(alert_id))
     choice = await coordinator.wait_for(f"Case #{alert_id} is held by Marat", after=mark)

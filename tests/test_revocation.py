@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from emulator import Faults, SimUser
-from tests.harness import ALMATY, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, World, card_for, claim, raise_alert, rows
 
 NEUTRAL = "This message is no longer available."
 
@@ -87,9 +87,7 @@ async def test_revoking_an_acknowledger_leaves_the_case_with_its_holder(world: W
     reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
     card = await card_for(marat, alert_id)
     await marat.press(f"Acknowledge #{alert_id}", message=card)
-    second = await card_for(aigul, alert_id)
-    await aigul.press(f"Claim the case #{alert_id}", message=second)
-    await aigul.wait_for(f"You hold case #{alert_id}")
+    await claim(aigul, alert_id)
     mark = coordinator.mark()
     await coordinator.send_command("/revoke", str(marat.id))
     answer = await coordinator.wait_for("Marat is now a reporter only", after=mark)
@@ -277,9 +275,7 @@ async def test_revocation_withdraws_every_case_message_texts_pins_and_media(
 
     # The case goes on; a refresh never touches a withdrawn message again.
     after = (seen(marat), seen(aigul))
-    second = await card_for(bolat, alert_id)
-    await bolat.press(f"Claim the case #{alert_id}", message=second)
-    await bolat.wait_for(f"You hold case #{alert_id}")
+    await claim(bolat, alert_id)
     await reporter.send_text("now at the district station")
     await bolat.wait_for("now at the district station")
     await world.drain()

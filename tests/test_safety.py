@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from bot.clock import ManualClock
-from tests.harness import ALMATY, ASTANA, BotProcess, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, ASTANA, BotProcess, World, card_for, claim, raise_alert, rows
 
 
 async def test_sos_after_im_safe_withdraws_the_safe_and_keeps_the_alert(world: World) -> None:
@@ -64,9 +64,7 @@ async def test_revoked_lawyer_loses_the_case_and_it_is_paged_again(world: World)
     marat = await world.register_lawyer("Marat", ("Almaty",))
     aigul = await world.register_lawyer("Aigul", ("Astana",))
     reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
-    card = await card_for(marat, alert_id)
-    await marat.press(f"Claim the case #{alert_id}", message=card)
-    await marat.wait_for(f"You hold case #{alert_id}")
+    await claim(marat, alert_id)
     c = world.coordinator
     mark = c.mark()
     await c.send_command("/revoke", str(marat.id))
