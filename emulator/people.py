@@ -199,75 +199,43 @@ class SimUser(_ChatSide):
         self.emu.world.push_update("edited_message", stored)
         return copy.deepcopy(stored)
 
-    async def send_photo(self, caption: str | None = None) -> dict[str, Any]:
-        """Send a photo (fake file ids, never downloadable)."""
+    def _file(self, kind: str, tag: str, caption: str | None = None,
+              **fields: Any) -> dict[str, Any]:
+        """Send a file of ``kind`` with fake ids (never downloadable); ``fields`` are the
+        kind's own (duration, mime type, ...)."""
         n = self.chat.next_message_id
-        content: dict[str, Any] = {
-            "photo": [
-                {
-                    "file_id": f"AgACAgIAAx-user-{self.id}-{n}-s",
-                    "file_unique_id": f"us{self.id}{n}",
-                    "width": 90,
-                    "height": 90,
-                },
-                {
-                    "file_id": f"AgACAgIAAx-user-{self.id}-{n}-b",
-                    "file_unique_id": f"ub{self.id}{n}",
-                    "width": 1280,
-                    "height": 960,
-                },
-            ]
-        }
+        file = {"file_id": f"AgACAgIAAx-{tag}-{self.id}-{n}",
+                "file_unique_id": f"u{tag[0]}{self.id}{n}", **fields}
+        content: dict[str, Any] = {kind: file}
+        if caption is not None:
+            content["caption"] = caption
+        return self._message(self.chat, content)
+
+    async def send_photo(self, caption: str | None = None) -> dict[str, Any]:
+        """Send a photo: two sizes, as Telegram sends them."""
+        n = self.chat.next_message_id
+        sizes = [{"file_id": f"AgACAgIAAx-user-{self.id}-{n}-{size}",
+                  "file_unique_id": f"u{size}{self.id}{n}", "width": w, "height": h}
+                 for size, w, h in (("s", 90, 90), ("b", 1280, 960))]
+        content: dict[str, Any] = {"photo": sizes}
         if caption is not None:
             content["caption"] = caption
         return self._message(self.chat, content)
 
     async def send_voice(self, duration: int = 3, caption: str | None = None) -> dict[str, Any]:
-        """Send a voice note (fake file ids)."""
-        n = self.chat.next_message_id
-        content: dict[str, Any] = {
-            "voice": {
-                "file_id": f"AwACAgIAAx-voice-{self.id}-{n}",
-                "file_unique_id": f"uv{self.id}{n}",
-                "duration": duration,
-                "mime_type": "audio/ogg",
-            }
-        }
-        if caption is not None:
-            content["caption"] = caption
-        return self._message(self.chat, content)
+        """Send a voice note."""
+        return self._file("voice", "voice", caption, duration=duration, mime_type="audio/ogg")
 
     async def send_document(
         self, file_name: str = "protocol.pdf", caption: str | None = None
     ) -> dict[str, Any]:
-        """Send a file (fake file ids)."""
-        n = self.chat.next_message_id
-        content: dict[str, Any] = {
-            "document": {
-                "file_id": f"BQACAgIAAx-doc-{self.id}-{n}",
-                "file_unique_id": f"ud{self.id}{n}",
-                "file_name": file_name,
-                "mime_type": "application/pdf",
-            }
-        }
-        if caption is not None:
-            content["caption"] = caption
-        return self._message(self.chat, content)
+        """Send a file."""
+        return self._file("document", "doc", caption, file_name=file_name,
+                          mime_type="application/pdf")
 
     async def send_video_note(self, duration: int = 5) -> dict[str, Any]:
-        """Send a round video message (fake file ids; video notes have no caption)."""
-        n = self.chat.next_message_id
-        return self._message(
-            self.chat,
-            {
-                "video_note": {
-                    "file_id": f"DQACAgIAAx-round-{self.id}-{n}",
-                    "file_unique_id": f"ur{self.id}{n}",
-                    "length": 240,
-                    "duration": duration,
-                }
-            },
-        )
+        """Send a round video message (video notes have no caption)."""
+        return self._file("video_note", "round", None, length=240, duration=duration)
 
     async def forward_location(
         self, lat: float, lon: float, from_name: str = "Someone"
