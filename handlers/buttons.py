@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.messages import utf16_len
+from bot.domain.notify import RAISE_NOW_DATA
 from bot.i18n import t
 from handlers.common import Context, domain, say, sender
 
@@ -93,7 +94,7 @@ async def _assign_to(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.assign(uid, int(a[0]), int(a[1]))
 
 
-@route("sos")
+@route(RAISE_NOW_DATA)
 async def _raise_now(q: Domain, uid: int, _: list[str]) -> str | None:
     return await q.reporting.raise_now(uid)
 

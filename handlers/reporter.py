@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
+from bot.delivery.updates import media_of
 from bot.i18n import t
 from handlers.common import NEW_MESSAGES, Context, domain, is_private, say, sender
 
@@ -42,20 +43,6 @@ async def text(update: Update, context: Context) -> None:
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
     answer = await domain(context).private_text.handle(user_id, message.text, lang, reply_to)
     await say(context, user_id, answer)
-
-
-MEDIA_KINDS = ("voice", "video", "video_note", "audio", "document")
-
-
-def media_of(message: Message) -> tuple[str, str] | None:
-    """The kind of what was sent and its Telegram file id (a photo's largest size)."""
-    if message.photo:
-        return "photo", message.photo[-1].file_id
-    for kind in MEDIA_KINDS:
-        item = getattr(message, kind)
-        if item is not None:
-            return kind, item.file_id
-    return None
 
 
 async def media(update: Update, context: Context) -> None:

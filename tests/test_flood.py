@@ -8,7 +8,7 @@ from bot.domain import notify
 from bot.domain.flood import SlidingCounter
 from bot.domain.messages import PRIORITY_ALERT, Outgoing
 from emulator import SimUser
-from tests.harness import ALMATY, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, World, claim, raise_alert, rows
 
 SOS_NO_LOCATION = "🆘 Alert without location"
 
@@ -44,10 +44,7 @@ async def test_a_flood_is_stored_but_not_forwarded_one_by_one(world: World) -> N
     await world.register_coordinator()
     lawyer = await world.register_lawyer("Marat", ("Almaty",))
     reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
-    card = await card_for(lawyer, alert_id)
-    mark = lawyer.mark()
-    await lawyer.press(f"Claim the case #{alert_id}", message=card)
-    await lawyer.wait_for(f"#{alert_id}", after=mark)
+    await claim(lawyer, alert_id)
     await world.drain()
     limit = 20  # QORGAU_FLOOD_MESSAGES_PER_MINUTE's default
     n = 3 * limit

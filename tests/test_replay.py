@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from emulator import Faults, SimUser
-from tests.harness import ALMATY, BotProcess, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, BotProcess, World, claim, raise_alert, rows
 from tests.test_delivery import until
 
 
@@ -20,10 +20,7 @@ async def test_updates_processed_before_a_kill_are_not_repeated(world: World) ->
     await world.register_coordinator()
     lawyer = await world.register_lawyer("Marat", ("Almaty",))
     reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
-    card = await card_for(lawyer, alert_id)
-    mark = lawyer.mark()
-    await lawyer.press(f"Claim the case #{alert_id}", message=card)
-    await lawyer.wait_for(f"#{alert_id}", after=mark)
+    await claim(lawyer, alert_id)
     await world.drain()
     await world.stop()
 

@@ -101,9 +101,6 @@ class Queue:
         self._heads: list[tuple[int, int, int]] = []  # (priority, id, chat)
         self._later: list[tuple[float, int]] = []  # (not_before, chat)
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
     def add(self, row: Due, now: float) -> None:
         self.seen = max(self.seen, row.id)
         self.rows[row.id] = row

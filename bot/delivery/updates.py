@@ -27,7 +27,7 @@ from telegram.error import Conflict, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot.domain.flood import Flood, Held
-from bot.domain.notify import LABEL_SOS_NO_LOCATION
+from bot.domain.notify import LABEL_SOS_NO_LOCATION, RAISE_NOW_DATA
 from bot.domain.services import INBOUND_UPDATE, Services
 from bot.i18n import LANGUAGES, t
 
@@ -40,7 +40,6 @@ MAX_TRIES = 3
 # can never come back, and is forgotten.
 KEEP_PROCESSED = 26 * 3600.0
 PRUNE_EVERY = 600.0
-SOS_CALLBACK = "sos"  # callback data of an inline "raise an alert" button starts with this
 
 GiveUp = Callable[[Update], Awaitable[None]]  # tells the sender we could not do it
 
@@ -220,7 +219,7 @@ def is_alert(update: Update) -> bool:
     if message is not None:
         return message.location is not None or (message.text or "").strip() in SOS_TEXTS
     query = update.callback_query
-    return query is not None and (query.data or "").startswith(SOS_CALLBACK)
+    return query is not None and (query.data or "").startswith(RAISE_NOW_DATA)
 
 
 def held_message(update_id: int, user_id: int, message: Message) -> Held:
@@ -234,12 +233,24 @@ def held_message(update_id: int, user_id: int, message: Message) -> Held:
     if message.location is not None:
         loc = message.location
         return Held(update_id, user_id, location=(loc.latitude, loc.longitude))
-    for kind in ("photo", "voice", "video", "video_note", "document", "audio"):
-        value = getattr(message, kind, None)
-        if value:
-            file = value[-1] if isinstance(value, tuple) else value
-            return Held(update_id, user_id, media=kind, file_id=file.file_id)
+    found = media_of(message)
+    if found is not None:
+        return Held(update_id, user_id, media=found[0], file_id=found[1])
     return Held(update_id, user_id, text=message.caption)
+
+
+MEDIA_KINDS = ("voice", "video", "video_note", "audio", "document")
+
+
+def media_of(message: Message) -> tuple[str, str] | None:
+    """The kind of what was sent and its Telegram file id (a photo's largest size)."""
+    if message.photo:
+        return "photo", message.photo[-1].file_id
+    for kind in MEDIA_KINDS:
+        item = getattr(message, kind)
+        if item is not None:
+            return kind, item.file_id
+    return None
 
 
 async def process_batch(app: Application, updates: Iterable[Update]) -> None:

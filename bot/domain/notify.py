@@ -36,6 +36,7 @@ LABEL_SAFE = "✅ I'm safe"
 LABEL_ON = "🟢 Go on call"
 LABEL_OFF = "⚪ Go off call"
 LABEL_RAISE_NOW = "🆘 Raise an alert now"
+RAISE_NOW_DATA = "sos"  # that button's callback data (the poller lets it skip the queue)
 
 
 REPLY_BACKLOG = 3  # unsent answers kept per chat; set by flood.Flood from the settings

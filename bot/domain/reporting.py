@@ -176,7 +176,7 @@ class Reporting:
             keyboard=notify.keyboard(lang, person, alert_open=False)))
         await self._reply(tx, person, Outgoing(
             t(lang, "Lawyers on call are alerted at once. Other questions: /help"),
-            buttons=((Button(t(lang, notify.LABEL_RAISE_NOW), "sos"),),)))
+            buttons=((Button(t(lang, notify.LABEL_RAISE_NOW), notify.RAISE_NOW_DATA),),)))
 
     async def raise_now(self, user_id: int) -> str | None:
         """The one-tap button under that answer: the same step as "Alert without location".
