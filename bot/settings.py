@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     stale_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     safe_autoclose_seconds: float = Field(default=1800.0, gt=0, le=WEEK)
     invite_ttl_hours: float = Field(default=48.0, gt=0, le=24 * 30)
+    # Seconds after SOS during which one "Cancel" withdraws it before anyone is paged. Off (0)
+    # by default: every second counts, and Telegram already confirms a shared location.
+    undo_seconds: float = Field(default=0.0, ge=0, le=600)
     # Telegram's published limits; the outbox paces itself below them.
     rate_private_per_second: float = Field(default=1.0, gt=0, le=1000)
     rate_group_per_minute: float = Field(default=20.0, gt=0, le=60_000)

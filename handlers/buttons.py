@@ -114,6 +114,21 @@ async def _decline(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.decline(uid, int(a[0]), a[1])
 
 
+@route("undo:" + NUM)
+async def _undo(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.cancelling.undo(uid, int(a[0]))
+
+
+@route("pin:set")
+async def _pin_set(q: Domain, uid: int, _: list[str]) -> str | None:
+    return await q.pins.start_change(uid)
+
+
+@route("pin:skip")
+async def _pin_skip(q: Domain, uid: int, _: list[str]) -> str | None:
+    return await q.pins.skip(uid)
+
+
 async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:

@@ -41,7 +41,8 @@ async def text(update: Update, context: Context) -> None:
         return
     user_id, lang = sender(update)
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
-    answer = await domain(context).private_text.handle(user_id, message.text, lang, reply_to)
+    answer = await domain(context).private_text.handle(user_id, message.text, lang, reply_to,
+                                                       message.message_id)
     await say(context, user_id, answer)
 
 
@@ -67,11 +68,20 @@ async def language(update: Update, context: Context) -> None:
                                   "Use /language en, /language kk or /language ru."))
 
 
+async def pin(update: Update, context: Context) -> None:
+    """/pin: set or change the cancel PIN and the duress PIN (asked for one at a time)."""
+    if not is_private(update):
+        return
+    user_id, _ = sender(update)
+    await say(context, user_id, await domain(context).pins.start_change(user_id))
+
+
 def handlers() -> list[object]:
     private = filters.ChatType.PRIVATE
     return [
         CommandHandler("start", start, filters=NEW_MESSAGES),
         CommandHandler("language", language, filters=NEW_MESSAGES),
+        CommandHandler("pin", pin, filters=NEW_MESSAGES),
         MessageHandler(private & filters.LOCATION, location),
         MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                        text),

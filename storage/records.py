@@ -62,6 +62,7 @@ class Alert:
     safe_at: float | None
     closed_at: float | None
     outcome: str | None
+    duress_at: float | None = None  # cancelled with the duress PIN: open, escalated
 
     @property
     def is_open(self) -> bool:
@@ -140,3 +141,24 @@ class HeldInput:
     held: int
     first_at: float
     last_at: float
+
+
+@dataclass(frozen=True)
+class PinState:
+    """A person's PINs (hashes only), what their next message is for, and wrong tries."""
+
+    user_id: int
+    pin_hash: str | None
+    duress_hash: str | None
+    pending_hash: str | None
+    awaiting: str | None
+    awaiting_alert: int | None
+    awaiting_since: float | None
+    fake: bool
+    failures: int
+    first_failure_at: float | None
+    locked_until: float | None
+
+    @property
+    def has_pin(self) -> bool:
+        return self.pin_hash is not None and self.duress_hash is not None

@@ -19,7 +19,17 @@ from typing import Any
 
 import aiosqlite
 
-from storage.records import Alert, AuditEntry, Due, Event, HeldInput, OutboxRow, Person, Timer
+from storage.records import (
+    Alert,
+    AuditEntry,
+    Due,
+    Event,
+    HeldInput,
+    OutboxRow,
+    Person,
+    PinState,
+    Timer,
+)
 
 _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
@@ -28,7 +38,11 @@ _PERSON_COLUMNS = {
 _ALERT_COLUMNS = {
     "state", "region", "lat", "lon", "accuracy_m", "located_at", "urgent", "wave",
     "acknowledged_by", "acknowledged_at", "claimed_by", "claimed_at", "last_update_at",
-    "safe_at", "closed_at", "outcome",
+    "safe_at", "closed_at", "outcome", "duress_at",
+}
+_PIN_COLUMNS = {
+    "pin_hash", "duress_hash", "pending_hash", "awaiting", "awaiting_alert", "awaiting_since",
+    "fake", "failures", "first_failure_at", "locked_until",
 }
 
 
@@ -125,6 +139,20 @@ class Tx:
             f"UPDATE people SET {sets}, updated_at = ? WHERE user_id = ?",
             (*values, now, user_id),
         )
+
+    async def pin_state(self, user_id: int) -> PinState | None:
+        row = await self._one("SELECT * FROM pins WHERE user_id = ?", (user_id,))
+        if row is None:
+            return None
+        data = dict(row)
+        data["fake"] = bool(data["fake"])
+        return PinState(**data)
+
+    async def update_pins(self, user_id: int, **fields: Any) -> None:
+        """Change a person's PIN row (created on first use)."""
+        sets, values = _assignments(fields, _PIN_COLUMNS)
+        await self._exec("INSERT OR IGNORE INTO pins (user_id) VALUES (?)", (user_id,))
+        await self._exec(f"UPDATE pins SET {sets} WHERE user_id = ?", (*values, user_id))
 
     async def staff(self) -> list[Person]:
         """Registered lawyers and coordinators: everyone an alert may be routed to."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 import logging
 import random
 import time
@@ -32,7 +33,7 @@ from typing import Protocol
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
-from bot.domain.messages import DELETE, PRIORITY_ALERT, PRIORITY_CASE, Outgoing, combine
+from bot.domain.messages import DELETE, ERASE, PRIORITY_ALERT, PRIORITY_CASE, Outgoing, combine
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
 from storage import Due, OutboxRow, Tx
@@ -477,6 +478,9 @@ class OutboxWorker:
 
     async def _request(self, chat_id: int, batch: list[OutboxRow]) -> int | None:
         first = batch[0]
+        if first.kind == ERASE:  # a person's own message (a typed PIN): gone if still there
+            await self.transport.delete(chat_id, int(json.loads(first.payload)["message_id"]))
+            return None
         if first.target_id is None:
             parts = [Outgoing.from_json(r.payload) for r in batch]
             out = parts[0] if len(parts) == 1 else combine(parts, await self._header(chat_id,

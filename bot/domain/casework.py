@@ -405,7 +405,8 @@ class CaseWork:
             await self._close(tx, alert, outcome, user_id)
             return t(lang, "Case #{id} closed: {outcome}.", id=alert_id, outcome=t(lang, outcome))
 
-    async def _close(self, tx: Tx, alert: Alert, outcome: str, actor: int | None) -> None:
+    async def _close(self, tx: Tx, alert: Alert, outcome: str, actor: int | None,
+                     tell_reporter: bool = True) -> None:
         now = self.svc.now()
         notes = [e for e in await tx.events(alert.id) if e.kind == "closing_note"]
         note = str(notes[-1].detail.get("text", "")) if notes else ""
@@ -413,6 +414,9 @@ class CaseWork:
         await tx.add_event(alert.id, now, "closed", actor, outcome=outcome, note=note)
         await tx.clear_timer("escalate", alert.id)
         await tx.clear_timer("safe_close", alert.id)
+        await tx.clear_timer("undo", alert.id)
+        if not tell_reporter:  # the caller answers the reporter itself
+            return await notify.refresh_alert_messages(tx, alert.id, now)
         reporter = await tx.person(alert.reporter_id)
         rl = lang_of(reporter)
         text = t(rl, "Your alert #{id} is closed ({outcome}).", id=alert.id,
@@ -424,30 +428,6 @@ class CaseWork:
             keyboard=notify.keyboard(rl, reporter, alert_open=False)), now,
             priority=PRIORITY_CASE, alert_id=alert.id)
         await notify.refresh_alert_messages(tx, alert.id, now)
-
-    # --- "I'm safe" -----------------------------------------------------------------------
-
-    async def reporter_safe(self, tx: Tx, alert: Alert, reporter: Person) -> None:
-        """The reporter says they are safe. A forced "I'm safe" must not silence the alarm by
-        itself: the lawyer confirms, or it closes after a set time; escalation goes on."""
-        now = self.svc.now()
-        await tx.update_alert(alert.id, safe_at=now)
-        await tx.add_event(alert.id, now, "reporter_safe", reporter.user_id)
-        delay = self.svc.settings.safe_autoclose_seconds
-        await tx.set_timer("safe_close", alert.id, now + delay)
-        holder = alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by
-        if holder is not None:
-            hl = lang_of(await tx.person(holder))
-            await notify.send(tx, holder, Outgoing(
-                t(hl, "The reporter of alert #{id} says they are safe. Confirm to close it.",
-                  id=alert.id),
-                buttons=((Button(t(hl, "Confirm: close #{id}", id=alert.id),
-                                 f"out:{alert.id}:safe"),),)),
-                now, kind="case", priority=PRIORITY_ALERT, alert_id=alert.id)
-        await notify.send(tx, reporter.user_id, Outgoing(t(
-            reporter.language, "Glad to hear it. Alert #{id} closes when your lawyer confirms, "
-            "or by itself in {m} min.", id=alert.id, m=max(1, round(delay / 60)))), now,
-            priority=PRIORITY_CASE, alert_id=alert.id)
 
     # --- timers ---------------------------------------------------------------------------
 
@@ -464,7 +444,8 @@ class CaseWork:
                 return
             if kind == "safe_close":
                 await tx.clear_timer(kind, subject_id)
-                await self._close(tx, alert, "safe", None)
+                if alert.acknowledged_by is not None:  # a lawyer is in the loop
+                    await self._close(tx, alert, "safe", None)
                 return
             await self._escalate(tx, alert, now)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.domain.casework import CaseWork
 from bot.domain.notify import LABEL_OFF, LABEL_ON, LABEL_SOS, LABEL_SOS_NO_LOCATION
+from bot.domain.pins import Pins
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
 from bot.domain.team import Team
@@ -15,7 +16,8 @@ from storage import Person
 # Each role's commands: (usage, what it does). English sources, translated when shown.
 COMMON = (("/language en|kk|ru", "change the language"), ("/help", "this help"))
 COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "reporter": (("/start", "register, or show your SOS buttons again"), *COMMON),
+    "reporter": (("/start", "register, or show your SOS buttons again"),
+                 ("/pin", "set or change your PIN for cancelling"), *COMMON),
     "lawyer": (
         ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),
         ("/offcall", "go off call"),
@@ -60,15 +62,19 @@ def role_of(person: Person | None) -> str:
 
 class PrivateText:
     def __init__(self, svc: Services, reporting: Reporting, team: Team,
-                 casework: CaseWork) -> None:
+                 casework: CaseWork, pins: Pins) -> None:
         self.svc = svc
         self.reporting = reporting
         self.team = team
         self.casework = casework
+        self.pins = pins
 
     async def handle(self, user_id: int, text: str, language: str,
-                     reply_to: int | None) -> str | None:
-        """Route one text; return a short answer to send, or None if the domain answered."""
+                     reply_to: int | None, message_id: int | None = None) -> str | None:
+        """Route one text; return a short answer to send, or None if the domain answered.
+        A PIN the person was asked for comes first: it must never reach a timeline."""
+        if await self.pins.on_text(user_id, text, message_id):
+            return None
         async with self.svc.storage.read() as tx:
             person = await tx.person(user_id)
             rows = await tx.rows_with_message(user_id, reply_to) if reply_to else []

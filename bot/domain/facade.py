@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.domain.cancelling import Cancelling
 from bot.domain.casework import CaseWork
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
 from bot.domain.flood import SUMMARY, Flood
-from bot.domain.reporting import Reporting
+from bot.domain.pins import Pins
+from bot.domain.reporting import UNDO, Reporting
 from bot.domain.services import Services
 from bot.domain.team import Team
 
@@ -25,15 +27,19 @@ class Domain:
     coordination: Coordination
     private_text: PrivateText
     flood: Flood
+    cancelling: Cancelling
+    pins: Pins
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
         team = Team(svc)
         casework = CaseWork(svc, team.group_gone)
         flood = Flood(svc)
-        reporting = Reporting(svc, casework.reporter_safe, flood)
+        cancelling = Cancelling(svc, casework)
+        pins = Pins(svc, cancelling)
+        reporting = Reporting(svc, cancelling.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
-                   PrivateText(svc, reporting, team, casework), flood)
+                   PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins)
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
@@ -41,9 +47,11 @@ class Domain:
             await self.team.on_call_ended(subject)
         elif kind == SUMMARY:
             await self.flood.summary(subject)
+        elif kind == UNDO:
+            await self.reporting.window_ended(kind, subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
-                                                  SUMMARY)}
+                                                  SUMMARY, UNDO)}

@@ -186,3 +186,6 @@ PRIORITY_LOW = 4  # reminders and summaries
 # Outbox kind of a request to delete a sent message (its target_id): a case message that
 # cannot become a neutral text (a pin, a copied photo or video message) of someone cut off.
 DELETE = "delete"
+# Outbox kind of a request to delete a message a person sent us (a typed PIN); its payload is
+# ``{"message_id": N}``, in the chat of the row.
+ERASE = "erase"

@@ -49,6 +49,8 @@ async def send(
     """Queue a message; one too long for Telegram goes as several, whole and in order (the
     worker sends one chat's rows of a priority in the order they were written). Returns the
     first row's id."""
+    if alert_id is not None and await silenced(tx, chat_id, alert_id):
+        return 0
     if kind == "reply" and priority >= PRIORITY_REPLY:
         # Answers to someone flooding the bot are merged: only the latest few are kept.
         await tx.trim_pending_replies(chat_id, REPLY_BACKLOG - 1, PRIORITY_REPLY)
@@ -57,6 +59,20 @@ async def send(
         row = await tx.enqueue(chat_id, kind, priority, part.to_json(), now, alert_id=alert_id)
         first = first or row
     return first
+
+
+async def silenced(tx: Tx, chat_id: int, alert_id: int) -> bool:
+    """Nothing more about an alert cancelled with the duress PIN goes to its reporter's chat:
+    whoever holds the phone saw a cancel, and any later news would give the alert away."""
+    if chat_id <= 0:
+        return False
+    alert = await tx.alert(alert_id)
+    return alert is not None and alert.duress_at is not None and alert.reporter_id == chat_id
+
+
+def hidden(alert: Alert | None) -> Alert | None:
+    """A reporter's open alert as their chat may show it: none after a duress cancel."""
+    return None if alert is None or alert.duress_at is not None else alert
 
 
 async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
@@ -194,6 +210,10 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
     if wave and wave > 1:
         lines.append(t(lang, "⏰ Still unanswered after {waited}: wave {wave}.",
                        waited=duration(lang, now - alert.created_at), wave=wave))
+    if alert.duress_at is not None:
+        lines.append(t(lang, "‼️ DURESS: at {time} the reporter entered their duress PIN. Their "
+                             "chat shows a normal cancel and hears nothing more about this "
+                             "alert; it stays open.", time=clock_time(alert.duress_at)))
     if alert.urgent:
         lines.append(t(lang, "‼️ URGENT: nobody is on call."))
     lines.append(t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
@@ -211,6 +231,9 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
     if known:
         lines.append(t(lang, "Known so far:"))
         lines.extend(f"• {k}" for k in known[-5:])  # each from known_facts: lines quoted
+    if alert.safe_at is not None and alert.is_open:
+        lines.append(t(lang, "✅ The reporter said \"I'm safe\" at {time}; not yet confirmed by "
+                             "a person (it may have been forced).", time=clock_time(alert.safe_at)))
     lines.append(t(lang, "State: {state}", state=state_words(lang, alert)))
     buttons: tuple[tuple[Button, ...], ...] = ()
     decline = ((Button(t(lang, "Can't take it #{id}", id=alert.id), f"decl:{alert.id}"),),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain import notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
+from bot.domain.notify import hidden
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
 from bot.domain.routing import Route, first_wave
 from bot.domain.services import Services
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
 
+UNDO = "undo"  # timer kind: the end of an alert's undo window, when its first wave goes
 MAX_NAME = 48
 MAX_NOTE = 2000
 
@@ -115,6 +117,17 @@ class Reporting:
                   nosos=t(lang, notify.LABEL_SOS_NO_LOCATION)),
                 keyboard=notify.keyboard(lang, person, alert_open=False),
             ))
+            await self._offer_pin(tx, person)  # optional: "Set a PIN" or "Skip"
+
+    async def _offer_pin(self, tx: Tx, person: Person) -> None:
+        """At the end of registration: the optional PIN, one tap to set it or to skip."""
+        lang = person.language
+        await notify.send(tx, person.user_id, Outgoing(
+            t(lang, "Optional: a PIN protects cancelling. If you set one, a cancel asks for it, "
+                    "and a second PIN lets you seem to cancel when someone forces you, while "
+                    "help goes on."),
+            buttons=((Button(t(lang, "Set a PIN"), "pin:set"), Button(t(lang, "Skip"), "pin:skip")),
+                     )), self.svc.now(), priority=PRIORITY_REPLY)
 
     async def set_language(self, user_id: int, language: str) -> bool:
         if language not in LANGUAGES:
@@ -126,7 +139,7 @@ class Reporting:
         return True
 
     async def _show_home(self, tx: Tx, person: Person) -> None:
-        alert = await tx.open_alert_of(person.user_id)
+        alert = hidden(await tx.open_alert_of(person.user_id))
         lang = person.language
         text = (t(lang, "Your alert #{id} is open: {state}.", id=alert.id,
                   state=notify.state_words(lang, alert)) if alert
@@ -301,11 +314,46 @@ class Reporting:
             t(lang, "Send anything you can here (text, photo, voice); it goes to your lawyer."),
             keyboard=notify.keyboard(lang, person, alert_open=True),
         ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
+        undo = self.svc.settings.undo_seconds
+        if undo > 0:  # stored now; paged when the window ends (a timer row: kill-proof)
+            await notify.send(tx, person.user_id, Outgoing(
+                t(lang, "Sent by mistake? You can cancel within {wait}.",
+                  wait=notify.duration(lang, undo)),
+                buttons=((Button(t(lang, "Cancel"), f"undo:{alert_id}"),),)),
+                now, priority=PRIORITY_ALERT)
+            await tx.set_timer(UNDO, alert_id, now + undo)
+            return
+        await self._page_first(tx, alert, person, route, now)
+
+    async def _page_first(self, tx: Tx, alert: Alert, person: Person, route: Route,
+                          now: float) -> None:
         # Paged after the answer is queued: one message to the reporter goes before the many
         # cards, all at the top priority, when a flood leaves little of the overall rate.
         await notify.page(tx, alert, route.recipients, now, wave=1, known=[], reporter=person)
         await notify.post_group_notices(tx, alert, now, reporter=person)
-        await tx.set_timer("escalate", alert_id, now + self.svc.policy.ack_timeout)
+        await tx.set_timer("escalate", alert.id, now + self.svc.policy.ack_timeout)
+
+    async def window_ended(self, kind: str, alert_id: int) -> None:
+        """The undo window of an alert ran out without a cancel: its first wave goes now.
+        Whoever is on call now is paged (the window may have outlived a restart)."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            timer = await tx.timer(kind, alert_id)
+            if timer is None or timer.due_at > now:
+                return
+            await tx.clear_timer(kind, alert_id)
+            alert = await tx.alert(alert_id)
+            person = await tx.person(alert.reporter_id) if alert else None
+            if alert is None or person is None or not alert.is_open:
+                return
+            if alert.state != "open":  # someone already took it up: just the group notices
+                return await notify.post_group_notices(tx, alert, now, reporter=person)
+            staff = [p for p in await tx.staff() if p.user_id != person.user_id]
+            route = first_wave(staff, alert.region, now)
+            await tx.update_alert(alert_id, urgent=int(route.urgent))
+            await tx.add_event(alert_id, now, "window_ended", None, paged=len(route.recipients),
+                               urgent=route.urgent)
+            await self._page_first(tx, await tx.alert(alert_id) or alert, person, route, now)
 
     async def _withdraw_safe(self, tx: Tx, alert_id: int, person: Person, now: float) -> None:
         """SOS again after "I'm safe": the "safe" may have been forced. Keep the alert open
@@ -378,6 +426,9 @@ class Reporting:
                     t(hl, "Alert #{id} · from {name}:", id=alert_id,
                       name=notify.reporter_name(hl, person)) + "\n" + notify.quote_lines(note)),
                     now, kind="case", priority=PRIORITY_CASE, alert_id=alert_id)
+        if alert.duress_at is not None:  # their chat answers as if nothing were open
+            await self._offer_alert(tx, person)
+        elif holder is not None:
             await self._reply(tx, person, Outgoing(answer or t(lang, "Sent to your lawyer.")))
         else:
             await self._reply(tx, person, Outgoing(answer or t(
