@@ -94,6 +94,7 @@ class World:
         await user.wait_for("May press-freedom groups see")
         await user.press("Yes, share it" if share else "No, region only")
         await user.wait_for("You are registered")
+        await user.wait_for("Optional: a PIN")  # offered last; skipped by not answering
         return user
 
     async def invite_link(self, role: str = "lawyer") -> str:

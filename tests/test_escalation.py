@@ -102,8 +102,9 @@ async def test_im_safe_closes_after_the_lawyer_confirms(world: World) -> None:
     card = await card_for(marat, alert_id)
     await marat.press(f"Claim the case #{alert_id}", message=card)
     await reporter.wait_for("has taken your case")
+    mark = reporter.mark()
     await reporter.tap("✅ I'm safe")
-    await reporter.wait_for("closes when your lawyer confirms")
+    await reporter.wait_for("Received.", after=mark)
     assert rows(world.db, "SELECT state FROM alerts") == [("claimed",)]  # not by itself
     ask = await marat.wait_for("says they are safe")
     await marat.press(f"Confirm: close #{alert_id}", message=ask)
@@ -111,12 +112,45 @@ async def test_im_safe_closes_after_the_lawyer_confirms(world: World) -> None:
     assert rows(world.db, "SELECT state, outcome FROM alerts") == [("closed", "safe")]
 
 
-async def test_im_safe_closes_by_itself_after_the_set_time(world: World) -> None:
+async def test_im_safe_on_an_acknowledged_alert_closes_by_itself_after_the_set_time(
+        world: World) -> None:
+    """A lawyer is in the loop (they acknowledged it): their silence lets it close."""
     clock = ManualClock(time.time())
     await world.start(clock=clock, safe_autoclose_seconds=600)
     await world.register_coordinator()
-    reporter, _ = await raise_alert(world, "Aida", ALMATY)
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    card = await card_for(marat, alert_id)
+    await marat.press(f"Acknowledge #{alert_id}", message=card)
+    mark = reporter.mark()
     await reporter.tap("✅ I'm safe")
-    await reporter.wait_for("closes when your lawyer confirms")
+    await reporter.wait_for("Received.", after=mark)
     clock.advance(601)
     await reporter.wait_for("is closed (safe)")
+
+
+async def test_im_safe_never_closes_an_unacknowledged_alert_by_itself(world: World) -> None:
+    """Issue 15: this alert used to close by itself after SAFE_AUTOCLOSE_SECONDS, with no
+    person in the loop, and the reporter (or whoever holds their phone) was told exactly
+    when. Now it stays open and escalating, the cards and the coordinators show the "I'm
+    safe", the reporter's chat says only "Received.", and a coordinator confirms it."""
+    clock = ManualClock(time.time())
+    await world.start(clock=clock, safe_autoclose_seconds=600)
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
+    mark = reporter.mark()
+    await reporter.tap("✅ I'm safe")
+    said = await reporter.wait_for("Received.", after=mark)
+    assert said.text == "Received."
+    ask = await coordinator.wait_for("says they are safe")
+    await marat.wait_for(predicate=lambda m: "said \"I'm safe\"" in (m.text or "")
+                         and f"Claim the case #{alert_id}" in m.buttons)
+    clock.advance(3600)
+    await coordinator.wait_for("wave 2")  # the alarm goes on
+    await world.drain()
+    await world.q.timers.run_due()
+    assert rows(world.db, "SELECT state FROM alerts") == [("open",)]
+    await coordinator.press(f"Confirm: close #{alert_id}", message=ask)
+    await reporter.wait_for("is closed (safe)")
+    assert rows(world.db, "SELECT state, outcome FROM alerts") == [("closed", "safe")]
