@@ -3,6 +3,8 @@
 Two reporters raise alerts from different cities; an Almaty lawyer acknowledges one; two
 lawyers press "Claim" at the same instant and exactly one wins; nobody answers in Astana, so
 the escalation wave fires; the coordinator's /open lists both; the first case is closed.
+Then the first reporter sets her PINs, is detained again, and is forced to cancel: she types
+her duress PIN, her screen shows a plain "Cancelled.", and the alert escalates as DURESS.
 
 Nothing is mocked: the bot polls the emulator over HTTP, and every "bot -> X" line is printed
 from the emulator's record of Bot API calls it actually answered, so the output shows what
@@ -97,6 +99,8 @@ def describe(call: Call, stage: Stage) -> str | None:
     who = stage.name(call.chat_id)
     if low in PIN_METHODS:
         return f"bot -> {who}: 📍 location pin"
+    if low == "deletemessage":
+        return f"bot -> {who}: (deletes a message)"
     if low not in TEXT_METHODS:
         return None
     text = str(call.params.get("text", ""))
@@ -380,6 +384,40 @@ async def close_case(scene: Scene, lawyer: Actor, alert_id: int) -> None:
                              and "Outcome:" in (m.text or ""), timeout=WAIT)
 
 
+async def duress_cancel(scene: Scene) -> int:
+    """Aida sets a PIN and a duress PIN; detained again, she is made to cancel and types the
+    duress one. Her chat shows what a real cancel shows; everyone on call is paged again."""
+    aida, dana = scene.cast.reporters["Aida"], scene.cast.coordinator
+    scene.stage.heading("Aida sets her PINs; detained again, she is forced to cancel")
+    for command_or_pin, expect in (("/pin", "Send a new PIN"), ("4821", "Now send a second"),
+                                   ("90357", "Saved.")):
+        mark = aida.sim.mark()
+        if command_or_pin.startswith("/"):
+            await aida.command(command_or_pin)
+        else:
+            aida.say("types a PIN (never printed; the bot deletes the message)")
+            await aida.sim.send_text(command_or_pin)
+        await aida.expect(expect, after=mark)
+    await scene.pause()
+    mark = aida.sim.mark()
+    await aida.sos(ALMATY)
+    alert_id = alert_number(await aida.expect("received and saved", after=mark))
+    await card_of(scene.cast.lawyers["Marat"], alert_id)
+    await scene.pause()
+    mark = aida.sim.mark()
+    await aida.text("✅ I'm safe")
+    await aida.expect("Send your PIN", after=mark)
+    aida.say("types her duress PIN under pressure (never printed)")
+    mark = aida.sim.mark()
+    await aida.sim.send_text("90357")
+    await aida.expect("Cancelled.", after=mark)
+    await dana.sim.wait_for(predicate=lambda m: "DURESS" in (m.text or "")
+                            and f"#{alert_id}" in (m.text or ""), timeout=WAIT)
+    scene.stage.line(f"duress: Aida's screen shows the same \"Cancelled.\" as a real PIN; "
+                     f"alert #{alert_id} stays open and was paged again as DURESS")
+    return alert_id
+
+
 async def summarize(scene: Scene) -> None:
     """What the database holds and what crossed the wire, read after the outbox drained."""
     drained = await scene.q.worker.drain(WAIT)
@@ -387,10 +425,11 @@ async def summarize(scene: Scene) -> None:
     stage.heading("Summary")
     async with scene.runner.storage.transaction() as tx:
         open_ids = {a.id for a in await tx.open_alerts()}
-        alerts = [a for a in [await tx.alert(i) for i in range(1, 3)] if a is not None]
+        alerts = [a for a in [await tx.alert(i) for i in range(1, 4)] if a is not None]
     for a in alerts:
         holder = stage.name(a.claimed_by) if a.claimed_by else "nobody"
         extra = f", outcome: {a.outcome}" if a.outcome else f", wave {a.wave}"
+        extra += ", DURESS" if a.duress_at is not None else ""
         where = "open" if a.id in open_ids else a.state
         stage.line(f"database: alert #{a.id} ({a.region}) {where}, held by {holder}{extra}")
     if scene.cast.group is not None:
@@ -438,6 +477,7 @@ async def play_scene(scene: Scene) -> None:
     await await_escalation(scene, bek_alert)
     await coordinator_looks(scene)
     await close_case(scene, winner, aida_alert)
+    await duress_cancel(scene)
     await summarize(scene)
 
 

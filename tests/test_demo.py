@@ -48,6 +48,10 @@ def test_demo_plays_the_whole_scene(demo_run: subprocess.CompletedProcess[str]) 
     assert "bot -> Press Freedom KZ: (edits its message)" in out and "Outcome: released" in out
     assert "database: alert #1 (almaty) closed" in out
     assert "database: alert #2 (astana) open" in out
+    assert "bot -> Aida: Cancelled." in out and "bot -> Aida: (deletes a message)" in out
+    assert "bot -> Dana: ‼️ DURESS" in out
+    assert "database: alert #3 (almaty) open" in out and "wave 2, DURESS" in out
+    assert "4821" not in out and "90357" not in out  # the PINs are never printed
 
 
 def test_every_line_is_stamped_and_names_sender_and_receiver(

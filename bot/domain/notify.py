@@ -207,13 +207,13 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
     """A lawyer's notification: who, where, since when, what is known, and the buttons
     ("Can't take it" only for lawyers: coordinators assign instead)."""
     lines = []
-    if wave and wave > 1:
-        lines.append(t(lang, "⏰ Still unanswered after {waited}: wave {wave}.",
-                       waited=duration(lang, now - alert.created_at), wave=wave))
     if alert.duress_at is not None:
         lines.append(t(lang, "‼️ DURESS: at {time} the reporter entered their duress PIN. Their "
                              "chat shows a normal cancel and hears nothing more about this "
                              "alert; it stays open.", time=clock_time(alert.duress_at)))
+    if wave and wave > 1:
+        lines.append(t(lang, "⏰ Still unanswered after {waited}: wave {wave}.",
+                       waited=duration(lang, now - alert.created_at), wave=wave))
     if alert.urgent:
         lines.append(t(lang, "‼️ URGENT: nobody is on call."))
     lines.append(t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
