@@ -115,6 +115,9 @@ class BotProcess:
             "QORGAU_COALESCE": "true" if coalesce else "false",
             # Escalation waves (180 s by default) are not part of what is measured.
             "QORGAU_ACK_TIMEOUT_SECONDS": "3600",
+            # Alerts are timed with the undo window off (its default): a window would only
+            # add its own length to every figure.
+            "QORGAU_UNDO_SECONDS": "0",
             "PTB_TIMEDELTA": "1",
         })
         self.workdir = workdir
