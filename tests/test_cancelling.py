@@ -307,6 +307,8 @@ async def test_forged_and_old_buttons_are_refused(world: World) -> None:
                                (reporter, offer, "undo:999")):
         answer = await who.press_data(message, data)
         assert answer.text == "Sorry, this button is not for you."
+    skipped = await other.press("Skip", message=await other.wait_for("Optional: a PIN"))
+    assert skipped.text == "No PIN set. You can set one later with /pin."
     stranger = world.emu.user(first_name="Stranger")
     await stranger.send_command("/start")
     consent = await stranger.wait_for("What we store")

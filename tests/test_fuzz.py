@@ -8,7 +8,8 @@ bot is killed with SIGKILL three times on the way. Then the invariants the core 
 promises are read off the database and the emulator's record of calls:
 
 - every holder is a lawyer and never the alert's own reporter;
-- a case is closed only by its holder, a coordinator, or the safe/auto close (no actor);
+- a case is closed only by its holder, a coordinator, the safe/auto close (no actor), or
+  its own reporter withdrawing it (PIN or undo window);
 - nobody has a staff role except through an invite or the settings;
 - the emulator never refused a call with 400 (the bot only sends what Telegram accepts);
 - a revoked person gets nothing about any case after the revocation;
@@ -170,16 +171,20 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
             # A closed case keeps its last holder, who may have left the team since.
             if state != "closed" and roles.get(holder) != "lawyer":
                 problems.append(f"open alert {aid} is held by a {roles.get(holder)}")
-        for aid, actor, holder, acked, safe, outcome in db.execute(
+        for aid, actor, holder, acked, safe, outcome, reporter in db.execute(
                 "SELECT e.alert_id, e.actor_id, a.claimed_by, a.acknowledged_by, a.safe_at, "
-                "a.outcome FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
-                "WHERE e.kind = 'closed'"):
+                "a.outcome, a.reporter_id FROM alert_events e JOIN alerts a"
+                " ON a.id = e.alert_id WHERE e.kind = 'closed'"):
             # The one exception by design: the reporter said "I'm safe", nobody holds the
             # case, and the lawyer who acknowledged it confirms (they were asked to).
             confirms_safe = (outcome == "safe" and safe is not None and holder is None
                              and actor == acked)
+            # Issue 15: the reporter withdraws it themself, with their PIN or within the
+            # undo window (the outcome says which).
+            withdrawn = actor == reporter and outcome in ("cancelled by reporter",
+                                                          "withdrawn in the undo window")
             if (actor is not None and actor != holder and roles.get(actor) != "coordinator"
-                    and not confirms_safe):
+                    and not confirms_safe and not withdrawn):
                 problems.append(f"alert {aid} closed by {actor}, neither holder nor coordinator")
         invited = {r[0] for r in db.execute(
             "SELECT used_by FROM invites WHERE used_by IS NOT NULL")}

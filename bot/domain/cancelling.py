@@ -133,6 +133,7 @@ class Cancelling:
         False: the caller answers as it would for the real PIN (a change of PINs)."""
         now = self.svc.now()
         if alert.duress_at is None:
+            in_window = await tx.timer(UNDO, alert.id) is not None
             await tx.update_alert(alert.id, duress_at=now, wave=alert.wave + 1)
             await tx.clear_timer(UNDO, alert.id)
             await tx.clear_timer("safe_close", alert.id)
@@ -142,6 +143,8 @@ class Cancelling:
             await tx.add_event(alert.id, now, "duress", reporter.user_id, wave=fresh.wave,
                                paged=len(recipients))
             await notify.refresh_alert_messages(tx, alert.id, now)
+            if in_window:  # its group notices were waiting for the window's end
+                await notify.post_group_notices(tx, fresh, now, reporter=reporter)
             await notify.page(tx, fresh, recipients, now, fresh.wave,
                               await notify.known_facts(tx, alert.id), reporter=reporter)
             holder = alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by

@@ -33,6 +33,7 @@ LOCK_SECONDS = 15 * 60.0
 PROMPT_SECONDS = 10 * 60.0  # an unanswered "send your PIN" lapses after this
 
 SAID_FORMAT = "A PIN is 4 to 8 digits. Please send it again."
+SAID_AGAIN = "Please send it again."
 SAID_WRONG = "That PIN is not right. Please try again."
 ASK_NEW = "Send a new PIN of 4 to 8 digits. The message is deleted at once."
 ASK_CURRENT = "Send your current PIN first. The message is deleted at once."
@@ -137,7 +138,7 @@ class Pins:
                                  json.dumps({"message_id": message_id}), now)
             person = await tx.person(user_id)
             if person is None or await tx.pin_state(user_id) != state:
-                await self._say(tx, user_id, lang_of(person), SAID_FORMAT)  # raced: once more
+                await self._say(tx, user_id, lang_of(person), SAID_AGAIN)  # raced: once more
                 return True
             lang = person.language
             if locked:
