@@ -71,6 +71,10 @@ async def test_undo_within_the_window_pages_nobody(world: World) -> None:
     mark = reporter.mark()
     await reporter.tap("📍 SOS: send my location", location=ALMATY)
     offer = await reporter.wait_for("You can cancel within 10 s", after=mark)
+    registration_offer = await reporter.wait_for("Optional: a PIN")
+    for text in (offer.text, registration_offer.text, *offer.buttons,
+                 *registration_offer.buttons):
+        assert not any(word in (text or "").lower() for word in CASE_WORDS), text
     answer = await reporter.press("Cancel", message=offer)
     assert answer.text is None
     cancelled = await reporter.wait_for("Cancelled.", after=mark)
