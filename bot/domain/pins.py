@@ -117,7 +117,8 @@ class Pins:
             return False
         entry = text.strip()
         if not (entry.isascii() and entry.isdigit()):
-            async with self.svc.step() as tx:
+            # Not the update's own step (the text's handling is): idempotent, unrecorded.
+            async with self.svc.storage.transaction() as tx:
                 await tx.update_pins(user_id, awaiting=None, awaiting_alert=None,
                                      pending_hash=None, fake=0)
             return False
