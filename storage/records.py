@@ -63,6 +63,7 @@ class Alert:
     closed_at: float | None
     outcome: str | None
     duress_at: float | None = None  # cancelled with the duress PIN: open, escalated
+    concealed: bool = False  # since then, the reporter's chat shows nothing of it
 
     @property
     def is_open(self) -> bool:

@@ -39,6 +39,7 @@ _ALERT_COLUMNS = {
     "state", "region", "lat", "lon", "accuracy_m", "located_at", "urgent", "wave",
     "acknowledged_by", "acknowledged_at", "claimed_by", "claimed_at", "last_update_at",
     "safe_at", "closed_at", "outcome", "duress_at",
+    "concealed",
 }
 _PIN_COLUMNS = {
     "pin_hash", "duress_hash", "pending_hash", "awaiting", "awaiting_alert", "awaiting_since",
@@ -71,6 +72,7 @@ def _person(row: aiosqlite.Row) -> Person:
 def _alert(row: aiosqlite.Row) -> Alert:
     data = dict(row)
     data["urgent"] = bool(data["urgent"])
+    data["concealed"] = bool(data.get("concealed"))
     return Alert(**data)
 
 

@@ -184,36 +184,47 @@ async def test_real_pin_cancels_tells_the_holder_and_deletes_the_pin_message(
 
 async def test_duress_pin_shows_the_reporter_the_same_as_the_real_pin(world: World) -> None:
     """Two runs in one world, step for step the same: one reporter cancels with the real
-    PIN, the other (same name) with the duress PIN. Their chats must be the same."""
+    PIN, the other (same name) with the duress PIN; then each writes, and presses SOS
+    again. Their chats must be the same."""
     await world.start()
     coordinator = await world.register_coordinator()
     marat = await world.register_lawyer("Marat", ("Almaty",))
-    views = []
-    for alert_id, pin in ((1, PIN), (2, DURESS)):
+    views, alert_ids = [], []
+    for pin in (PIN, DURESS):
         reporter = await world.register_reporter("Aida")
         await set_pins(reporter)
         mark = reporter.mark()
         await reporter.tap("📍 SOS: send my location", location=ALMATY)
-        await reporter.wait_for("received and saved", after=mark)
+        received = await reporter.wait_for("received and saved", after=mark)
+        alert_id = int((received.text or "").split("#")[1].split()[0])
+        alert_ids.append(alert_id)
         await claim(marat, alert_id)
         await reporter.wait_for("has taken your case")
         await answer_to(reporter, "✅ I'm safe")
         assert await answer_to(reporter, pin) == "Cancelled."
-        # Afterwards too: what they write is answered as if nothing were open.
+        # Afterwards too: what they write is answered as if nothing were open...
         assert (await answer_to(reporter, "they took my phone")).startswith(
             "You have no open alert")
+        await reporter.wait_for("Lawyers on call are alerted at once")
+        await world.drain()
+        # ... and an SOS is answered as a new alert.
+        mark = reporter.mark()
+        await reporter.tap("📍 SOS: send my location", location=ALMATY)
+        await reporter.wait_for("received and saved", after=mark)
         await world.drain()
         views.append(chat_view(reporter))
         assert PIN not in typed(reporter) and DURESS not in typed(reporter)
     assert views[0] == views[1]
-    # Behind the same screen, alert 2 is open, marked, and escalated at once.
+    # Behind the same screen, the duress alert stayed open, marked, escalated at once.
+    real, duress = alert_ids
     assert rows(world.db, "SELECT id, state, duress_at IS NOT NULL FROM alerts ORDER BY id") == [
-        (1, "closed", 0), (2, "claimed", 1)]
-    await marat.wait_for("DURESS on alert #2")
+        (real, "closed", 0), (real + 1, "open", 0), (duress, "claimed", 1)]
+    await marat.wait_for(f"DURESS on alert #{duress}")
     await coordinator.wait_for(predicate=lambda m: "DURESS" in (m.text or "")
-                               and "Alert #2" in (m.text or ""))
-    assert rows(world.db, "SELECT wave FROM alerts WHERE id = 2") == [(2,)]
+                               and f"Alert #{duress}" in (m.text or ""))
+    assert rows(world.db, "SELECT wave FROM alerts WHERE id = ?", duress) == [(2,)]
     await marat.wait_for("they took my phone")  # still forwarded to the holder
+    await marat.wait_for(f"Alert #{duress} (DURESS): the reporter pressed SOS again")
 
 
 async def test_new_reporter_texts_carry_no_case_words(world: World) -> None:

@@ -53,7 +53,7 @@ class Cancelling:
             lang = lang_of(person)
             if person is None or alert is None or alert.reporter_id != user_id:
                 return t(lang, "Sorry, this button is not for you.")
-            if not alert.is_open or alert.duress_at is not None:
+            if not alert.is_open or alert.concealed:
                 return t(lang, SAID_NOTHING)
             if await tx.timer(UNDO, alert_id) is None:
                 await self.reporter_safe(tx, alert, person)
@@ -73,7 +73,7 @@ class Cancelling:
         it may have been typed by someone else. The reporter hears only "Received."."""
         now = self.svc.now()
         lang = reporter.language
-        if alert.duress_at is not None:  # what their chat would show after a real cancel
+        if alert.concealed:  # what their chat would show after a real cancel
             return await self._reply(tx, reporter, Outgoing(
                 t(lang, "You have no open alert."),
                 keyboard=notify.keyboard(lang, reporter, alert_open=False)))
@@ -132,9 +132,9 @@ class Cancelling:
         call and every coordinator) is paged at once; the holder is told too. ``answer``
         False: the caller answers as it would for the real PIN (a change of PINs)."""
         now = self.svc.now()
-        if alert.duress_at is None:
+        if not alert.concealed:
             in_window = await tx.timer(UNDO, alert.id) is not None
-            await tx.update_alert(alert.id, duress_at=now, wave=alert.wave + 1)
+            await tx.update_alert(alert.id, duress_at=now, concealed=1, wave=alert.wave + 1)
             await tx.clear_timer(UNDO, alert.id)
             await tx.clear_timer("safe_close", alert.id)
             fresh = await tx.alert(alert.id) or alert

@@ -67,12 +67,12 @@ async def silenced(tx: Tx, chat_id: int, alert_id: int) -> bool:
     if chat_id <= 0:
         return False
     alert = await tx.alert(alert_id)
-    return alert is not None and alert.duress_at is not None and alert.reporter_id == chat_id
+    return alert is not None and alert.concealed and alert.reporter_id == chat_id
 
 
 def hidden(alert: Alert | None) -> Alert | None:
     """A reporter's open alert as their chat may show it: none after a duress cancel."""
-    return None if alert is None or alert.duress_at is not None else alert
+    return None if alert is None or alert.concealed else alert
 
 
 async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
@@ -207,10 +207,13 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
     """A lawyer's notification: who, where, since when, what is known, and the buttons
     ("Can't take it" only for lawyers: coordinators assign instead)."""
     lines = []
-    if alert.duress_at is not None:
+    if alert.concealed and alert.duress_at is not None:
         lines.append(t(lang, "‼️ DURESS: at {time} the reporter entered their duress PIN. Their "
                              "chat shows a normal cancel and hears nothing more about this "
                              "alert; it stays open.", time=clock_time(alert.duress_at)))
+    elif alert.duress_at is not None:
+        lines.append(t(lang, "‼️ DURESS: at {time} the reporter entered their duress PIN; they "
+                             "have pressed SOS again since.", time=clock_time(alert.duress_at)))
     if wave and wave > 1:
         lines.append(t(lang, "⏰ Still unanswered after {waited}: wave {wave}.",
                        waited=duration(lang, now - alert.created_at), wave=wave))

@@ -265,6 +265,8 @@ class Reporting:
         open_alert = await tx.open_alert_of(person.user_id)
         if open_alert is None and live:
             return  # a live share still streaming after its alert closed raises nothing
+        if open_alert is not None and open_alert.concealed and not live:
+            return await self._sos_after_duress(tx, person, open_alert, where, now)
         if open_alert is not None:
             if not live and open_alert.safe_at is not None:
                 await self._withdraw_safe(tx, open_alert.id, person, now)
@@ -301,6 +303,22 @@ class Reporting:
         assert alert is not None
         if held and self.flood is not None:  # unregistered, past the limit: to coordinators
             return await self.flood.hold(tx, alert, person)
+        await self._received(tx, person, alert_id, route, now)
+        undo = self.svc.settings.undo_seconds
+        if undo > 0:  # stored now; paged when the window ends (a timer row: kill-proof)
+            await notify.send(tx, person.user_id, Outgoing(
+                t(lang, "Sent by mistake? You can cancel within {wait}.",
+                  wait=notify.duration(lang, undo)),
+                buttons=((Button(t(lang, "Cancel"), f"undo:{alert_id}"),),)),
+                now, priority=PRIORITY_ALERT)
+            await tx.set_timer(UNDO, alert_id, now + undo)
+            return
+        await self._page_first(tx, alert, person, route, now)
+
+    async def _received(self, tx: Tx, person: Person, alert_id: int, route: Route,
+                        now: float) -> None:
+        """The answer to an SOS: stored, who is being alerted, what to do next."""
+        lang = person.language
         if route.recipients:
             paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "
                              "{wait}, we alert everyone on call.", n=len(route.recipients),
@@ -314,16 +332,31 @@ class Reporting:
             t(lang, "Send anything you can here (text, photo, voice); it goes to your lawyer."),
             keyboard=notify.keyboard(lang, person, alert_open=True),
         ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
-        undo = self.svc.settings.undo_seconds
-        if undo > 0:  # stored now; paged when the window ends (a timer row: kill-proof)
-            await notify.send(tx, person.user_id, Outgoing(
-                t(lang, "Sent by mistake? You can cancel within {wait}.",
-                  wait=notify.duration(lang, undo)),
-                buttons=((Button(t(lang, "Cancel"), f"undo:{alert_id}"),),)),
-                now, priority=PRIORITY_ALERT)
-            await tx.set_timer(UNDO, alert_id, now + undo)
-            return
-        await self._page_first(tx, alert, person, route, now)
+
+    async def _sos_after_duress(self, tx: Tx, person: Person, alert: Alert,
+                                where: tuple[float, float, float | None, float] | None,
+                                now: float) -> None:
+        """SOS from someone whose chat showed a duress cancel: to them it is a new alert, so
+        it is answered as one; behind it, the open alert goes on (still DURESS on the cards),
+        no longer hidden from their chat, with the new position."""
+        fields: dict[str, object] = {"concealed": 0}
+        if where is not None:
+            lat, lon, acc, taken = where
+            fields.update(lat=lat, lon=lon, accuracy_m=acc, located_at=taken)
+        await tx.update_alert(alert.id, **fields)
+        await tx.add_event(alert.id, now, "sos_after_duress", person.user_id,
+                           located=where is not None)
+        holder = alert.claimed_by or alert.acknowledged_by
+        staff = {c.user_id for c in await tx.people(role="coordinator")} | {holder or 0}
+        for user_id in sorted(staff - {0, person.user_id}):
+            await notify.tell(tx, user_id, "Alert #{id} (DURESS): the reporter pressed SOS "
+                              "again. Their chat now shows it as a new alert, open.", now,
+                              alert.id, priority=PRIORITY_ALERT, id=alert.id)
+        if where is not None:
+            await self._forward_position(tx, alert.id, now)
+        await notify.refresh_alert_messages(tx, alert.id, now)
+        others = [p for p in await tx.staff() if p.user_id != person.user_id]
+        await self._received(tx, person, alert.id, first_wave(others, alert.region, now), now)
 
     async def _page_first(self, tx: Tx, alert: Alert, person: Person, route: Route,
                           now: float) -> None:
@@ -426,7 +459,7 @@ class Reporting:
                     t(hl, "Alert #{id} · from {name}:", id=alert_id,
                       name=notify.reporter_name(hl, person)) + "\n" + notify.quote_lines(note)),
                     now, kind="case", priority=PRIORITY_CASE, alert_id=alert_id)
-        if alert.duress_at is not None:  # their chat answers as if nothing were open
+        if alert.concealed:  # their chat answers as if nothing were open
             await self._offer_alert(tx, person)
         elif holder is not None:
             await self._reply(tx, person, Outgoing(answer or t(lang, "Sent to your lawyer.")))

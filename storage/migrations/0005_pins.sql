@@ -19,5 +19,7 @@ CREATE TABLE pins (
 );
 
 -- An alert cancelled with the duress PIN: it stays open, escalates, and its cards say
--- DURESS; the reporter's chat is told nothing more about it.
+-- DURESS. While ``concealed``, the reporter's chat is told nothing more about it and
+-- answers as if nothing were open; an SOS from them ends that.
 ALTER TABLE alerts ADD COLUMN duress_at REAL;
+ALTER TABLE alerts ADD COLUMN concealed INTEGER NOT NULL DEFAULT 0;
