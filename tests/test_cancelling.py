@@ -54,6 +54,9 @@ def chat_view(user: SimUser) -> list[str]:
         mine = (msg.get("from") or {}).get("id") == user.id
         body = {k: v for k, v in msg.items()
                 if k not in ("message_id", "date", "edit_date", "from", "chat")}
+        if "forward_origin" in body:
+            body["forward_origin"] = {k: v for k, v in body["forward_origin"].items()
+                                      if k != "date"}
         shown.append(("me" if mine else "bot", body))
     shown.append(("keyboard", user.keyboard))
     return [re.sub(r"#\d+|undo:\d+", "#N", json.dumps(s, sort_keys=True)) for s in shown]
@@ -206,6 +209,9 @@ async def test_duress_pin_shows_the_reporter_the_same_as_the_real_pin(world: Wor
         assert (await answer_to(reporter, "they took my phone")).startswith(
             "You have no open alert")
         await reporter.wait_for("Lawyers on call are alerted at once")
+        mark = reporter.mark()
+        await reporter.forward_location(*ALMATY)
+        await reporter.wait_for("forwarded from someone else", after=mark)
         await world.drain()
         # ... and an SOS is answered as a new alert.
         mark = reporter.mark()

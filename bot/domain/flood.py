@@ -164,16 +164,18 @@ class Flood:
                 return
             alert = await tx.open_alert_of(user_id)
             lang = person.language
-            if alert is None:
+            if alert is None or alert.concealed:  # none, or hidden by a duress cancel
                 await notify.send(tx, user_id, Outgoing(t(
                     lang, "You sent {n} messages in a short time; they were not answered one "
                           "by one. In danger? Tap \"{sos}\".", n=held.held,
                     sos=t(lang, notify.LABEL_SOS))), now)
-                return
-            await notify.send(tx, user_id, Outgoing(t(
-                lang, "You sent {n} messages in a short time. They were saved to alert #{id} "
-                      "without an answer to each, and whoever takes your case sees them.",
-                n=held.held, id=alert.id)), now)
+                if alert is None:
+                    return
+            else:
+                await notify.send(tx, user_id, Outgoing(t(
+                    lang, "You sent {n} messages in a short time. They were saved to alert "
+                          "#{id} without an answer to each, and whoever takes your case sees "
+                          "them.", n=held.held, id=alert.id)), now)
             holder = alert.claimed_by or alert.acknowledged_by
             if holder is not None:
                 latest = [str(e.detail.get("text", "")) for e in await tx.events(alert.id)

@@ -245,17 +245,19 @@ class Reporting:
         """Someone else's spot: a note on the open alert, or a calm answer."""
         lang = person.language
         alert = await tx.open_alert_of(person.user_id)
-        if alert is None:
-            return await self._reply(tx, person, Outgoing(
-                t(lang, "This location was forwarded from someone else, so it raised no "
-                        "alert. If you are in danger, tap \"{sos}\" to send your own.",
-                  sos=t(lang, notify.LABEL_SOS)),
-                keyboard=notify.keyboard(lang, person, alert_open=False)))
-        await self._attach(tx, person, alert.id, text=t(
-            lang, "Forwarded location (from someone else, not the reporter's own): "
-                  "{lat:.5f}, {lon:.5f}", lat=lat, lon=lon),
-            answer=t(lang, "Added to alert #{id} as a note; a forwarded location does not "
-                           "change your alert's position.", id=alert.id))
+        note = t(lang, "Forwarded location (from someone else, not the reporter's own): "
+                       "{lat:.5f}, {lon:.5f}", lat=lat, lon=lon)
+        if alert is not None and not alert.concealed:
+            return await self._attach(tx, person, alert.id, text=note, answer=t(
+                lang, "Added to alert #{id} as a note; a forwarded location does not change "
+                      "your alert's position.", id=alert.id))
+        if alert is not None:  # hidden by a duress cancel: kept, answered as if none were open
+            await self._attach(tx, person, alert.id, text=note, silent=True)
+        await self._reply(tx, person, Outgoing(
+            t(lang, "This location was forwarded from someone else, so it raised no "
+                    "alert. If you are in danger, tap \"{sos}\" to send your own.",
+              sos=t(lang, notify.LABEL_SOS)),
+            keyboard=notify.keyboard(lang, person, alert_open=False)))
 
     async def _raise(self, tx: Tx, person: Person,
                      where: tuple[float, float, float | None, float] | None,
@@ -432,8 +434,9 @@ class Reporting:
 
     async def _attach(self, tx: Tx, person: Person, alert_id: int, text: str | None = None,
                       media: tuple[str, str, str | None, int] | None = None,
-                      answer: str | None = None) -> None:
-        """What the reporter adds joins the timeline and goes on to the lawyer."""
+                      answer: str | None = None, silent: bool = False) -> None:
+        """What the reporter adds joins the timeline and goes on to the lawyer (``silent``:
+        without an answer to the reporter)."""
         now = self.svc.now()
         lang = person.language
         note = ""
@@ -459,6 +462,8 @@ class Reporting:
                     t(hl, "Alert #{id} · from {name}:", id=alert_id,
                       name=notify.reporter_name(hl, person)) + "\n" + notify.quote_lines(note)),
                     now, kind="case", priority=PRIORITY_CASE, alert_id=alert_id)
+        if silent:
+            return
         if alert.concealed:  # their chat answers as if nothing were open
             await self._offer_alert(tx, person)
         elif holder is not None:

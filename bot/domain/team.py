@@ -35,7 +35,8 @@ def hash_code(code: str) -> str:
 
 async def staff_keyboard(tx: Tx, lang: str, person: Person
                          ) -> tuple[tuple[KeyButton, ...], ...]:
-    return notify.keyboard(lang, person, await tx.open_alert_of(person.user_id) is not None)
+    return notify.keyboard(lang, person,
+                           notify.hidden(await tx.open_alert_of(person.user_id)) is not None)
 
 
 async def cut_off(tx: Tx, person_id: int, now: float) -> None:
@@ -125,7 +126,7 @@ class Team:
             return t(lang, "You are already registered as a {role}; this invite changes "
                            "nothing. To change a role, a coordinator revokes it first.",
                      role=t(lang, person.role))
-        alert = await tx.open_alert_of(person.user_id)
+        alert = notify.hidden(await tx.open_alert_of(person.user_id))
         if alert is not None:
             return t(lang, "Your alert #{id} is open; this invite can wait. Everything you "
                            "send here still goes to your lawyer. Open the link again after "
