@@ -32,6 +32,7 @@ async def location(update: Update, context: Context) -> None:
     await domain(context).reporting.location(
         user_id, lang, loc.latitude, loc.longitude, loc.horizontal_accuracy, taken,
         live=update.edited_message is not None, forwarded=message.forward_origin is not None,
+        message_id=message.message_id,
     )
 
 
@@ -41,7 +42,8 @@ async def text(update: Update, context: Context) -> None:
         return
     user_id, lang = sender(update)
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
-    answer = await domain(context).private_text.handle(user_id, message.text, lang, reply_to)
+    answer = await domain(context).private_text.handle(user_id, message.text, lang, reply_to,
+                                                       message.message_id)
     await say(context, user_id, answer)
 
 
@@ -67,11 +69,23 @@ async def language(update: Update, context: Context) -> None:
                                   "Use /language en, /language kk or /language ru."))
 
 
+async def discreet(update: Update, context: Context) -> None:
+    """/discreet on|off"""
+    message = update.effective_message
+    if message is None or not is_private(update):
+        return
+    user_id, _ = sender(update)
+    choice = " ".join(context.args or []).strip().lower()
+    await say(context, user_id, await domain(context).reporting.set_discreet(
+        user_id, choice, message.message_id))
+
+
 def handlers() -> list[object]:
     private = filters.ChatType.PRIVATE
     return [
         CommandHandler("start", start, filters=NEW_MESSAGES),
         CommandHandler("language", language, filters=NEW_MESSAGES),
+        CommandHandler("discreet", discreet, filters=NEW_MESSAGES),
         MessageHandler(private & filters.LOCATION, location),
         MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                        text),

@@ -26,6 +26,7 @@ from telegram import Message, Update
 from telegram.error import Conflict, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.domain import discreet
 from bot.domain.flood import Flood, Held
 from bot.domain.notify import LABEL_SOS_NO_LOCATION, RAISE_NOW_DATA
 from bot.domain.services import INBOUND_UPDATE, Services
@@ -209,7 +210,8 @@ class UpdatePoller:
             log.exception("could not prune processed update ids")
 
 
-SOS_TEXTS = frozenset(t(lang, LABEL_SOS_NO_LOCATION) for lang in LANGUAGES)
+SOS_TEXTS = frozenset(t(lang, label) for lang in LANGUAGES
+                      for label in (LABEL_SOS_NO_LOCATION, discreet.LABEL_SOS_NO_LOCATION))
 
 
 def is_alert(update: Update) -> bool:

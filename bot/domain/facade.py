@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.domain import discreet
 from bot.domain.casework import CaseWork
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
@@ -41,9 +42,11 @@ class Domain:
             await self.team.on_call_ended(subject)
         elif kind == SUMMARY:
             await self.flood.summary(subject)
+        elif kind == discreet.FORGET:
+            await self.reporting.forget_cleared(subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
-                                                  SUMMARY)}
+                                                  SUMMARY, discreet.FORGET)}

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain import notify
+from bot.domain import discreet, notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Outgoing
 from bot.domain.reporting import MAX_NOTE, clean_text
 from bot.domain.services import Services
@@ -166,14 +166,20 @@ class Flood:
             lang = person.language
             if alert is None:
                 await notify.send(tx, user_id, Outgoing(t(
-                    lang, "You sent {n} messages in a short time; they were not answered one "
-                          "by one. In danger? Tap \"{sos}\".", n=held.held,
-                    sos=t(lang, notify.LABEL_SOS))), now)
+                    lang, discreet.pick(
+                        person, "You sent {n} messages in a short time; they were not "
+                                "answered one by one. In danger? Tap \"{sos}\".",
+                        "You sent {n} messages in a short time; they were not answered one "
+                        "by one. Need help? Tap \"{sos}\"."), n=held.held,
+                    sos=notify.sos_labels(lang, person)[0])), now)
                 return
             await notify.send(tx, user_id, Outgoing(t(
-                lang, "You sent {n} messages in a short time. They were saved to alert #{id} "
-                      "without an answer to each, and whoever takes your case sees them.",
-                n=held.held, id=alert.id)), now)
+                lang, discreet.pick(
+                    person, "You sent {n} messages in a short time. They were saved to alert "
+                            "#{id} without an answer to each, and whoever takes your case "
+                            "sees them.",
+                    "You sent {n} messages in a short time. They were saved without an "
+                    "answer to each and are passed on."), n=held.held, id=alert.id)), now)
             holder = alert.claimed_by or alert.acknowledged_by
             if holder is not None:
                 latest = [str(e.detail.get("text", "")) for e in await tx.events(alert.id)
