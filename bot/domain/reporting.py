@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
 
 DISCREET_ON = (
-    "Discreet mode is on, in case someone else reads this phone: I write in plain words, "
+    "Discreet mode is on, for when someone else may read this phone: I write in plain words, "
     "and when your request is over I delete our messages here. Whoever helps you still "
     "gets everything you send. To change it: /discreet off, /discreet on.")
 DISCREET_OFF = ("Discreet mode is off: messages here say plainly what happens and stay. "
