@@ -354,20 +354,18 @@ class Tx:
 
     async def retire_rows(self, kind: str, *, alert_id: int | None = None,
                           chat_id: int | None = None) -> list[OutboxRow]:
-        """Messages of one kind (of an alert, or in a chat) changed for the last time: the
-        sent ones are returned and re-kinded 'withdrawn', so that nothing edits them again;
-        the ones not yet sent are never sent."""
+        """Messages of one kind (of an alert, or in a chat) about to change for the last
+        time: returned (sent, or still pending: perhaps in flight) and re-kinded
+        'withdrawn', so that nothing else edits them again."""
         where = "kind = ?"
         args: list[Any] = [kind]
         if alert_id is not None:
             where, args = where + " AND alert_id = ?", [*args, alert_id]
         if chat_id is not None:
             where, args = where + " AND chat_id = ?", [*args, chat_id]
-        await self._exec(f"UPDATE outbox SET state = 'superseded' WHERE {where}"
-                         " AND state = 'pending'", args)
         rows = [_outbox(r) for r in await self._all(
-            f"SELECT * FROM outbox WHERE {where} AND state = 'sent' AND target_id IS NULL"
-            " ORDER BY id", args)]
+            f"SELECT * FROM outbox WHERE {where} AND state IN ('sent', 'pending')"
+            " AND target_id IS NULL ORDER BY id", args)]
         await self._db.executemany("UPDATE outbox SET kind = 'withdrawn' WHERE id = ?",
                                    [(r.id,) for r in rows])
         return rows

@@ -208,3 +208,21 @@ async def test_descriptions_are_neutral(world: World) -> None:
     assert descriptions[("short_description", "")] == discreet.SHORT_DESCRIPTION
     assert {code for _, code in descriptions} == {"", "en", "kk", "ru"}
     assert not CASE_WORDS.findall(" ".join(descriptions.values()))
+
+
+async def test_a_flood_from_a_discreet_reporter_is_deleted_too(world: World) -> None:
+    await world.start(flood_messages_per_minute=3, flood_quiet_seconds=1.0)
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter = await world.register_reporter("Aida", discreet=True)
+    await reporter.tap(discreet.LABEL_SOS, location=ALMATY)
+    await claim(marat, 1)
+    theirs = [(await reporter.send_text(f"flood-{i}"))["message_id"] for i in range(10)]
+    await reporter.wait_for("in a short time", timeout=20)
+    assert rows(world.db, "SELECT COUNT(*) FROM alert_events WHERE kind = 'reporter_text'"
+                ) == [(10,)]
+    await marat.send_command("/close", "1")
+    await marat.press("released", message=await marat.wait_for("How did case #1 end?"))
+    await world.drain()
+    assert not set(theirs) & set(reporter.chat.messages)
+    assert [m.text for m in reporter.inbox] == [DONE]

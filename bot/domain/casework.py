@@ -20,6 +20,7 @@ from bot.domain.messages import (
 from bot.domain.reporting import MAX_NOTE, clean_text
 from bot.domain.routing import escalation_wave
 from bot.domain.services import Services
+from bot.domain.team import NO_LONGER_AVAILABLE
 from bot.i18n import lang_of, t
 from storage import Alert, OutboxRow, Person, Tx
 
@@ -452,8 +453,12 @@ class CaseWork:
         edited once to a closing line without the place, then never touched again."""
         empty = Outgoing().to_json()
         for row in await tx.retire_rows("contact", alert_id=alert.id):
-            await tx.enqueue(row.chat_id, DELETE, PRIORITY_CASE, empty, now,
-                             alert_id=alert.id, target_id=row.id)
+            if row.state == "sent":
+                await tx.enqueue(row.chat_id, DELETE, PRIORITY_CASE, empty, now,
+                                 alert_id=alert.id, target_id=row.id)
+            else:  # not delivered yet, perhaps in flight: it arrives (or is edited) neutral
+                lang = lang_of(await tx.person(row.chat_id))
+                await notify.edit(tx, row.id, Outgoing(t(lang, NO_LONGER_AVAILABLE)), now)
         await notify.close_group_notices(tx, await tx.retire_rows("group", alert_id=alert.id),
                                          now)
 

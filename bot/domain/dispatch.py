@@ -18,7 +18,7 @@ COMMON = (("/language en|kk|ru", "change the language"), ("/help", "this help"))
 COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
     "reporter": (("/start", "register, or show your SOS buttons again"),
                  ("/discreet on|off", "plain words here, and our messages deleted when your "
-                                      "request is over (in case your phone is taken)"),
+                                      "request is over (for a phone others may read)"),
                  *COMMON),
     "lawyer": (
         ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),

@@ -69,6 +69,7 @@ class Held:
     media: str | None = None  # the kind of file: photo, voice, ...
     file_id: str | None = None
     location: tuple[float, float] | None = None
+    message_id: int | None = None  # kept for a discreet reporter, to delete it later
 
 
 class Flood:
@@ -109,11 +110,12 @@ class Flood:
         async with self.svc.step() as tx:
             now = self.svc.now()
             alerts: dict[int, Alert | None] = {}
+            people: dict[int, Person | None] = {}
             counts: dict[int, int] = {}
             events: list[tuple[int, float, str, int | None, dict[str, Any]]] = []
             for item in items:
                 if item.user_id not in alerts:
-                    person = await tx.person(item.user_id)
+                    person = people[item.user_id] = await tx.person(item.user_id)
                     alerts[item.user_id] = (await tx.open_alert_of(item.user_id)
                                             if person is not None else None)
                     if person is None:
@@ -122,6 +124,10 @@ class Flood:
                 counts[item.user_id] = counts.get(item.user_id, 0) + 1
                 if alert is not None:
                     events.extend(await self._store(tx, alert, item, now))
+                    person = people[item.user_id]
+                    if person is not None and item.message_id is not None \
+                            and discreet.is_discreet(person):
+                        await tx.record_incoming(item.user_id, item.message_id, now)
             await tx.add_events(events)
             for user_id, count in counts.items():
                 held = await tx.hold_input(user_id, count, now)
