@@ -231,14 +231,11 @@ class Reporting:
         me"): never silence, never a shrug. The SOS keyboard again, and one tap that raises
         an alert at once."""
         lang = person.language
-        await self._reply(tx, person, Outgoing(
-            t(lang, discreet.pick(
-                person, "You have no open alert, so nobody has read this. In danger? Tap "
+        await self._point_to_sos(
+            tx, person, "You have no open alert, so nobody has read this. In danger? Tap "
                         "\"{sos}\" below to send your location, or raise an alert with one tap:",
-                "Nothing is open, so nobody has read this. Need help? Tap \"{sos}\" below "
-                "to send your location, or ask with one tap:"),
-              sos=notify.sos_labels(lang, person)[0]),
-            keyboard=notify.keyboard(lang, person, alert_open=False)))
+            "Nothing is open, so nobody has read this. Need help? Tap \"{sos}\" below to "
+            "send your location, or ask with one tap:")
         await self._reply(tx, person, Outgoing(
             t(lang, discreet.pick(person, "Lawyers on call are alerted at once. Other "
                                           "questions: /help",
@@ -246,6 +243,14 @@ class Reporting:
             buttons=((Button(t(lang, discreet.pick(person, notify.LABEL_RAISE_NOW,
                                                    discreet.LABEL_RAISE_NOW)),
                              notify.RAISE_NOW_DATA),),)))
+
+    async def _point_to_sos(self, tx: Tx, person: Person, plain: str, neutral: str) -> None:
+        """An answer (in this person's wording) that names the SOS button, with the
+        keyboard that has it."""
+        lang = person.language
+        await self._reply(tx, person, Outgoing(
+            t(lang, discreet.pick(person, plain, neutral), sos=notify.sos_labels(lang, person)[0]),
+            keyboard=notify.keyboard(lang, person, alert_open=False)))
 
     async def raise_now(self, user_id: int) -> str | None:
         """The one-tap button under that answer: the same step as "Alert without location".
@@ -304,14 +309,11 @@ class Reporting:
         lang = person.language
         alert = await tx.open_alert_of(person.user_id)
         if alert is None:
-            return await self._reply(tx, person, Outgoing(
-                t(lang, discreet.pick(
-                    person, "This location was forwarded from someone else, so it raised no "
+            return await self._point_to_sos(
+                tx, person, "This location was forwarded from someone else, so it raised no "
                             "alert. If you are in danger, tap \"{sos}\" to send your own.",
-                    "This location was forwarded from someone else, so nothing was started. "
-                    "Need help? Tap \"{sos}\" to send your own."),
-                  sos=notify.sos_labels(lang, person)[0]),
-                keyboard=notify.keyboard(lang, person, alert_open=False)))
+                "This location was forwarded from someone else, so nothing was started. Need "
+                "help? Tap \"{sos}\" to send your own.")
         await self._attach(tx, person, alert.id, text=t(
             lang, "Forwarded location (from someone else, not the reporter's own): "
                   "{lat:.5f}, {lon:.5f}", lat=lat, lon=lon),
