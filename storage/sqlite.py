@@ -352,6 +352,11 @@ class Tx:
             (chat_id, chat_id))
         return 0
 
+    async def forget_incoming(self, chat_id: int) -> None:
+        """Forget the kept ids of what a person sent (discreet mode turned off)."""
+        await self._exec("UPDATE outbox SET message_id = NULL WHERE chat_id = ?"
+                         " AND kind = 'incoming'", (chat_id,))
+
     async def retire_rows(self, kind: str, *, alert_id: int | None = None,
                           chat_id: int | None = None) -> list[OutboxRow]:
         """Messages of one kind (of an alert, or in a chat) about to change for the last

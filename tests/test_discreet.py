@@ -226,3 +226,37 @@ async def test_a_flood_from_a_discreet_reporter_is_deleted_too(world: World) -> 
     await world.drain()
     assert not set(theirs) & set(reporter.chat.messages)
     assert [m.text for m in reporter.inbox] == [DONE]
+
+
+async def test_deletions_survive_a_restart_and_off_forgets_the_kept_ids(world: World) -> None:
+    await world.start()
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter = await world.register_reporter("Aida", discreet=True)
+    await reporter.tap(discreet.LABEL_SOS, location=ALMATY)
+    await claim(marat, 1)
+    theirs = [(await reporter.send_text("phone low"))["message_id"]]
+    await reporter.wait_for("Sent.")
+    await marat.send_command("/close", "1")
+    await marat.press("released", message=await marat.wait_for("How did case #1 end?"))
+    await world.stop()  # at once: the deletions are rows written with the close
+    await world.start()
+    await world.drain()
+    assert not set(theirs) & set(reporter.chat.messages)
+    assert [m.text for m in reporter.inbox] == [DONE]
+    # A second alert, then /discreet off while it is open: nothing is deleted at its close,
+    # and the ids kept so far are forgotten at once.
+    await reporter.tap(discreet.LABEL_SOS, location=ALMATY)
+    await claim(marat, 2)
+    kept = (await reporter.send_text("again"))["message_id"]
+    await reporter.wait_for("Sent.", after=reporter.mark() - 1)
+    mark = reporter.mark()
+    await reporter.send_command("/discreet", "off")
+    await reporter.wait_for("Discreet mode is off", after=mark)
+    assert rows(world.db, "SELECT COUNT(*) FROM outbox WHERE chat_id = ? AND kind = 'incoming'"
+                " AND message_id IS NOT NULL", reporter.id) == [(0,)]
+    await marat.send_command("/close", "2")
+    await marat.press("released", message=await marat.wait_for("How did case #2 end?"))
+    await reporter.wait_for("Your alert #2 is closed")
+    await world.drain()
+    assert kept in reporter.chat.messages

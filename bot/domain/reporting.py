@@ -167,6 +167,8 @@ class Reporting:
                 await discreet.clear_chat(tx, user_id, now)
             elif on:
                 await discreet.remember(tx, fresh, message_id, now)
+            else:  # nothing will be deleted: what was kept for it is forgotten now
+                await tx.forget_incoming(user_id)
             await self._reply(tx, fresh, Outgoing(
                 t(lang, DISCREET_ON if on else DISCREET_OFF),
                 keyboard=notify.keyboard(lang, fresh, alert_open=alert is not None)))
