@@ -42,11 +42,12 @@ def pick(person: Person | None, plain: str, neutral: str) -> str:
     return neutral if is_discreet(person) else plain
 
 
-async def remember(tx: Tx, person: Person, message_id: int | None, now: float) -> None:
-    """Keep the id of a message a discreet reporter sent about their open alert, so that it
-    can be deleted when the alert closes."""
-    if message_id is not None and is_discreet(person) \
-            and await tx.open_alert_of(person.user_id) is not None:
+async def remember(tx: Tx, person: Person, message_id: int | None, now: float,
+                   raising: bool = False) -> None:
+    """Keep the id of a message a discreet reporter sent about their open alert (or that
+    raises one), so that it can be deleted when the alert closes."""
+    if message_id is not None and is_discreet(person) and (
+            raising or await tx.open_alert_of(person.user_id) is not None):
         await tx.record_incoming(person.user_id, message_id, now)
 
 

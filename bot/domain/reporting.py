@@ -204,29 +204,27 @@ class Reporting:
                       message_id: int | None = None) -> None:
         async with self.svc.step() as tx:
             person = await self._person(tx, user_id, language)
-            await self._on_text(tx, person, text)
-            await discreet.remember(tx, person, message_id, self.svc.now())
-
-    async def _on_text(self, tx: Tx, person: Person, text: str) -> None:
-        user_id, lang = person.user_id, person.language
-        if notify.is_label(lang, text, notify.LABEL_SOS_NO_LOCATION,
-                           discreet.LABEL_SOS_NO_LOCATION):
-            return await self._raise(tx, person, None)
-        if notify.is_label(lang, text, notify.LABEL_SOS, discreet.LABEL_SOS):
-            return await self._reply(tx, person, Outgoing(t(
-                lang, "Your app did not send a location. Tap \"{nosos}\" instead.",
-                nosos=notify.sos_labels(lang, person)[1])))
-        if notify.is_label(lang, text, notify.LABEL_SAFE):
-            return await self._safe(tx, person)
-        if person.step == "name":
-            return await self._set_name(tx, person, text)
-        alert = await tx.open_alert_of(user_id)
-        if alert is not None:
-            return await self._attach(tx, person, alert.id, text=text)
-        if not person.registered:
-            return await self._reply(tx, person, Outgoing(t(
-                lang, "Please finish registering first: send /start.")))
-        await self._offer_alert(tx, person)
+            lang = person.language
+            raising = notify.is_label(lang, text, notify.LABEL_SOS_NO_LOCATION,
+                                      discreet.LABEL_SOS_NO_LOCATION)
+            await discreet.remember(tx, person, message_id, self.svc.now(), raising)
+            if raising:
+                return await self._raise(tx, person, None)
+            if notify.is_label(lang, text, notify.LABEL_SOS, discreet.LABEL_SOS):
+                return await self._reply(tx, person, Outgoing(t(
+                    lang, "Your app did not send a location. Tap \"{nosos}\" instead.",
+                    nosos=notify.sos_labels(lang, person)[1])))
+            if text.strip() == t(lang, notify.LABEL_SAFE):
+                return await self._safe(tx, person)
+            if person.step == "name":
+                return await self._set_name(tx, person, text)
+            alert = await tx.open_alert_of(user_id)
+            if alert is not None:
+                return await self._attach(tx, person, alert.id, text=text)
+            if not person.registered:
+                return await self._reply(tx, person, Outgoing(t(
+                    lang, "Please finish registering first: send /start.")))
+            await self._offer_alert(tx, person)
 
     async def _offer_alert(self, tx: Tx, person: Person) -> None:
         """Someone with no open alert wrote or sent something ("HELP they are arresting
@@ -297,13 +295,12 @@ class Reporting:
                 return await self._reply(tx, person, Outgoing(t(
                     person.language, "That location could not be read. Tap \"{sos}\" again, "
                     "or \"{nosos}\" if it keeps failing.", sos=sos, nosos=nosos)))
-            if forwarded:
-                await self._forwarded_location(tx, person, lat, lon)
-            else:
-                await self._raise(tx, person, (lat, lon, accuracy, taken_at or self.svc.now()),
-                                  live=live)
             if not live:  # a live share is one message, kept from its first position
-                await discreet.remember(tx, person, message_id, self.svc.now())
+                await discreet.remember(tx, person, message_id, self.svc.now(), not forwarded)
+            if forwarded:
+                return await self._forwarded_location(tx, person, lat, lon)
+            await self._raise(tx, person, (lat, lon, accuracy, taken_at or self.svc.now()),
+                              live=live)
 
     async def _forwarded_location(self, tx: Tx, person: Person, lat: float,
                                   lon: float) -> None:
