@@ -142,6 +142,16 @@ async def test_discreet_command_and_bad_input(world: World) -> None:
     assert [m.text for m in reporter.inbox][-1].startswith("Discreet mode is on")
     assert reporter.keyboard == [[discreet.LABEL_SOS], [discreet.LABEL_SOS_NO_LOCATION]]
     assert len(reporter.inbox) == 1  # turned on with nothing open: the chat is cleared
+    after = len(world.emu.sent(chat_id=reporter.id))
+    for command in ("/help", "/start", "/nonsense"):
+        mark = reporter.mark()
+        await reporter.send_command(command)
+        await reporter.wait_for(after=mark)
+    mark = reporter.mark()
+    await reporter.send_text("are you there")
+    await reporter.wait_for("Need help?", after=mark)
+    await world.drain()
+    assert case_words(world, reporter, after) == []
     # An old keyboard's label still works in either mode.
     mark = reporter.mark()
     await reporter.send_text("🆘 Alert without location")
