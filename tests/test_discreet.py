@@ -270,3 +270,25 @@ async def test_deletions_survive_a_restart_and_off_forgets_the_kept_ids(world: W
     await reporter.wait_for("Your alert #2 is closed")
     await world.drain()
     assert kept in reporter.chat.messages
+
+
+async def test_messages_older_than_48_hours_are_left_alone(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock)
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter = await world.register_reporter("Aida", discreet=True)
+    old = (await reporter.tap(discreet.LABEL_SOS, location=ALMATY))["message_id"]
+    received = await reporter.wait_for("Received. Help is on the way.")
+    await claim(marat, 1)
+    await world.drain()
+    clock.advance(48 * 3600)  # Telegram no longer lets these be deleted: none is tried
+    recent = (await reporter.send_text("still here"))["message_id"]
+    await reporter.wait_for("Sent.")
+    await marat.send_command("/close", "1")
+    await marat.press("released", message=await marat.wait_for("How did case #1 end?"))
+    await world.drain()
+    assert old in reporter.chat.messages and recent not in reporter.chat.messages
+    assert not received.deleted
+    assert [m.text for m in reporter.inbox][-1] == DONE
+    assert all(c.status == 200 for c in world.emu.calls if c.method == "deleteMessage")
