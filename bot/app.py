@@ -109,12 +109,13 @@ async def describe(bot: Bot) -> None:
     seized phone's chat list and the bot's profile must not say it is about detentions.
     A refusal is logged, never fatal: alerts matter more than a profile text."""
     try:
-        for lang in (None, *LANGUAGES):
-            code = lang or ""
-            await bot.set_my_description(t(lang or "en", discreet.DESCRIPTION),
-                                         language_code=code or None)
-            await bot.set_my_short_description(t(lang or "en", discreet.SHORT_DESCRIPTION),
-                                               language_code=code or None)
+        await bot.set_my_description(discreet.DESCRIPTION)
+        await bot.set_my_short_description(discreet.SHORT_DESCRIPTION)
+        for lang in LANGUAGES:  # a language whose catalog translates them gets its own
+            text, short = t(lang, discreet.DESCRIPTION), t(lang, discreet.SHORT_DESCRIPTION)
+            if (text, short) != (discreet.DESCRIPTION, discreet.SHORT_DESCRIPTION):
+                await bot.set_my_description(text, language_code=lang)
+                await bot.set_my_short_description(short, language_code=lang)
     except (TelegramError, OSError) as exc:
         log.warning("could not set the bot's description (%s)", type(exc).__name__)
 

@@ -216,7 +216,7 @@ async def test_descriptions_are_neutral(world: World) -> None:
     descriptions = world.emu.api.descriptions
     assert descriptions[("description", "")] == discreet.DESCRIPTION
     assert descriptions[("short_description", "")] == discreet.SHORT_DESCRIPTION
-    assert {code for _, code in descriptions} == {"", "en", "kk", "ru"}
+    assert {code for _, code in descriptions} == {""}  # no catalog translates them yet
     assert not CASE_WORDS.findall(" ".join(descriptions.values()))
 
 
