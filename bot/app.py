@@ -9,8 +9,8 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from telegram import Update
-from telegram.error import InvalidToken, NetworkError, TimedOut
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.clock import Clock
@@ -18,10 +18,11 @@ from bot.delivery.outbox import OutboxWorker
 from bot.delivery.pacing import Limits, Pacer
 from bot.delivery.transport import TelegramTransport
 from bot.delivery.updates import UpdatePoller, sleep_or_stop
+from bot.domain import discreet
 from bot.domain.facade import Domain
 from bot.domain.notify import say
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import LANGUAGES, lang_of, t
 from bot.logs import redact_secret
 from bot.settings import Settings, SettingsError
 from bot.timers import TimerLoop
@@ -103,6 +104,22 @@ def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:
     return tell
 
 
+async def describe(bot: Bot) -> None:
+    """The bot's description and short description, in neutral words (discreet mode): a
+    seized phone's chat list and the bot's profile must not say it is about detentions.
+    A refusal is logged, never fatal: alerts matter more than a profile text."""
+    try:
+        await bot.set_my_description(discreet.DESCRIPTION)
+        await bot.set_my_short_description(discreet.SHORT_DESCRIPTION)
+        for lang in LANGUAGES:  # a language whose catalog translates them gets its own
+            text, short = t(lang, discreet.DESCRIPTION), t(lang, discreet.SHORT_DESCRIPTION)
+            if (text, short) != (discreet.DESCRIPTION, discreet.SHORT_DESCRIPTION):
+                await bot.set_my_description(text, language_code=lang)
+                await bot.set_my_short_description(short, language_code=lang)
+    except (TelegramError, OSError) as exc:
+        log.warning("could not set the bot's description (%s)", type(exc).__name__)
+
+
 class StartAborted(Exception):
     """Stopped while still waiting for the Bot API to answer."""
 
@@ -127,6 +144,7 @@ class Runner:
         await self.storage.migrate()
         self.app = build_application(self.settings)
         await self._connect(self.app)
+        await describe(self.app.bot)
         q = wire(self.app, self.storage, self.settings, self.clock)
         await self.app.start()
         q.tasks = [

@@ -250,6 +250,11 @@ class Cast:
         await reporter.expect("May press-freedom groups see")
         await reporter.press("No, region only")  # groups then never see the exact spot
         await reporter.expect("You are registered")
+        # Discreet mode (plain words, chat cleared after) is on by default; the scene turns
+        # it off so that its texts name the alerts and the lawyers.
+        await reporter.press("Turn discreet mode off",
+                             message=await reporter.expect("Discreet mode is on"))
+        await reporter.expect("Discreet mode is off")
 
 
 # --- the scene ------------------------------------------------------------------------------
@@ -380,8 +385,7 @@ async def close_case(scene: Scene, lawyer: Actor, alert_id: int) -> None:
     await lawyer.press("released", message=choice)
     await aida.expect(f"Your alert #{alert_id} is closed")
     if group is not None:
-        await group.wait_for(predicate=lambda m: f"Alert #{alert_id}" in (m.text or "")
-                             and "Outcome:" in (m.text or ""), timeout=WAIT)
+        await group.wait_for(f"Notice #{alert_id}: closed.", timeout=WAIT)
 
 
 async def duress_cancel(scene: Scene) -> int:
@@ -433,7 +437,8 @@ async def summarize(scene: Scene) -> None:
         where = "open" if a.id in open_ids else a.state
         stage.line(f"database: alert #{a.id} ({a.region}) {where}, held by {holder}{extra}")
     if scene.cast.group is not None:
-        notices = [m for m in scene.cast.group.inbox if "Alert #" in (m.text or "")]
+        notices = [m for m in scene.cast.group.inbox
+                   if "Alert #" in (m.text or "") or "Notice #" in (m.text or "")]
         edits = sum(m.edit_count for m in notices)
         stage.line(f"group: {len(notices)} alert notices, kept current by {edits} edits "
                    "in place")

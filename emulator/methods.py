@@ -60,6 +60,8 @@ class BotApi:
         self.world = world
         self.bot_user = bot_user
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # (field, language code or "") -> text: the description and the short description
+        self.descriptions: dict[tuple[str, str], str] = {}
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self._stopped_live: set[tuple[int, int]] = set()
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -486,6 +488,39 @@ class BotApi:
     def m_deleteMyCommands(self, p: dict[str, Any]) -> Any:
         self.commands.pop(self._commands_key(p), None)
         return True
+
+    def _set_description(self, p: dict[str, Any], field_name: str, limit: int) -> Any:
+        """setMyDescription / setMyShortDescription: 0-``limit`` characters; an empty text
+        removes the one of that language; language_code is two letters or empty."""
+        code = str(p.get("language_code") or "")
+        if code and not re.fullmatch(r"[a-z]{2}", code):
+            raise bad_request("LANGUAGE_CODE_INVALID")
+        text = str(p.get(field_name) or "")
+        if len(text) > limit:
+            raise bad_request(f"{field_name} is too long")
+        if text:
+            self.descriptions[(field_name, code)] = text
+        else:
+            self.descriptions.pop((field_name, code), None)
+        return True
+
+    def _get_description(self, p: dict[str, Any], field_name: str) -> Any:
+        code = str(p.get("language_code") or "")
+        default = self.descriptions.get((field_name, ""), "")
+        text = self.descriptions.get((field_name, code), default)
+        return {field_name: text}
+
+    def m_setMyDescription(self, p: dict[str, Any]) -> Any:
+        return self._set_description(p, "description", 512)
+
+    def m_getMyDescription(self, p: dict[str, Any]) -> Any:
+        return self._get_description(p, "description")
+
+    def m_setMyShortDescription(self, p: dict[str, Any]) -> Any:
+        return self._set_description(p, "short_description", 120)
+
+    def m_getMyShortDescription(self, p: dict[str, Any]) -> Any:
+        return self._get_description(p, "short_description")
 
     def m_setChatMenuButton(self, p: dict[str, Any]) -> Any:
         chat_id = p.get("chat_id")

@@ -49,6 +49,11 @@ async def _share(q: Domain, uid: int, a: list[str]) -> str | None:
     return None
 
 
+@route(r"discreet:([01])")
+async def _discreet(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.reporting.set_discreet(uid, "on" if a[0] == "1" else "off")
+
+
 @route(r"serve:([a-z_]{2,20})")
 async def _serve(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.team.toggle_region(uid, a[0])

@@ -32,6 +32,7 @@ async def location(update: Update, context: Context) -> None:
     await domain(context).reporting.location(
         user_id, lang, loc.latitude, loc.longitude, loc.horizontal_accuracy, taken,
         live=update.edited_message is not None, forwarded=message.forward_origin is not None,
+        message_id=message.message_id,
     )
 
 
@@ -74,6 +75,15 @@ async def pin(update: Update, context: Context) -> None:
         return
     user_id, _ = sender(update)
     await say(context, user_id, await domain(context).pins.start_change(user_id))
+async def discreet(update: Update, context: Context) -> None:
+    """/discreet on|off"""
+    message = update.effective_message
+    if message is None or not is_private(update):
+        return
+    user_id, _ = sender(update)
+    choice = " ".join(context.args or []).strip().lower()
+    await say(context, user_id, await domain(context).reporting.set_discreet(
+        user_id, choice, message.message_id))
 
 
 def handlers() -> list[object]:
@@ -82,6 +92,7 @@ def handlers() -> list[object]:
         CommandHandler("start", start, filters=NEW_MESSAGES),
         CommandHandler("language", language, filters=NEW_MESSAGES),
         CommandHandler("pin", pin, filters=NEW_MESSAGES),
+        CommandHandler("discreet", discreet, filters=NEW_MESSAGES),
         MessageHandler(private & filters.LOCATION, location),
         MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                        text),

@@ -23,6 +23,7 @@ class Person:
     on_call: bool
     on_call_until: float | None
     created_at: float
+    discreet: bool = False  # neutral wording in their chat, cleared when an alert closes
 
     @property
     def registered(self) -> bool:

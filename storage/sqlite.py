@@ -33,7 +33,7 @@ from storage.records import (
 
 _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
-    "share_location", "step", "on_call", "on_call_until",
+    "share_location", "step", "on_call", "on_call_until", "discreet",
 }
 _ALERT_COLUMNS = {
     "state", "region", "lat", "lon", "accuracy_m", "located_at", "urgent", "wave",
@@ -65,7 +65,7 @@ def _person(row: aiosqlite.Row) -> Person:
         speaks=tuple(s for s in row["speaks"].split(",") if s),
         share_location=bool(row["share_location"]), step=row["step"],
         on_call=bool(row["on_call"]), on_call_until=row["on_call_until"],
-        created_at=row["created_at"],
+        created_at=row["created_at"], discreet=bool(row["discreet"]),
     )
 
 
@@ -336,6 +336,75 @@ class Tx:
             (chat_id, message_id),
         )
         return [_outbox(r) for r in rows]
+
+    async def record_incoming(self, chat_id: int, message_id: int, now: float) -> None:
+        """Keep the id of a message a person sent, so that it can be deleted later like one
+        of the bot's own (discreet mode): a row already 'sent', never sent by the worker."""
+        await self._exec(
+            "INSERT INTO outbox (chat_id, kind, priority, state, payload, not_before,"
+            " created_at, message_id) VALUES (?, 'incoming', 0, 'sent', '{}', 0, ?, ?)",
+            (chat_id, now, message_id),
+        )
+
+    async def take_chat_messages(self, chat_id: int, since: float) -> list[OutboxRow]:
+        """Every message in a private chat the bot may still delete (its own, and those a
+        person sent that were kept), one row per Telegram message, re-kinded 'cleared' so
+        that they are taken once; those older than ``since`` are taken too but not returned
+        (Telegram no longer lets them be deleted). What is still queued for the chat is
+        never sent (deletions queued before, of the bot's or the person's messages, excepted)."""
+        await self._exec(
+            "UPDATE outbox SET state = 'superseded', error = 'cleared'"
+            " WHERE chat_id = ? AND state = 'pending' AND kind NOT IN ('delete', 'erase')",
+            (chat_id,))
+        rows = [_outbox(r) for r in await self._all(
+            "SELECT * FROM outbox WHERE chat_id = ? AND state = 'sent' AND target_id IS NULL"
+            " AND message_id IS NOT NULL AND kind != 'cleared' ORDER BY id",
+            (chat_id,),
+        )]
+        await self._db.executemany("UPDATE outbox SET kind = 'cleared' WHERE id = ?",
+                                   [(r.id,) for r in rows])
+        first: dict[int | None, OutboxRow] = {}
+        for r in rows:
+            first.setdefault(r.message_id, r)
+        return [r for r in first.values() if r.created_at > since]
+
+    async def forget_cleared(self, chat_id: int) -> int:
+        """Forget the message ids of a chat's cleared messages once no deletion of them is
+        still queued; returns how many deletions are still queued (then ask again later)."""
+        left = await self._one(
+            "SELECT COUNT(*) FROM outbox WHERE chat_id = ? AND kind = 'delete'"
+            " AND state = 'pending'", (chat_id,))
+        if left and left[0]:
+            return int(left[0])
+        await self._exec(
+            "UPDATE outbox SET message_id = NULL WHERE chat_id = ? AND message_id IS NOT NULL"
+            " AND (kind = 'cleared' OR (kind = 'delete' AND target_id IN"
+            " (SELECT id FROM outbox WHERE chat_id = ? AND kind = 'cleared')))",
+            (chat_id, chat_id))
+        return 0
+
+    async def forget_incoming(self, chat_id: int) -> None:
+        """Forget the kept ids of what a person sent (discreet mode turned off)."""
+        await self._exec("UPDATE outbox SET message_id = NULL WHERE chat_id = ?"
+                         " AND kind = 'incoming'", (chat_id,))
+
+    async def retire_rows(self, kind: str, *, alert_id: int | None = None,
+                          chat_id: int | None = None) -> list[OutboxRow]:
+        """Messages of one kind (of an alert, or in a chat) about to change for the last
+        time: returned (sent, or still pending: perhaps in flight) and re-kinded
+        'withdrawn', so that nothing else edits them again."""
+        where = "kind = ?"
+        args: list[Any] = [kind]
+        if alert_id is not None:
+            where, args = where + " AND alert_id = ?", [*args, alert_id]
+        if chat_id is not None:
+            where, args = where + " AND chat_id = ?", [*args, chat_id]
+        rows = [_outbox(r) for r in await self._all(
+            f"SELECT * FROM outbox WHERE {where} AND state IN ('sent', 'pending')"
+            " AND target_id IS NULL ORDER BY id", args)]
+        await self._db.executemany("UPDATE outbox SET kind = 'withdrawn' WHERE id = ?",
+                                   [(r.id,) for r in rows])
+        return rows
 
     async def mark_sent(self, row_ids: Sequence[int], message_id: int | None, now: float) -> None:
         await self._db.executemany(

@@ -82,7 +82,10 @@ class World:
         return c
 
     async def register_reporter(self, name: str, region: str = "Almaty", share: bool = False,
-                                language: str = "en") -> SimUser:
+                                language: str = "en", discreet: bool = False) -> SimUser:
+        """A reporter registered through the buttons; discreet mode (on by default for a
+        real reporter) is turned off here unless asked for, so most tests read the plain
+        wording."""
         user = self.emu.user(first_name=name, language_code=language)
         await user.send_command("/start")
         await user.wait_for("What we store")
@@ -95,6 +98,10 @@ class World:
         await user.press("Yes, share it" if share else "No, region only")
         await user.wait_for("You are registered")
         await user.wait_for("Optional: a PIN")  # offered last; skipped by not answering
+        if not discreet:
+            await user.press("Turn discreet mode off",
+                             message=await user.wait_for("Discreet mode is on"))
+            await user.wait_for("Discreet mode is off")
         return user
 
     async def invite_link(self, role: str = "lawyer") -> str:

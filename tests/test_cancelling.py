@@ -339,3 +339,30 @@ async def test_forged_and_old_buttons_are_refused(world: World) -> None:
     assert bad.text == "Sorry, this button is not for you."
     assert rows(world.db, "SELECT state FROM alerts") == [("open",)]
     assert rows(world.db, "SELECT COUNT(*) FROM pins WHERE awaiting IS NOT NULL") == [(0,)]
+
+
+async def test_in_discreet_mode_a_duress_cancel_clears_the_chat_like_a_real_one(
+        world: World) -> None:
+    """Discreet mode clears the reporter's chat when a request ends. A real cancel ends it,
+    a duress cancel only seems to: the chat must be cleared in both, or the difference
+    shows on the phone."""
+    await world.start()
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    views = []
+    for pin in (PIN, DURESS):
+        reporter = await world.register_reporter("Aida", discreet=True)
+        await set_pins(reporter)
+        mark = reporter.mark()
+        await reporter.tap("📍 Send my location", location=ALMATY)
+        await reporter.wait_for("Received. Help is on the way.", after=mark)
+        alert_id = max(r[0] for r in rows(world.db, "SELECT id FROM alerts"))
+        await claim(marat, alert_id)
+        await world.drain()
+        await answer_to(reporter, "✅ I'm safe")
+        assert await answer_to(reporter, pin) == "Cancelled."
+        await world.drain()
+        views.append(chat_view(reporter))
+    assert views[0] == views[1]
+    assert not any("Received" in line for line in views[0])  # the earlier answers are gone
+    assert PIN not in typed(reporter) and DURESS not in typed(reporter)

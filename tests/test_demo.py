@@ -45,7 +45,7 @@ def test_demo_plays_the_whole_scene(demo_run: subprocess.CompletedProcess[str]) 
     assert "🔴 #2" in out and "🟢 #1" in out
     assert "Case #1 closed: released." in out
     assert "bot -> Aida: Your alert #1 is closed (released)." in out
-    assert "bot -> Press Freedom KZ: (edits its message)" in out and "Outcome: released" in out
+    assert "bot -> Press Freedom KZ: (edits its message) Notice #1: closed." in out
     assert "database: alert #1 (almaty) closed" in out
     assert "database: alert #2 (astana) open" in out
     assert "bot -> Aida: Cancelled." in out and "bot -> Aida: (deletes a message)" in out

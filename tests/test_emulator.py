@@ -296,6 +296,20 @@ async def test_commands_and_menu(emu: Emulator, bot: Bot) -> None:
     assert await bot.log_out() and await bot.close()
 
 
+async def test_descriptions_like_telegram(emu: Emulator, bot: Bot) -> None:
+    assert await bot.set_my_description("Help.") and await bot.set_my_short_description("Hi")
+    assert await bot.set_my_description("Көмек.", language_code="kk")
+    assert (await bot.get_my_description(language_code="kk")).description == "Көмек."
+    assert (await bot.get_my_description(language_code="ru")).description == "Help."
+    assert (await bot.get_my_short_description()).short_description == "Hi"
+    for call in (bot.set_my_description("x" * 513), bot.set_my_short_description("x" * 121),
+                 bot.set_my_description("x", language_code="kaz")):
+        with pytest.raises(BadRequest):
+            await call
+    assert await bot.set_my_description("", language_code="kk")  # removes the Kazakh one
+    assert (await bot.get_my_description(language_code="kk")).description == "Help."
+
+
 # ----- flood limits ----------------------------------------------------------------------
 
 

@@ -63,8 +63,8 @@ async def test_names_are_cleaned_at_registration_and_quoted_on_cards(world: Worl
     assert names[lawyer.id] == "Marat ‼️ URGENT"
     assert names[user.id] == "Aida State: closedx Taken by Marat"
 
-    await user.tap("📍 SOS: send my location", location=ALMATY)
-    await user.wait_for("received and saved")
+    await user.tap("📍 Send my location", location=ALMATY)  # discreet mode, the default
+    await user.wait_for("Received. Help is on the way.")
     card = await card_for(lawyer, 1)
     assert card.text is not None
     assert "\nReporter: “Aida State: closedx Taken by Marat”\n" in card.text

@@ -26,6 +26,7 @@ from telegram import Message, Update
 from telegram.error import Conflict, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.domain import discreet
 from bot.domain.flood import Flood, Held
 from bot.domain.notify import LABEL_SOS_NO_LOCATION, RAISE_NOW_DATA
 from bot.domain.services import INBOUND_UPDATE, Services
@@ -209,7 +210,8 @@ class UpdatePoller:
             log.exception("could not prune processed update ids")
 
 
-SOS_TEXTS = frozenset(t(lang, LABEL_SOS_NO_LOCATION) for lang in LANGUAGES)
+SOS_TEXTS = frozenset(t(lang, label) for lang in LANGUAGES
+                      for label in (LABEL_SOS_NO_LOCATION, discreet.LABEL_SOS_NO_LOCATION))
 
 
 def is_alert(update: Update) -> bool:
@@ -227,16 +229,17 @@ def held_message(update_id: int, user_id: int, message: Message) -> Held:
     Commands, and anything said in a group, are only counted."""
     if message.chat.type != "private":
         return Held(update_id, user_id)
+    mid = message.message_id
     if message.text is not None:
         text = None if message.text.startswith("/") else message.text
-        return Held(update_id, user_id, text=text)
+        return Held(update_id, user_id, text=text, message_id=mid)
     if message.location is not None:
         loc = message.location
-        return Held(update_id, user_id, location=(loc.latitude, loc.longitude))
+        return Held(update_id, user_id, location=(loc.latitude, loc.longitude), message_id=mid)
     found = media_of(message)
     if found is not None:
-        return Held(update_id, user_id, media=found[0], file_id=found[1])
-    return Held(update_id, user_id, text=message.caption)
+        return Held(update_id, user_id, media=found[0], file_id=found[1], message_id=mid)
+    return Held(update_id, user_id, text=message.caption, message_id=mid)
 
 
 MEDIA_KINDS = ("voice", "video", "video_note", "audio", "document")

@@ -8,7 +8,7 @@ it, unless a lawyer who acknowledged it lets it close after the set time."""
 
 from __future__ import annotations
 
-from bot.domain import notify
+from bot.domain import discreet, notify
 from bot.domain.casework import CaseWork, coordinators_except, not_to_page
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.reporting import UNDO
@@ -36,7 +36,10 @@ class Cancelling:
 
     async def said_cancelled(self, tx: Tx, person: Person) -> None:
         """The one answer to every cancel that worked, real or duress: same text, same
-        keyboard, so the reporter's chat never shows which it was."""
+        keyboard, so the reporter's chat never shows which it was; in discreet mode the chat
+        is cleared in both, as when a case closes."""
+        if discreet.is_discreet(person):
+            await discreet.clear_chat(tx, person.user_id, self.svc.now())
         await self._reply(tx, person, Outgoing(
             t(person.language, SAID_CANCELLED),
             keyboard=notify.keyboard(person.language, person, alert_open=False)))

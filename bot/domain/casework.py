@@ -7,12 +7,20 @@ from __future__ import annotations
 import html
 from collections.abc import Awaitable, Callable
 
-from bot.domain import notify
+from bot.domain import discreet, notify
 from bot.domain.escalation import Action, decide
-from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_LOW, Button, Outgoing
+from bot.domain.messages import (
+    DELETE,
+    PRIORITY_ALERT,
+    PRIORITY_CASE,
+    PRIORITY_LOW,
+    Button,
+    Outgoing,
+)
 from bot.domain.reporting import MAX_NOTE, clean_text
 from bot.domain.routing import escalation_wave
 from bot.domain.services import Services
+from bot.domain.team import NO_LONGER_AVAILABLE
 from bot.i18n import lang_of, t
 from storage import Alert, OutboxRow, Person, Tx
 
@@ -25,6 +33,11 @@ CONTACT_FACTS = 8  # the newest reporter messages repeated in the holder's conta
 DECLINE_REASONS = {"busy": "busy with another case", "far": "too far away",
                    "conf": "conflict of interest", "oth": "other reason"}
 DELIVERY_NOTICE = "delivery"  # outbox kind of a "could not be delivered" notice
+HANDLING = "Someone is handling it now. What you send here reaches them."
+DISCREET_CONTACT = ("Discreet mode: the reporter's phone may be read by others. What you "
+                    "send them arrives as you write it (and is deleted when the case "
+                    "closes): keep it plain, without names or case words.")
+
 
 
 async def may_act(tx: Tx, person: Person | None, alert: Alert) -> bool:
@@ -75,7 +88,8 @@ class CaseWork:
             await notify.tell(
                 tx, alert.reporter_id, "A lawyer has seen your alert #{id} and is acting. "
                 "Stay calm; you will be told when a lawyer takes your case.", now, alert_id,
-                priority=PRIORITY_ALERT, id=alert_id)
+                priority=PRIORITY_ALERT, id=alert_id,
+                neutral="Someone has seen it and is acting. Stay calm.")
             await tx.set_timer("escalate", alert_id, now + self.svc.policy.claim_timeout)
             await notify.refresh_alert_messages(tx, alert_id, now)
             return t(lang, "Acknowledged alert #{id}. Please claim it if you take the case.",
@@ -109,7 +123,7 @@ class CaseWork:
         await notify.tell(
             tx, alert.reporter_id, "Lawyer {name} has taken your case (alert #{id}). "
             "Everything you send here now goes to them.", now, alert.id,
-            priority=PRIORITY_ALERT, name=lawyer.name, id=alert.id)
+            priority=PRIORITY_ALERT, name=lawyer.name, id=alert.id, neutral=HANDLING)
         await self._send_contact(tx, alert.id, lawyer, reporter, now)
         await tx.set_timer("escalate", alert.id, now + self.svc.policy.stale)
         await notify.refresh_alert_messages(tx, alert.id, now)
@@ -132,6 +146,8 @@ class CaseWork:
             lines.extend("• " + html.escape(f) for f in facts[-CONTACT_FACTS:])
             if len(facts) > CONTACT_FACTS:
                 lines.append(html.escape(t(lang, "Earlier messages: /case {id}", id=alert_id)))
+        if discreet.is_discreet(reporter):
+            lines.append(html.escape(t(lang, DISCREET_CONTACT)))
         lines.append(html.escape(t(
             lang, "Reply to this message or use /note {id} <text> to update the reporter; "
                   "/close {id} <note> to close.", id=alert_id)))
@@ -250,7 +266,7 @@ class CaseWork:
             await notify.tell(
                 tx, alert.reporter_id, "Lawyer {name} has taken your case (alert #{id}). "
                 "Everything you send here now goes to them.", now, alert_id,
-                priority=PRIORITY_ALERT, name=lawyer.name, id=alert_id)
+                priority=PRIORITY_ALERT, name=lawyer.name, id=alert_id, neutral=HANDLING)
             await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
             await notify.refresh_alert_messages(tx, alert_id, now)
             return t(lang, "Case #{id} moved to {name}.", id=alert_id, name=lawyer.name)
@@ -311,7 +327,7 @@ class CaseWork:
             if holding:
                 await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
                                   "another lawyer. We are alerting them now.", now, alert_id,
-                                  priority=PRIORITY_ALERT, id=alert_id)
+                                  priority=PRIORITY_ALERT, id=alert_id, neutral=discreet.PASSED_ON)
             await notify.refresh_alert_messages(tx, alert_id, now)  # before the new cards
             fresh = await tx.alert(alert_id)
             paging = fresh is not None and fresh.state == "open"
@@ -352,7 +368,8 @@ class CaseWork:
             if alert.is_open:
                 await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
             await notify.tell(tx, alert.reporter_id, "Update from your lawyer {name}:\n{text}",
-                              now, alert_id, name=person.name, text=notify.quote_lines(note))
+                              now, alert_id, name=person.name, text=notify.quote_lines(note),
+                              neutral="Update:\n{text}")
             return t(lang, "Note added to case #{id} and sent to the reporter.", id=alert_id)
 
     async def close_choices(self, user_id: int, alert_id: int, note: str | None) -> str | None:
@@ -415,19 +432,42 @@ class CaseWork:
         await tx.clear_timer("escalate", alert.id)
         await tx.clear_timer("safe_close", alert.id)
         await tx.clear_timer("undo", alert.id)
-        if not tell_reporter:  # the caller answers the reporter itself
-            return await notify.refresh_alert_messages(tx, alert.id, now)
+        if tell_reporter:  # else the caller answers the reporter itself
+            await self._tell_closed(tx, alert, outcome, note, now)
+        await self._retire_case_messages(tx, alert, now)
+        await notify.refresh_alert_messages(tx, alert.id, now)
+
+    @staticmethod
+    async def _tell_closed(tx: Tx, alert: Alert, outcome: str, note: str, now: float) -> None:
         reporter = await tx.person(alert.reporter_id)
         rl = lang_of(reporter)
         text = t(rl, "Your alert #{id} is closed ({outcome}).", id=alert.id,
                  outcome=t(rl, outcome))
         if note:
             text += "\n" + t(rl, "Lawyer's note:\n{note}", note=notify.quote_lines(note))
+        if discreet.is_discreet(reporter):  # the outcome and the note stay with the lawyer
+            await discreet.clear_chat(tx, alert.reporter_id, now)
+            text = t(rl, "All done here.")
         await notify.send(tx, alert.reporter_id, Outgoing(
             text + "\n" + t(rl, "Take care. If you need help again, tap the button."),
             keyboard=notify.keyboard(rl, reporter, alert_open=False)), now,
             priority=PRIORITY_CASE, alert_id=alert.id)
-        await notify.refresh_alert_messages(tx, alert.id, now)
+
+    @staticmethod
+    async def _retire_case_messages(tx: Tx, alert: Alert, now: float) -> None:
+        """A closed case leaves less behind on phones that may be seized: each lawyer's
+        contact message (the link to the reporter) is deleted, and each group notice is
+        edited once to a closing line without the place, then never touched again."""
+        empty = Outgoing().to_json()
+        for row in await tx.retire_rows("contact", alert_id=alert.id):
+            if row.state == "sent":
+                await tx.enqueue(row.chat_id, DELETE, PRIORITY_CASE, empty, now,
+                                 alert_id=alert.id, target_id=row.id)
+            else:  # not delivered yet, perhaps in flight: it arrives (or is edited) neutral
+                lang = lang_of(await tx.person(row.chat_id))
+                await notify.edit(tx, row.id, Outgoing(t(lang, NO_LONGER_AVAILABLE)), now)
+        await notify.close_group_notices(tx, await tx.retire_rows("group", alert_id=alert.id),
+                                         now)
 
     # --- timers ---------------------------------------------------------------------------
 
@@ -462,7 +502,8 @@ class CaseWork:
             if wave == 2:
                 await notify.tell(
                     tx, alert.reporter_id, "We are still looking for a lawyer for alert #{id} "
-                    "and have now alerted everyone on call.", now, alert.id, id=alert.id)
+                    "and have now alerted everyone on call.", now, alert.id, id=alert.id,
+                    neutral="Still working on it: more people have been asked to help.")
         elif decision.action is Action.ASK_ASSIGN:
             holder = await tx.person(alert.acknowledged_by or 0)
             for c in await coordinators_except(tx, alert.reporter_id):

@@ -4,8 +4,9 @@ in a flow; this is the one place that decides, so handlers stay thin. The same g
 
 from __future__ import annotations
 
+from bot.domain import discreet
 from bot.domain.casework import CaseWork
-from bot.domain.notify import LABEL_OFF, LABEL_ON, LABEL_SOS, LABEL_SOS_NO_LOCATION
+from bot.domain.notify import LABEL_OFF, LABEL_ON, sos_labels
 from bot.domain.pins import Pins
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
@@ -17,7 +18,10 @@ from storage import Person
 COMMON = (("/language en|kk|ru", "change the language"), ("/help", "this help"))
 COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
     "reporter": (("/start", "register, or show your SOS buttons again"),
-                 ("/pin", "set or change your PIN for cancelling"), *COMMON),
+                 ("/pin", "set or change your PIN for cancelling"),
+                 ("/discreet on|off", "plain words here, and our messages deleted when your "
+                                      "request is over (for a phone others may read)"),
+                 *COMMON),
     "lawyer": (
         ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),
         ("/offcall", "go off call"),
@@ -42,6 +46,8 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
         *COMMON,
     ),
 }
+DISCREET_INTRO = ("Tap \"{sos}\" (or \"{nosos}\") if you need help: it is called at "
+                  "once. While your request is open, everything you send here is passed on.")
 INTRO = {
     "reporter": "Qorgau alerts on-call lawyers when you are detained or in danger. Tap "
                 "\"{sos}\" (or \"{nosos}\"): lawyers on call are alerted at once. While "
@@ -89,7 +95,7 @@ class PrivateText:
                 alert_ids = {r.alert_id for r in rows if r.alert_id is not None}
                 if len(alert_ids) == 1:
                     return await self.casework.note(user_id, alert_ids.pop(), text)
-        await self.reporting.on_text(user_id, text, language)
+        await self.reporting.on_text(user_id, text, language, message_id)
         return None
 
     async def help(self, user_id: int, language: str) -> str:
@@ -98,7 +104,8 @@ class PrivateText:
             person = await tx.person(user_id)
         lang = lang_of(person) if person else pick_language(language)
         role = role_of(person)
-        lines = [t(lang, INTRO[role], sos=t(lang, LABEL_SOS), nosos=t(lang, LABEL_SOS_NO_LOCATION))]
+        sos, nosos = sos_labels(lang, person)
+        lines = [t(lang, discreet.pick(person, INTRO[role], DISCREET_INTRO), sos=sos, nosos=nosos)]
         if person is None or not person.registered:
             lines.append(t(lang, "Not registered yet: send /start."))
         lines.append("")
@@ -111,5 +118,7 @@ class PrivateText:
             person = await tx.person(user_id)
         lang = lang_of(person) if person else pick_language(language)
         usages = ", ".join(usage for usage, _ in COMMANDS[role_of(person)])
-        return t(lang, "I do not know that command. Yours: {list}. In danger? Tap \"{sos}\".",
-                 list=usages, sos=t(lang, LABEL_SOS))
+        return t(lang, discreet.pick(
+            person, "I do not know that command. Yours: {list}. In danger? Tap \"{sos}\".",
+            "I do not know that command. Yours: {list}. Need help? Tap \"{sos}\"."),
+            list=usages, sos=sos_labels(lang, person)[0])

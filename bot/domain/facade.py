@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.domain import discreet
 from bot.domain.cancelling import Cancelling
 from bot.domain.casework import CaseWork
 from bot.domain.coordination import Coordination
@@ -49,9 +50,11 @@ class Domain:
             await self.flood.summary(subject)
         elif kind == UNDO:
             await self.reporting.window_ended(kind, subject)
+        elif kind == discreet.FORGET:
+            await self.reporting.forget_cleared(subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
-                                                  SUMMARY, UNDO)}
+                                                  SUMMARY, UNDO, discreet.FORGET)}

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain import notify
+from bot.domain import discreet, notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Outgoing
 from bot.domain.reporting import MAX_NOTE, clean_text
 from bot.domain.services import Services
@@ -69,6 +69,7 @@ class Held:
     media: str | None = None  # the kind of file: photo, voice, ...
     file_id: str | None = None
     location: tuple[float, float] | None = None
+    message_id: int | None = None  # kept for a discreet reporter, to delete it later
 
 
 class Flood:
@@ -109,11 +110,12 @@ class Flood:
         async with self.svc.step() as tx:
             now = self.svc.now()
             alerts: dict[int, Alert | None] = {}
+            people: dict[int, Person | None] = {}
             counts: dict[int, int] = {}
             events: list[tuple[int, float, str, int | None, dict[str, Any]]] = []
             for item in items:
                 if item.user_id not in alerts:
-                    person = await tx.person(item.user_id)
+                    person = people[item.user_id] = await tx.person(item.user_id)
                     alerts[item.user_id] = (await tx.open_alert_of(item.user_id)
                                             if person is not None else None)
                     if person is None:
@@ -122,6 +124,10 @@ class Flood:
                 counts[item.user_id] = counts.get(item.user_id, 0) + 1
                 if alert is not None:
                     events.extend(await self._store(tx, alert, item, now))
+                    person = people[item.user_id]
+                    if person is not None and item.message_id is not None \
+                            and discreet.is_discreet(person):
+                        await tx.record_incoming(item.user_id, item.message_id, now)
             await tx.add_events(events)
             for user_id, count in counts.items():
                 held = await tx.hold_input(user_id, count, now)
@@ -166,16 +172,22 @@ class Flood:
             lang = person.language
             if alert is None or alert.concealed:  # none, or hidden by a duress cancel
                 await notify.send(tx, user_id, Outgoing(t(
-                    lang, "You sent {n} messages in a short time; they were not answered one "
-                          "by one. In danger? Tap \"{sos}\".", n=held.held,
-                    sos=t(lang, notify.LABEL_SOS))), now)
+                    lang, discreet.pick(
+                        person, "You sent {n} messages in a short time; they were not "
+                                "answered one by one. In danger? Tap \"{sos}\".",
+                        "You sent {n} messages in a short time; they were not answered one "
+                        "by one. Need help? Tap \"{sos}\"."), n=held.held,
+                    sos=notify.sos_labels(lang, person)[0])), now)
                 if alert is None:
                     return
             else:
                 await notify.send(tx, user_id, Outgoing(t(
-                    lang, "You sent {n} messages in a short time. They were saved to alert "
-                          "#{id} without an answer to each, and whoever takes your case sees "
-                          "them.", n=held.held, id=alert.id)), now)
+                    lang, discreet.pick(
+                        person, "You sent {n} messages in a short time. They were saved to "
+                                "alert #{id} without an answer to each, and whoever takes your "
+                                "case sees them.",
+                        "You sent {n} messages in a short time. They were saved without an "
+                        "answer to each and are passed on."), n=held.held, id=alert.id)), now)
             holder = alert.claimed_by or alert.acknowledged_by
             if holder is not None:
                 latest = [str(e.detail.get("text", "")) for e in await tx.events(alert.id)

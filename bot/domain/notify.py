@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from bot.domain import discreet
 from bot.domain.messages import (
     PRIORITY_ALERT,
     PRIORITY_CASE,
@@ -22,7 +23,7 @@ from bot.domain.messages import (
 )
 from bot.domain.regions import region_name
 from bot.i18n import lang_of, t
-from storage import Alert, Person, Tx
+from storage import Alert, OutboxRow, Person, Tx
 
 if TYPE_CHECKING:
     from bot.domain.services import Services
@@ -76,9 +77,13 @@ def hidden(alert: Alert | None) -> Alert | None:
 
 
 async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
-               priority: int = PRIORITY_CASE, **values: object) -> None:
-    """Queue ``template`` for a person, translated into their language."""
-    out = Outgoing(t(lang_of(await tx.person(person_id)), template, **values))
+               priority: int = PRIORITY_CASE, neutral: str | None = None,
+               **values: object) -> None:
+    """Queue ``template`` for a person, translated into their language; a discreet
+    reporter gets ``neutral`` instead (given for every text that names a lawyer or a case)."""
+    person = await tx.person(person_id)
+    chosen = discreet.pick(person, template, neutral) if neutral is not None else template
+    out = Outgoing(t(lang_of(person), chosen, **values))
     await send(tx, person_id, out, now, kind="case", priority=priority, alert_id=alert_id)
 
 
@@ -124,14 +129,27 @@ def utc_stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def sos_labels(lang: str, person: Person | None) -> tuple[str, str]:
+    """The two SOS buttons' labels as this person sees them (plainer in discreet mode)."""
+    return (t(lang, discreet.pick(person, LABEL_SOS, discreet.LABEL_SOS)),
+            t(lang, discreet.pick(person, LABEL_SOS_NO_LOCATION, discreet.LABEL_SOS_NO_LOCATION)))
+
+
+def is_label(lang: str, text: str, *labels: str) -> bool:
+    """Whether a typed text is one of these keyboard labels (either wording: a keyboard
+    sent before /discreet on or off keeps working)."""
+    return text.strip() in {t(lang, label) for label in labels}
+
+
 def keyboard(lang: str, person: Person | None, alert_open: bool
              ) -> tuple[tuple[KeyButton, ...], ...]:
     """Everyone's keyboard: the one-tap SOS first (a lawyer can be detained too), "I'm
     safe" while their alert is open. For lawyers and coordinators their own two SOS buttons
     share the top row and a lawyer's on/off-call switch is the last row on its own, so a
     hurried tap meant for one cannot raise or silence the other."""
-    sos = KeyButton(t(lang, LABEL_SOS), request_location=True)
-    without = KeyButton(t(lang, LABEL_SOS_NO_LOCATION))
+    sos_label, without_label = sos_labels(lang, person)
+    sos = KeyButton(sos_label, request_location=True)
+    without = KeyButton(without_label)
     staff = person is not None and person.registered and person.role in ("lawyer",
                                                                          "coordinator")
     rows: list[tuple[KeyButton, ...]] = [(sos, without)] if staff else [(sos,), (without,)]
@@ -193,7 +211,11 @@ def reporter_name(lang: str, reporter: Person | None) -> str:
     return quoted(reporter.display_name)
 
 
-def state_words(lang: str, alert: Alert) -> str:
+def state_words(lang: str, alert: Alert, person: Person | None = None) -> str:
+    """The alert's state in words; for a discreet reporter (``person``) in plain ones."""
+    if discreet.is_discreet(person):
+        return t(lang, {"open": "waiting for someone", "closed": "done"}.get(
+            alert.state, "someone is on it"))
     return {
         "open": t(lang, "waiting for a lawyer"),
         "acknowledged": t(lang, "a lawyer has seen it and is acting"),
@@ -313,6 +335,18 @@ async def post_group_notices(tx: Tx, alert: Alert, now: float,
     notice = group_notice(alert, reporter or await tx.person(alert.reporter_id)).to_json()
     await tx.enqueue_many([(chat_id, "group", PRIORITY_GROUP, notice)
                            for chat_id in await tx.groups()], now, alert.id)
+
+
+GROUP_CLOSED = "Notice #{id}: closed."  # a group notice's last words: no place, no details
+
+
+async def close_group_notices(tx: Tx, rows: Iterable[OutboxRow], now: float) -> None:
+    """Edit group notices (taken with ``tx.retire_rows``, so nothing edits them again) to
+    a closing line without the location: after their case closed, or the group was
+    disconnected."""
+    for row in rows:
+        if row.alert_id is not None:
+            await edit(tx, row.id, Outgoing(t("en", GROUP_CLOSED, id=row.alert_id)), now)
 
 
 async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:

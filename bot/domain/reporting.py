@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from bot.domain import notify
+from bot.domain import discreet, notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.notify import hidden
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
 
 UNDO = "undo"  # timer kind: the end of an alert's undo window, when its first wave goes
+DISCREET_ON = (
+    "Discreet mode is on, for when someone else may read this phone: I write in plain words, "
+    "and when your request is over I delete our messages here. Whoever helps you still "
+    "gets everything you send. To change it: /discreet off, /discreet on.")
+DISCREET_OFF = ("Discreet mode is off: messages here say plainly what happens and stay. "
+                "/discreet on turns it back on.")
 MAX_NAME = 48
 MAX_NOTE = 2000
 
@@ -106,18 +112,26 @@ class Reporting:
             person = await tx.person(user_id)
             if person is None or person.step != "share":
                 return await self._stale(tx, person, user_id)
-            await tx.update_person(user_id, self.svc.now(), share_location=int(share), step="done")
+            await tx.update_person(user_id, self.svc.now(), share_location=int(share), step="done",
+                                   discreet=1)  # the default for reporters: their choice below
             person = await tx.person(user_id)
             assert person is not None
-            lang = person.language
-            await self._reply(tx, person, Outgoing(
-                t(lang, "You are registered, {name}. If you are detained or in danger, tap "
-                        "\"{sos}\": lawyers on call are alerted at once. No location? Use "
-                        "\"{nosos}\".", name=person.name, sos=t(lang, notify.LABEL_SOS),
-                  nosos=t(lang, notify.LABEL_SOS_NO_LOCATION)),
-                keyboard=notify.keyboard(lang, person, alert_open=False),
-            ))
-            await self._offer_pin(tx, person)  # optional: "Set a PIN" or "Skip"
+            await self._registered(tx, person)
+
+    async def _registered(self, tx: Tx, person: Person) -> None:
+        """The end of a reporter's registration, in discreet mode unless they turn it off
+        here: the questions so far (which say what the bot is for) are deleted, and the
+        answer explains discreet mode and offers to turn it off; last, the optional PIN."""
+        lang = person.language
+        await discreet.clear_chat(tx, person.user_id, self.svc.now())
+        sos, nosos = notify.sos_labels(lang, person)
+        await self._reply(tx, person, Outgoing(
+            t(lang, "You are registered, {name}. If you need help, tap \"{sos}\": it is "
+                    "called at once. No location? Use \"{nosos}\".", name=person.name,
+              sos=sos, nosos=nosos), keyboard=notify.keyboard(lang, person, alert_open=False)))
+        await self._reply(tx, person, Outgoing(t(lang, DISCREET_ON), buttons=(
+            (Button(t(lang, "Turn discreet mode off"), "discreet:0"),),)))
+        await self._offer_pin(tx, person)  # optional: "Set a PIN" or "Skip"
 
     async def _offer_pin(self, tx: Tx, person: Person) -> None:
         """At the end of registration: the optional PIN, one tap to set it or to skip."""
@@ -138,13 +152,57 @@ class Reporting:
             await tx.update_person(user_id, self.svc.now(), language=language)
         return True
 
+    async def set_discreet(self, user_id: int, choice: str, message_id: int | None = None
+                           ) -> str | None:
+        """/discreet on|off (or the button at registration): a registered reporter's
+        choice. Turned on with no alert open, the chat is cleared at once (the command
+        too); with an alert open, when it closes. Returns the answer, None if queued."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or not person.registered:
+                return t(lang, "Please finish registering first: send /start.")
+            if person.role != "reporter":
+                return t(lang, "Discreet mode is for reporters; your chat keeps the cases "
+                               "you work on.")
+            if choice not in ("on", "off"):
+                return t(lang, "Use /discreet on or /discreet off.") + " " + t(
+                    lang, DISCREET_ON if person.discreet else DISCREET_OFF)
+            on = choice == "on"
+            await tx.update_person(user_id, now, discreet=int(on))
+            fresh = await tx.person(user_id)
+            assert fresh is not None
+            alert = await tx.open_alert_of(user_id)
+            if on and alert is None and not person.discreet:
+                if message_id is not None:
+                    await tx.record_incoming(user_id, message_id, now)
+                await discreet.clear_chat(tx, user_id, now)
+            elif on:
+                await discreet.remember(tx, fresh, message_id, now)
+            else:  # nothing will be deleted: what was kept for it is forgotten now
+                await tx.forget_incoming(user_id)
+            await self._reply(tx, fresh, Outgoing(
+                t(lang, DISCREET_ON if on else DISCREET_OFF),
+                keyboard=notify.keyboard(lang, fresh, alert_open=alert is not None)))
+            return None
+
+    async def forget_cleared(self, user_id: int) -> None:
+        """The timer after a chat was cleared: forget the ids of its deleted messages."""
+        async with self.svc.step() as tx:
+            await discreet.forget(tx, user_id, self.svc.now())
+
     async def _show_home(self, tx: Tx, person: Person) -> None:
         alert = hidden(await tx.open_alert_of(person.user_id))
         lang = person.language
-        text = (t(lang, "Your alert #{id} is open: {state}.", id=alert.id,
-                  state=notify.state_words(lang, alert)) if alert
-                else t(lang, "You are registered. Tap \"{sos}\" if you are in danger.",
-                       sos=t(lang, notify.LABEL_SOS)))
+        sos = notify.sos_labels(lang, person)[0]
+        text = (t(lang, discreet.pick(person, "Your alert #{id} is open: {state}.",
+                                      "Your request is open: {state}."),
+                  id=alert.id, state=notify.state_words(lang, alert, person)) if alert
+                else t(lang, discreet.pick(person, "You are registered. Tap \"{sos}\" if you "
+                                                   "are in danger.",
+                                           "You are registered. Tap \"{sos}\" if you need "
+                                           "help."), sos=sos))
         await self._reply(tx, person, Outgoing(
             text, keyboard=notify.keyboard(lang, person, alert_open=alert is not None)))
 
@@ -155,16 +213,20 @@ class Reporting:
 
     # --- free text: what it means depends on where the person is -------------------------
 
-    async def on_text(self, user_id: int, text: str, language: str) -> None:
+    async def on_text(self, user_id: int, text: str, language: str,
+                      message_id: int | None = None) -> None:
         async with self.svc.step() as tx:
             person = await self._person(tx, user_id, language)
             lang = person.language
-            if text.strip() == t(lang, notify.LABEL_SOS_NO_LOCATION):
+            raising = notify.is_label(lang, text, notify.LABEL_SOS_NO_LOCATION,
+                                      discreet.LABEL_SOS_NO_LOCATION)
+            await discreet.remember(tx, person, message_id, self.svc.now(), raising)
+            if raising:
                 return await self._raise(tx, person, None)
-            if text.strip() == t(lang, notify.LABEL_SOS):
+            if notify.is_label(lang, text, notify.LABEL_SOS, discreet.LABEL_SOS):
                 return await self._reply(tx, person, Outgoing(t(
                     lang, "Your app did not send a location. Tap \"{nosos}\" instead.",
-                    nosos=t(lang, notify.LABEL_SOS_NO_LOCATION))))
+                    nosos=notify.sos_labels(lang, person)[1])))
             if text.strip() == t(lang, notify.LABEL_SAFE):
                 return await self._safe(tx, person)
             if person.step == "name":
@@ -182,14 +244,26 @@ class Reporting:
         me"): never silence, never a shrug. The SOS keyboard again, and one tap that raises
         an alert at once."""
         lang = person.language
+        await self._point_to_sos(
+            tx, person, "You have no open alert, so nobody has read this. In danger? Tap "
+                        "\"{sos}\" below to send your location, or raise an alert with one tap:",
+            "Nothing is open, so nobody has read this. Need help? Tap \"{sos}\" below to "
+            "send your location, or ask with one tap:")
         await self._reply(tx, person, Outgoing(
-            t(lang, "You have no open alert, so nobody has read this. In danger? Tap "
-                    "\"{sos}\" below to send your location, or raise an alert with one tap:",
-              sos=t(lang, notify.LABEL_SOS)),
+            t(lang, discreet.pick(person, "Lawyers on call are alerted at once. Other "
+                                          "questions: /help",
+                                  "Help is called at once. Other questions: /help")),
+            buttons=((Button(t(lang, discreet.pick(person, notify.LABEL_RAISE_NOW,
+                                                   discreet.LABEL_RAISE_NOW)),
+                             notify.RAISE_NOW_DATA),),)))
+
+    async def _point_to_sos(self, tx: Tx, person: Person, plain: str, neutral: str) -> None:
+        """An answer (in this person's wording) that names the SOS button, with the
+        keyboard that has it."""
+        lang = person.language
+        await self._reply(tx, person, Outgoing(
+            t(lang, discreet.pick(person, plain, neutral), sos=notify.sos_labels(lang, person)[0]),
             keyboard=notify.keyboard(lang, person, alert_open=False)))
-        await self._reply(tx, person, Outgoing(
-            t(lang, "Lawyers on call are alerted at once. Other questions: /help"),
-            buttons=((Button(t(lang, notify.LABEL_RAISE_NOW), notify.RAISE_NOW_DATA),),)))
 
     async def raise_now(self, user_id: int) -> str | None:
         """The one-tap button under that answer: the same step as "Alert without location".
@@ -218,7 +292,7 @@ class Reporting:
 
     async def location(self, user_id: int, language: str, lat: float, lon: float,
                        accuracy: float | None, taken_at: float | None, live: bool,
-                       forwarded: bool = False) -> None:
+                       forwarded: bool = False, message_id: int | None = None) -> None:
         """A location from the one-tap button (or a live-location update). One forwarded
         from someone else is not where the reporter is: it never raises an alert."""
         usable = (math.isfinite(lat) and math.isfinite(lon)
@@ -230,11 +304,12 @@ class Reporting:
         async with self.svc.step() as tx:
             person = await self._person(tx, user_id, language)
             if not usable:
+                sos, nosos = notify.sos_labels(person.language, person)
                 return await self._reply(tx, person, Outgoing(t(
                     person.language, "That location could not be read. Tap \"{sos}\" again, "
-                    "or \"{nosos}\" if it keeps failing.",
-                    sos=t(person.language, notify.LABEL_SOS),
-                    nosos=t(person.language, notify.LABEL_SOS_NO_LOCATION))))
+                    "or \"{nosos}\" if it keeps failing.", sos=sos, nosos=nosos)))
+            if not live:  # a live share is one message, kept from its first position
+                await discreet.remember(tx, person, message_id, self.svc.now(), not forwarded)
             if forwarded:
                 return await self._forwarded_location(tx, person, lat, lon)
             await self._raise(tx, person, (lat, lon, accuracy, taken_at or self.svc.now()),
@@ -249,15 +324,17 @@ class Reporting:
                        "{lat:.5f}, {lon:.5f}", lat=lat, lon=lon)
         if alert is not None and not alert.concealed:
             return await self._attach(tx, person, alert.id, text=note, answer=t(
-                lang, "Added to alert #{id} as a note; a forwarded location does not change "
-                      "your alert's position.", id=alert.id))
+                lang, discreet.pick(
+                    person, "Added to alert #{id} as a note; a forwarded location does not "
+                            "change your alert's position.",
+                    "Added as a note; it does not change your own position."), id=alert.id))
         if alert is not None:  # hidden by a duress cancel: kept, answered as if none were open
             await self._attach(tx, person, alert.id, text=note, silent=True)
-        await self._reply(tx, person, Outgoing(
-            t(lang, "This location was forwarded from someone else, so it raised no "
-                    "alert. If you are in danger, tap \"{sos}\" to send your own.",
-              sos=t(lang, notify.LABEL_SOS)),
-            keyboard=notify.keyboard(lang, person, alert_open=False)))
+        await self._point_to_sos(
+            tx, person, "This location was forwarded from someone else, so it raised no "
+                        "alert. If you are in danger, tap \"{sos}\" to send your own.",
+            "This location was forwarded from someone else, so nothing was started. Need "
+            "help? Tap \"{sos}\" to send your own.")
 
     async def _raise(self, tx: Tx, person: Person,
                      where: tuple[float, float, float | None, float] | None,
@@ -274,8 +351,10 @@ class Reporting:
                 await self._withdraw_safe(tx, open_alert.id, person, now)
             if where is None:
                 return await self._reply(tx, person, Outgoing(t(
-                    lang, "Your alert #{id} is already open: {state}. Send updates here.",
-                    id=open_alert.id, state=notify.state_words(lang, open_alert))))
+                    lang, discreet.pick(person, "Your alert #{id} is already open: {state}. "
+                                                "Send updates here.",
+                                        "Already received: {state}. Send updates here."),
+                    id=open_alert.id, state=notify.state_words(lang, open_alert, person))))
             lat, lon, acc, taken = where
             await tx.update_alert(open_alert.id, lat=lat, lon=lon, accuracy_m=acc,
                                   located_at=taken)
@@ -283,8 +362,9 @@ class Reporting:
             if not live:  # a live share moves every few seconds: the holder asks /case
                 await self._forward_position(tx, open_alert.id, now)
                 await self._reply(tx, person, Outgoing(t(
-                    lang, "Alert #{id} is already open; your new position was added.",
-                    id=open_alert.id)))
+                    lang, discreet.pick(person, "Alert #{id} is already open; your new "
+                                                "position was added.",
+                                        "Your new position was added."), id=open_alert.id)))
             return
         region = nearest_region(where[0], where[1]) if where else person.region
         # A lawyer in trouble is a reporter here: never paged for their own alert.
@@ -329,9 +409,16 @@ class Reporting:
             paging = t(lang, "No lawyer can be reached this minute; we keep trying every "
                              "{wait} until one answers.",
                        wait=notify.duration(lang, self.svc.policy.repeat))
+        text = (t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
+                t(lang, "Send anything you can here (text, photo, voice); it goes to your "
+                        "lawyer."))
+        if discreet.is_discreet(person):
+            text = (t(lang, "Received. Help is on the way.") if route.recipients else t(
+                lang, "Received. Nobody can answer this minute; we keep trying until someone "
+                      "does.")) + " " + t(lang, "Send anything you can here (text, photo, "
+                                                "voice); it is passed on.")
         await notify.send(tx, person.user_id, Outgoing(
-            t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
-            t(lang, "Send anything you can here (text, photo, voice); it goes to your lawyer."),
+            text,
             keyboard=notify.keyboard(lang, person, alert_open=True),
         ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
 
@@ -431,6 +518,7 @@ class Reporting:
                 return await self._offer_alert(tx, person)
             await self._attach(tx, person, alert.id, media=(
                 kind, file_id, clean_text(caption, MAX_NOTE) if caption else None, message_id))
+            await discreet.remember(tx, person, message_id, self.svc.now())
 
     async def _attach(self, tx: Tx, person: Person, alert_id: int, text: str | None = None,
                       media: tuple[str, str, str | None, int] | None = None,
@@ -467,16 +555,20 @@ class Reporting:
         if alert.concealed:  # their chat answers as if nothing were open
             await self._offer_alert(tx, person)
         elif holder is not None:
-            await self._reply(tx, person, Outgoing(answer or t(lang, "Sent to your lawyer.")))
+            await self._reply(tx, person, Outgoing(answer or t(
+                lang, discreet.pick(person, "Sent to your lawyer.", "Sent."))))
         else:
             await self._reply(tx, person, Outgoing(answer or t(
-                lang, "Added to alert #{id}; the lawyer who answers will see it.", id=alert_id)))
+                lang, discreet.pick(person, "Added to alert #{id}; the lawyer who answers "
+                                            "will see it.", "Saved; it will be passed on."),
+                id=alert_id)))
 
     async def _safe(self, tx: Tx, person: Person) -> None:
         alert = await tx.open_alert_of(person.user_id)
         if alert is None:
             return await self._reply(tx, person, Outgoing(t(
-                person.language, "You have no open alert."),
+                person.language, discreet.pick(person, "You have no open alert.",
+                                               "Nothing is open right now.")),
                 keyboard=notify.keyboard(person.language, person, alert_open=False)))
         await self.on_safe(tx, alert, person)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from bot.domain import notify
+from bot.domain import discreet, notify
 from bot.domain.messages import (
     DELETE,
     PRIORITY_ALERT,
@@ -104,13 +104,13 @@ class Team:
             await tx.add_audit(now, "joined", user_id, user_id, role, invite=code_hash[:8])
             new_role = "coordinator" if person.role == "coordinator" else role
             if new_role == "lawyer":
-                await tx.update_person(user_id, now, role="lawyer", step="l_name")
+                await tx.update_person(user_id, now, role="lawyer", step="l_name", discreet=0)
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "Welcome. You are invited as a lawyer. What name should reporters "
                     "and coordinators see? Send it as a message.")))
             else:
                 step = person.step if person.registered else "c_name"
-                await tx.update_person(user_id, now, role="coordinator", step=step)
+                await tx.update_person(user_id, now, role="coordinator", step=step, discreet=0)
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "Welcome. You are now a coordinator. What name should others see? "
                     "Send it as a message.") if step == "c_name" else t(
@@ -128,9 +128,12 @@ class Team:
                      role=t(lang, person.role))
         alert = notify.hidden(await tx.open_alert_of(person.user_id))
         if alert is not None:
-            return t(lang, "Your alert #{id} is open; this invite can wait. Everything you "
-                           "send here still goes to your lawyer. Open the link again after "
-                           "the alert is closed.", id=alert.id)
+            return t(lang, discreet.pick(
+                person, "Your alert #{id} is open; this invite can wait. Everything you "
+                        "send here still goes to your lawyer. Open the link again after the "
+                        "alert is closed.",
+                "Your request is still open; this link can wait. Open it again when it is "
+                "over."), id=alert.id)
         return None
 
     # --- staff registration steps ---------------------------------------------------------
@@ -277,7 +280,10 @@ class Team:
                 if p.role == "lawyer":
                     extra = " · " + (t(lang, "on call") if p.on_call else t(lang, "off call"))
                     extra += " · " + ",".join(p.serves_regions)
-                lines.append(f"{p.user_id} · {p.name} · {t(lang, p.role)}{extra}")
+                # A reporter's Telegram id would identify them on a seized staff phone;
+                # staff ids stay (/revoke takes one).
+                who = p.name if p.role == "reporter" else f"{p.user_id} · {p.name}"
+                lines.append(f"{who} · {t(lang, p.role)}{extra}")
             return "\n".join(lines)
 
     async def audit(self, user_id: int, days: float) -> str:
@@ -397,7 +403,7 @@ class Team:
             await notify.refresh_alert_messages(tx, alert.id, now)  # "Taken by" no more
             await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
                               "another lawyer. We are alerting them now.", now, alert.id,
-                              priority=PRIORITY_ALERT, id=alert.id)
+                              priority=PRIORITY_ALERT, id=alert.id, neutral=discreet.PASSED_ON)
             released.append(alert.id)
         return released
 
@@ -414,6 +420,9 @@ class Team:
                 return (t(lang, "This group now receives Qorgau alert notices.") if done
                         else t(lang, "This group is already connected."))
             done = await tx.disconnect_group(chat_id)
+            if done:  # its notices end with a line without the place, and stay so
+                await notify.close_group_notices(
+                    tx, await tx.retire_rows("group", chat_id=chat_id), self.svc.now())
             return (t(lang, "This group no longer receives alert notices.") if done
                     else t(lang, "This group was not connected."))
 
