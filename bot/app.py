@@ -6,25 +6,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, TimedOut
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
+from bot.delivery.botapi import ApiHealth, MeteredRequest
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.pacing import Limits, Pacer
 from bot.delivery.transport import TelegramTransport
-from bot.delivery.updates import UpdatePoller, sleep_or_stop
+from bot.delivery.updates import ALLOWED_UPDATES, Intake, UpdatePoller, sleep_or_stop
 from bot.domain.facade import Domain
 from bot.domain.notify import say
+from bot.domain.outage import Outage
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
 from bot.logs import redact_secret
+from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
 from bot.timers import TimerLoop
+from bot.web import Server, Webhook, bind, http_app, server, webhook_path
 from handlers import register
 from storage import Storage
 
@@ -48,21 +53,29 @@ class Qorgau:
         return self.domain.svc
 
 
-def build_application(settings: Settings) -> Application:
-    """The python-telegram-bot Application with every handler registered."""
+WEBHOOK_SECRET = "webhook_secret"  # kv key of the secret generated when none is set
+PROBE_AFTER = 30.0  # clock seconds without an answer from the Bot API before getMe asks
+
+
+def build_application(settings: Settings, api: ApiHealth | None = None) -> Application:
+    """The python-telegram-bot Application with every handler registered. Every request,
+    the long poll's included, goes through ``QORGAU_PROXY_URL`` when it is set, and is
+    counted in ``api``."""
     token = settings.token()
     redact_secret(token)
+    api = api or ApiHealth(SystemClock().now)
+    proxy = settings.proxy_url
     app = (
         ApplicationBuilder()
         .token(token)
         .base_url(settings.base_url)
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .updater(None)  # our poller commits the offset only after processing
-        .connection_pool_size(64)
         # Telegram can be slow on a bad day; a send that times out may still arrive, so give
         # answers time rather than resend (the long poll sets its own timeout).
-        .read_timeout(15.0)
-        .write_timeout(15.0)
+        .request(MeteredRequest(api, connection_pool_size=64, read_timeout=15.0,
+                                write_timeout=15.0, proxy=proxy))
+        .get_updates_request(MeteredRequest(api, connection_pool_size=2, proxy=proxy))
         .build()
     )
     register(app)
@@ -108,37 +121,136 @@ class StartAborted(Exception):
 
 
 class Runner:
-    """The running bot: storage, Application, worker, timers and poller, in one object so
-    that tests, the demo and the benchmark can start and stop it like ``qorgau run`` does."""
+    """The running bot: storage, Application, worker, timers, and the poller or the webhook,
+    in one object so that tests, the demo and the benchmark can start and stop it like
+    ``qorgau run`` does."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 poll_timeout: int = 10) -> None:
+                 poll_timeout: int = 10, watch_every: float = 10.0) -> None:
         self.settings = settings
-        self.clock = clock
+        self.clock = clock or SystemClock()
         self.poll_timeout = poll_timeout
+        self.watch_every = watch_every  # real seconds between probes and outage checks
         self.stopped = asyncio.Event()
         self.storage = Storage(settings.database)
         self.app: Application | None = None
         self.q: Qorgau | None = None
+        self.api = ApiHealth(self.clock.now)
+        self.metrics: Metrics | None = None
+        self.http: Server | None = None
         self.crashed = False  # a loop died: the process should exit non-zero
 
+    @property
+    def port(self) -> int | None:
+        """Where /healthz, /metrics and the webhook listen (None: not at all)."""
+        if self.http is None or not self.http.servers:
+            return None
+        return int(self.http.servers[0].sockets[0].getsockname()[1])
+
     async def start(self) -> Qorgau:
-        await self.storage.open()
-        await self.storage.migrate()
-        self.app = build_application(self.settings)
-        await self._connect(self.app)
-        q = wire(self.app, self.storage, self.settings, self.clock)
-        await self.app.start()
-        q.tasks = [
-            asyncio.create_task(q.worker.run(), name="outbox"),
-            asyncio.create_task(q.timers.run(), name="timers"),
-            asyncio.create_task(UpdatePoller(self.app, self.stopped, self.poll_timeout,
-                                             apologise(q), q.svc, q.domain.flood).run(),
-                                name="updates"),
-        ]
+        settings = self.settings
+        # Take the port first: one in use is a one-line stop, before any slow step.
+        port = settings.listen_port
+        sock = bind(settings.http_host, port) if port is not None else None
+        try:
+            await self.storage.open()
+            await self.storage.migrate()
+            self.app = build_application(settings, self.api)
+            await self._connect(self.app)
+            q = wire(self.app, self.storage, settings, self.clock)
+            await self.app.start()
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        intake = Intake(self.app, self.stopped, apologise(q), q.svc, q.domain.flood)
+        self.metrics = Metrics(q.svc, self.api, intake)
+        q.tasks = [asyncio.create_task(q.worker.run(), name="outbox"),
+                   asyncio.create_task(q.timers.run(), name="timers")]
         self.q = q
-        log.info("Qorgau is running as @%s", self.app.bot.username)
+        hook: Webhook | None = None
+        if settings.webhook_url is not None:
+            hook = Webhook(self.app, intake, await self._secret(q.svc))
+        if sock is not None:
+            self.http = server(http_app(self.metrics, hook, webhook_path(
+                settings.webhook_url or "/")))
+            q.tasks.append(asyncio.create_task(self.http.serve(sockets=[sock]),
+                                               name="updates" if hook else "http"))
+        if hook is not None:
+            await self._register_webhook(hook.secret)
+        else:
+            await self._polling_only()
+            q.tasks.append(asyncio.create_task(UpdatePoller(intake, self.poll_timeout).run(),
+                                               name="updates"))
+        self.metrics.tasks = list(q.tasks)
+        q.tasks.append(asyncio.create_task(self._watch(Outage(q.svc)), name="watch"))
+        log.info("Qorgau is running as @%s (%s)", self.app.bot.username,
+                 "webhook" if hook else "polling")
         return q
+
+    async def _secret(self, svc: Services) -> str:
+        """QORGAU_WEBHOOK_SECRET, or the random one generated at the first webhook start and
+        kept in the database (a restart must not make Telegram's retries unwelcome)."""
+        if self.settings.webhook_secret is not None:
+            secret = self.settings.webhook_secret.get_secret_value()
+        else:
+            async with svc.step() as tx:
+                secret = await tx.get_value(WEBHOOK_SECRET) or secrets.token_urlsafe(48)
+                await tx.set_value(WEBHOOK_SECRET, secret)
+        redact_secret(secret)
+        return secret
+
+    async def _register_webhook(self, secret: str) -> None:
+        """setWebhook, retried while the Bot API is out of reach; refused: one line, exit 2."""
+        assert self.app is not None and self.settings.webhook_url is not None
+        failures = 0
+        while not self.stopped.is_set():
+            try:
+                await self.app.bot.set_webhook(self.settings.webhook_url, secret_token=secret,
+                                               allowed_updates=ALLOWED_UPDATES)
+                return
+            except BadRequest as exc:
+                raise SettingsError(f"QORGAU_WEBHOOK_URL: refused by the Bot API "
+                                    f"({exc.message})") from None
+            except TelegramError as exc:
+                failures += 1
+                delay = min(60.0, 2.0 ** min(failures, 6))
+                log.warning("could not register the webhook (%s); retrying in %.0f s",
+                            type(exc).__name__, delay)
+                await sleep_or_stop(self.stopped, delay)
+
+    async def _polling_only(self) -> None:
+        """Polling after a webhook run: Telegram refuses getUpdates while a webhook is set,
+        so it is removed (the updates waiting for it stay and are polled)."""
+        assert self.app is not None
+        try:
+            info = await self.app.bot.get_webhook_info()
+            if info.url:
+                await self.app.bot.delete_webhook()
+                log.info("removed the webhook of an earlier run; polling")
+        except TelegramError as exc:  # the poller's own retries will say more
+            log.warning("could not check for a webhook (%s)", type(exc).__name__)
+
+    async def _watch(self, outage: Outage) -> None:
+        """Keep the health verdict honest and notice an outage: ask getMe when nothing has
+        reached the Bot API for a while (a quiet webhook makes no calls), then look at the
+        outbox and the Bot API for a sickness that began or ended."""
+        assert self.app is not None
+        while True:
+            await sleep_or_stop(self.stopped, self.watch_every)
+            if self.stopped.is_set():
+                return
+            last = self.api.last_ok_at
+            if last is None or self.api.down_since is not None or (
+                    self.clock.now() - last > PROBE_AFTER):
+                try:
+                    await self.app.bot.get_me()
+                except TelegramError:
+                    pass  # counted by the request; the verdict says it
+            try:
+                await outage.check(self.api.down_since)
+            except Exception:  # e.g. the database; next round
+                log.exception("could not check for an outage")
 
     async def _connect(self, app: Application) -> None:
         """getMe until it answers: a wrong token ends the program in one line; an
@@ -176,10 +288,12 @@ class Runner:
         """In order: stop taking updates (finishing and confirming the batch at hand), then
         the timers, then the deliveries in flight; what is still pending stays pending."""
         self.stopped.set()
+        if self.http is not None:  # finish the requests at hand, then close the port
+            self.http.should_exit = True
         if self.q is not None:
-            poller = next((t for t in self.q.tasks if t.get_name() == "updates"), None)
-            if poller is not None:
-                await asyncio.wait({poller}, timeout=30.0)
+            taking = {t for t in self.q.tasks if t.get_name() in ("updates", "http")}
+            if taking:
+                await asyncio.wait(taking, timeout=30.0)
             self.q.timers.stop()
             await self.q.worker.stop()
             for task in self.q.tasks:
@@ -191,6 +305,7 @@ class Runner:
                 await self.app.stop()
             await self.app.shutdown()
             self.app = None
+        self.http = None
         await self.storage.close()
 
 

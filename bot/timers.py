@@ -40,7 +40,7 @@ class TimerLoop:
                 handled += 1
             except Exception:  # one bad timer must not stop the others
                 log.exception("timer %s failed; trying again in %.0f s", timer.kind,
-                              RETRY_FAILED)
+                              RETRY_FAILED, extra={"event": timer.kind})
                 await self._postpone(timer.kind, timer.subject_id)
         return handled
 

@@ -108,6 +108,11 @@ class Emulator:
         self.webhook_secret: str | None = None
         self.webhook_max_connections = 40
         self.webhook_last_error: tuple[int, str] | None = None
+        # (update_id, HTTP status; 0: no answer) of every webhook POST, for tests to read.
+        self.webhook_answers: list[tuple[int, int]] = []
+        # What a TLS-terminating reverse proxy does in production: a webhook URL starting
+        # with a key is posted to the value instead (https://bot.example -> http://127...).
+        self.webhook_forward: dict[str, str] = {}
         self._webhook_changed = Notifier()
         self._poll_token: asyncio.Future[None] | None = None
         self._closing = False
@@ -457,14 +462,20 @@ class Emulator:
             )
             error: str | None = None
             posted = time.monotonic()
+            for public, local in self.webhook_forward.items():
+                if url.startswith(public):
+                    url = local + url[len(public):]
+            status = 0
             try:
                 assert self._session is not None
                 async with self._session.post(url, json=update, headers=headers) as resp:
                     await resp.read()
+                    status = resp.status
                     if not 200 <= resp.status < 300:
                         error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 error = f"Connection failed: {exc!r}"
+            self.webhook_answers.append((update["update_id"], status))
             if error is None:
                 self.update_handed_at.setdefault(update["update_id"], posted)
                 world.updates = [u for u in world.updates if u["update_id"] != update["update_id"]]
