@@ -140,13 +140,6 @@ class Runner:
         self.http: Server | None = None
         self.crashed = False  # a loop died: the process should exit non-zero
 
-    @property
-    def port(self) -> int | None:
-        """Where /healthz, /metrics and the webhook listen (None: not at all)."""
-        if self.http is None or not self.http.servers:
-            return None
-        return int(self.http.servers[0].sockets[0].getsockname()[1])
-
     async def start(self) -> Qorgau:
         settings = self.settings
         # Take the port first: one in use is a one-line stop, before any slow step.
@@ -266,8 +259,9 @@ class Runner:
             except (NetworkError, TimedOut) as exc:
                 failures += 1
                 delay = min(60.0, 2.0 ** min(failures, 6))
-                log.warning("cannot reach the Bot API at %s (%s); retrying in %.0f s",
-                            self.settings.telegram_api_url, type(exc).__name__, delay)
+                via = " through QORGAU_PROXY_URL" if self.settings.proxy_url else ""
+                log.warning("cannot reach the Bot API at %s%s (%s); retrying in %.0f s",
+                            self.settings.telegram_api_url, via, type(exc).__name__, delay)
                 await sleep_or_stop(self.stopped, delay)
                 if self.stopped.is_set():
                     raise StartAborted from None

@@ -18,6 +18,7 @@ ENV_PREFIX = "QORGAU_"
 WEEK = 7 * 24 * 3600.0  # the longest any wait may be: longer is a typo, and inf breaks timers
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+WEBHOOK_PORTS = (None, 443, 80, 88, 8443)  # Telegram posts to no other port
 WEBHOOK_PORT = 8080  # where the webhook and the endpoints listen when no port is set
 
 
@@ -135,6 +136,13 @@ class Settings(BaseSettings):
             if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
                 raise ValueError("must be an https:// URL without ?query (Telegram posts only "
                                  "to https), e.g. https://bot.example.org/telegram")
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            if port not in WEBHOOK_PORTS:
+                raise ValueError("must use port 443, 80, 88 or 8443 (the only ones Telegram "
+                                 "posts to)")
             value = value.strip()
         return value
 

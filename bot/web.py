@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import socket
+import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from bot.settings import SettingsError
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+REFUSAL_LOG_EVERY = 60.0  # seconds between log lines about refused webhook requests
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -56,13 +58,13 @@ class Webhook:
         self.intake = intake
         self.secret = secret
         self._lanes: dict[int, Lane] = {}  # one person's updates, one at a time
+        self._refusals = 0  # not yet logged: a flood of forged requests is one line a minute
+        self._refusal_logged_at = -REFUSAL_LOG_EVERY
 
     async def take(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
-            log.warning("webhook request refused: %s secret token (from %s)",
-                        "wrong" if given else "no",
-                        request.client.host if request.client else "?")
+            self._refused(request, "wrong" if given else "no")
             return Response(status_code=403)
         try:
             update = Update.de_json(json.loads(await request.body()), self.app.bot)
@@ -82,6 +84,17 @@ class Webhook:
         if retry:
             return Response(status_code=500)  # Telegram sends it again, later
         return Response(status_code=200)
+
+
+    def _refused(self, request: Request, why: str) -> None:
+        self._refusals += 1
+        now = time.monotonic()
+        if now - self._refusal_logged_at < REFUSAL_LOG_EVERY:
+            return
+        log.warning("webhook request refused: %s secret token (from %s; %d refused since the "
+                    "last such line)", why, request.client.host if request.client else "?",
+                    self._refusals)
+        self._refusal_logged_at, self._refusals = now, 0
 
 
 def http_app(metrics: Metrics, webhook: Webhook | None = None, path: str = "/") -> Starlette:
@@ -115,8 +128,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(128)
     except OSError as exc:
-        raise SettingsError(f"QORGAU_HTTP_PORT: cannot listen on {host}:{port} "
-                            f"({exc.strerror or type(exc).__name__})") from None
+        raise SettingsError(f"QORGAU_HTTP_HOST/QORGAU_HTTP_PORT: cannot listen on "
+                            f"{host}:{port} ({exc.strerror or type(exc).__name__})") from None
     sock.setblocking(False)
     return sock
 

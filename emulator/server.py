@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -44,6 +45,13 @@ CONFLICT_POLL = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
+
+
+def _webhook_port(url: str) -> int | None:
+    try:
+        return urlsplit(url).port or 443
+    except ValueError:
+        return None
 
 
 def _make_token() -> tuple[int, str]:
@@ -397,9 +405,13 @@ class Emulator:
         url = str(p["url"]).strip()
         if not url:
             return await self._delete_webhook(p)
-        # Telegram demands https; plain http is accepted here so local receivers work.
-        if not url.startswith(("https://", "http://")):
+        # As Telegram: https only, on one of four ports. A test's local http receiver is
+        # reached through ``webhook_forward``, as a real one is through a reverse proxy.
+        if not url.startswith("https://"):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if _webhook_port(url) not in (443, 80, 88, 8443):
+            raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 "
+                              "or 8443")
         secret = p.get("secret_token")
         if secret is not None and not _SECRET_RE.match(str(secret)):
             raise bad_request("bad webhook: secret token contains unallowed characters")

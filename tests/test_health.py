@@ -235,3 +235,24 @@ async def test_a_refusing_proxy_is_retried_not_fatal(world: World, tmp_path: Pat
         await proc.stop()
     assert proc.proc.returncode == 0
     assert "Traceback" not in proc.log.read_text()
+
+
+def test_webhook_proxy_and_log_settings_are_checked() -> None:
+    import pytest
+
+    from bot.settings import SettingsError, load_settings
+
+    bad = {"webhook_url": ["http://bot.example.org/t", "https://bot.example.org:8080/t",
+                           "https:///t", "https://bot.example.org/t?x=1"],
+           "webhook_secret": ["has space", "x" * 257, "ünicode"],
+           "proxy_url": ["ftp://proxy:21", "socks5://", "http://proxy:99999"],
+           "log_format": ["xml"], "http_port": ["0", "65536"], "sick_after_seconds": ["inf"]}
+    for field, values in bad.items():
+        for value in values:
+            with pytest.raises(SettingsError, match=f"QORGAU_{field.upper()}"):
+                load_settings(_env_file=None, **{field: value})
+    good = load_settings(_env_file=None, webhook_url="https://bot.example.org:8443/t",
+                         webhook_secret="a-Z_9", proxy_url="socks5h://u:p@proxy:1080",
+                         log_format="JSON")
+    assert good.listen_port == 8080 and good.log_format == "json"
+    assert load_settings(_env_file=None).listen_port is None
