@@ -514,9 +514,9 @@ async def test_webhook_delivery_with_secret_and_retry(emu: Emulator, bot: Bot) -
     try:
         url = "https://bot.example.org/hook"
         emu.webhook_forward["https://bot.example.org"] = f"http://127.0.0.1:{port}"
-        with pytest.raises(Exception, match="(?i)https url must be provided"):
+        with pytest.raises(Exception, match=r"(?i)https url must be provided"):
             await bot.set_webhook(f"http://127.0.0.1:{port}/hook")
-        with pytest.raises(Exception, match="(?i)ports 80, 88, 443 or 8443"):
+        with pytest.raises(Exception, match=r"(?i)ports 80, 88, 443 or 8443"):
             await bot.set_webhook("https://bot.example.org:8080/hook")
         assert await bot.set_webhook(url, secret_token="s3cret")
         info = await bot.get_webhook_info()
