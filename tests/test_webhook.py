@@ -5,6 +5,7 @@ proxy of a real deployment (``emu.webhook_forward``). Nothing of ours is mocked.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import sqlite3
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from bot.delivery.updates import MAX_TRIES
-from tests.harness import World, rows
+from tests.harness import ALMATY, BotProcess, World, rows
 
 PUBLIC = "https://bot.example.org"
 
@@ -126,3 +127,39 @@ async def test_polling_after_a_webhook_run_removes_the_webhook(world: World) -> 
     await world.start()
     assert world.emu.webhook_url is None
     await world.register_coordinator()
+
+
+async def test_sigterm_in_webhook_mode_during_a_burst_loses_nothing(world: World) -> None:
+    await world.start()
+    await world.register_coordinator()
+    await world.register_lawyer("Marat", ("Almaty",))
+    await world.drain()
+    await world.stop()
+    port = free_port()
+    world.emu.webhook_forward[PUBLIC] = f"http://127.0.0.1:{port}"
+    proc = BotProcess(world, QORGAU_WEBHOOK_URL=f"{PUBLIC}/telegram",
+                      QORGAU_HTTP_PORT=str(port), QORGAU_LOG_FORMAT="json")
+    proc.start()
+    try:
+        await until(lambda: world.emu.webhook_url is not None, "the webhook", within=60)
+        reporters = [world.emu.user(first_name=f"R{i}") for i in range(8)]
+        for reporter in reporters:  # a burst of alerts, and SIGTERM in the middle of it
+            await reporter.send_location(*ALMATY)
+        await until(lambda: rows(world.db, "SELECT id FROM alerts") != [], "a first alert")
+    finally:
+        await proc.stop()
+    assert proc.proc is not None and proc.proc.returncode == 0
+    log = proc.log.read_text(encoding="utf-8").splitlines()
+    assert all(json.loads(line) for line in log if line.strip())
+    assert any("(webhook)" in line for line in log) and not any("Traceback" in x for x in log)
+
+    await start_webhook(world)  # what was not answered 200 is posted again
+    for reporter in reporters:
+        await reporter.wait_for("received and saved", timeout=30)
+    await world.drain()
+    assert len(rows(world.db, "SELECT id FROM alerts")) == len(reporters)
+    assert world.emu.updates_pending() == 0
+    for reporter in reporters:
+        saved = [m for m in world.emu.sent(chat_id=reporter.id, method="sendMessage")
+                 if "received and saved" in str(m.params.get("text"))]
+        assert len(saved) == 1
