@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
@@ -65,6 +66,8 @@ def build_application(settings: Settings, api: ApiHealth | None = None) -> Appli
     redact_secret(token)
     api = api or ApiHealth(SystemClock().now)
     proxy = settings.proxy_url
+    if proxy is not None:
+        redact_secret(urlsplit(proxy).password or "")  # user:password@ never reaches a log
     app = (
         ApplicationBuilder()
         .token(token)

@@ -128,6 +128,26 @@ async def test_coordinators_hear_once_that_the_bot_was_sick(world: World) -> Non
     assert len(notices) == 1
 
 
+async def test_coordinators_hear_when_telegram_was_out_of_reach(world: World) -> None:
+    clock = ManualClock()
+    world.watch_every = 0.05
+    await world.start(clock, sick_after_seconds=60)
+    coordinator = await world.register_coordinator()
+    await world.drain()
+    emu = world.emu
+    await emu.stop()
+    await until(lambda: world.runner is not None and world.runner.api.down_since is not None,
+                "the Bot API to be missed")
+    clock.advance(600)
+    await until(lambda: rows(world.db, "SELECT 1 FROM kv WHERE key = 'sick_since'") != [],
+                "the outage to be noticed")
+    mark = coordinator.mark()
+    await emu.start()
+    told = await coordinator.wait_for("was not working normally", after=mark, timeout=30)
+    assert told.text is not None
+    assert "for 10 min" in told.text and "Alerts raised in that time: 0" in told.text
+
+
 async def test_json_logs_carry_alert_and_event_and_no_personal_data(world: World) -> None:
     await world.start()
     await world.register_coordinator()
