@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,6 +20,14 @@ SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 WEBHOOK_PORTS = (None, 443, 80, 88, 8443)  # Telegram posts to no other port
 WEBHOOK_PORT = 8080  # where the webhook and the endpoints listen when no port is set
+
+
+def port_of(parts: SplitResult) -> int | None:
+    """A URL's port (None: the scheme's default; 0: not a valid port)."""
+    try:
+        return parts.port if parts.port is None or parts.port > 0 else 0
+    except ValueError:  # out of range, or not a number
+        return 0
 
 
 class SettingsError(Exception):
@@ -123,11 +131,6 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("webhook_url", "proxy_url", "webhook_secret", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     @field_validator("webhook_url")
     @classmethod
     def _check_webhook(cls, value: str | None) -> str | None:
@@ -136,11 +139,7 @@ class Settings(BaseSettings):
             if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
                 raise ValueError("must be an https:// URL without ?query (Telegram posts only "
                                  "to https), e.g. https://bot.example.org/telegram")
-            try:
-                port = parts.port
-            except ValueError:
-                port = -1
-            if port not in WEBHOOK_PORTS:
+            if port_of(parts) not in WEBHOOK_PORTS:
                 raise ValueError("must use port 443, 80, 88 or 8443 (the only ones Telegram "
                                  "posts to)")
             value = value.strip()
@@ -167,17 +166,13 @@ class Settings(BaseSettings):
     def _check_proxy(cls, value: str | None) -> str | None:
         if value is not None:
             parts = urlsplit(value.strip())
-            try:
-                port_ok = parts.port is None or 0 < parts.port
-            except ValueError:
-                port_ok = False
-            if parts.scheme not in PROXY_SCHEMES or not parts.hostname or not port_ok:
+            if parts.scheme not in PROXY_SCHEMES or not parts.hostname or port_of(parts) == 0:
                 raise ValueError("must be a proxy URL such as http://host:3128 or "
                                  "socks5://host:1080")
             value = value.strip()
         return value
 
-    @field_validator("bot_token", mode="before")
+    @field_validator("bot_token", "webhook_url", "proxy_url", "webhook_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
