@@ -172,7 +172,8 @@ class Settings(BaseSettings):
             value = value.strip()
         return value
 
-    @field_validator("bot_token", "webhook_url", "proxy_url", "webhook_secret", mode="before")
+    @field_validator("bot_token", "webhook_url", "proxy_url", "webhook_secret", "http_port",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

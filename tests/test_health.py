@@ -276,3 +276,22 @@ def test_webhook_proxy_and_log_settings_are_checked() -> None:
                          log_format="JSON")
     assert good.listen_port == 8080 and good.log_format == "json"
     assert load_settings(_env_file=None).listen_port is None
+
+
+def test_api_health_counts_refusals_apart_from_failures() -> None:
+    from bot.delivery.botapi import ApiHealth
+
+    clock = ManualClock()
+    api = ApiHealth(clock.now)
+    api.answered(200)
+    api.answered(403)  # one person blocked the bot: Telegram still answers
+    assert api.reachable and api.errors["403"] == 1
+    clock.advance(5)
+    api.answered(502)
+    api.unanswered("network")
+    assert not api.reachable and api.down_since == clock.now()
+    api.answered(200)
+    assert api.reachable and api.last_ok_at == clock.now()
+    api.answered(401)  # the token was revoked: answered, but the bot can do nothing
+    assert not api.reachable
+    assert dict(api.errors) == {"403": 1, "502": 1, "network": 1, "401": 1} and api.calls == 6

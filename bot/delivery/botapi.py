@@ -13,6 +13,9 @@ from typing import Any
 from telegram.error import TimedOut
 from telegram.request import HTTPXRequest, RequestData
 
+# Answers that mean the bot cannot work although Telegram answered: the token was revoked
+# (401, 404), or another instance is polling with it (409).
+BROKEN = frozenset({401, 404, 409})
 NETWORK = "network"
 TIMEOUT = "timeout"
 
@@ -21,9 +24,9 @@ TIMEOUT = "timeout"
 class ApiHealth:
     """How the Bot API has been answering. Times are the injected clock's seconds.
 
-    Telegram counts as reached when it answered at all below 500: a refusal (400, 403) is
-    still Telegram talking. A timeout, a dropped connection or a 5xx (often a proxy's 502)
-    is not."""
+    A call counts as answered when Telegram answered below 500: a refusal of one message
+    (400, 403) is still Telegram talking. A timeout, a dropped connection, a 5xx (often a
+    proxy's 502), or an answer in ``BROKEN`` is a failure."""
 
     now: Callable[[], float]
     calls: int = 0
@@ -39,7 +42,7 @@ class ApiHealth:
 
     def answered(self, status: int) -> None:
         self.calls += 1
-        if status >= 500:
+        if status >= 500 or status in BROKEN:
             self.errors[str(status)] += 1
             self._failed()
             return
