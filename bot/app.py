@@ -161,6 +161,8 @@ class Runner:
             raise
         intake = Intake(self.app, self.stopped, apologise(q), q.svc, q.domain.flood)
         self.metrics = Metrics(q.svc, self.api, intake)
+        outage = Outage(q.svc)
+        await self._look_for_outage(outage)  # before the worker sends what waited meanwhile
         q.tasks = [asyncio.create_task(q.worker.run(), name="outbox"),
                    asyncio.create_task(q.timers.run(), name="timers")]
         self.q = q
@@ -179,7 +181,7 @@ class Runner:
             q.tasks.append(asyncio.create_task(UpdatePoller(intake, self.poll_timeout).run(),
                                                name="updates"))
         self.metrics.tasks = list(q.tasks)
-        q.tasks.append(asyncio.create_task(self._watch(Outage(q.svc)), name="watch"))
+        q.tasks.append(asyncio.create_task(self._watch(outage), name="watch"))
         log.info("Qorgau is running as @%s (%s)", self.app.bot.username,
                  "webhook" if hook else "polling")
         return q
@@ -243,10 +245,13 @@ class Runner:
                     await self.app.bot.get_me()
                 except TelegramError:
                     pass  # counted by the request; the verdict says it
-            try:
-                await outage.check(self.api.down_since)
-            except Exception:  # e.g. the database; next round
-                log.exception("could not check for an outage")
+            await self._look_for_outage(outage)
+
+    async def _look_for_outage(self, outage: Outage) -> None:
+        try:
+            await outage.check(self.api.down_since)
+        except Exception:  # e.g. the database; next round
+            log.exception("could not check for an outage")
 
     async def _connect(self, app: Application) -> None:
         """getMe until it answers: a wrong token ends the program in one line; an

@@ -148,6 +148,27 @@ async def test_coordinators_hear_when_telegram_was_out_of_reach(world: World) ->
     assert "for 10 min" in told.text and "Alerts raised in that time: 0" in told.text
 
 
+async def test_an_outage_while_the_bot_was_down_is_told_after_the_restart(
+        world: World) -> None:
+    clock = ManualClock()
+    await world.start(clock, sick_after_seconds=60)
+    coordinator = await world.register_coordinator()
+    await world.register_lawyer("Marat", ("Almaty",))
+    reporter = await world.register_reporter("Aida")
+    await world.drain()
+    world.emu.faults = Faults(rate=1.0, kinds=("500",))
+    await reporter.tap("📍 SOS: send my location", location=ALMATY)
+    await until(lambda: rows(world.db, "SELECT id FROM alerts") != [], "the alert")
+    await world.stop()  # the server went down with the pages unsent
+    clock.advance(600)
+    world.emu.faults = None
+    mark = coordinator.mark()
+    world.watch_every = 0.5  # the pages go before the first round: the start must look
+    await world.start(clock)
+    told = await coordinator.wait_for("was not working normally", after=mark, timeout=30)
+    assert told.text is not None and "Alerts raised in that time: 1" in told.text
+
+
 async def test_json_logs_carry_alert_and_event_and_no_personal_data(world: World) -> None:
     await world.start()
     await world.register_coordinator()
