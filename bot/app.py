@@ -141,6 +141,7 @@ class Runner:
         self.api = ApiHealth(self.clock.now)
         self.metrics: Metrics | None = None
         self.http: Server | None = None
+        self.http_task: asyncio.Task[None] | None = None
         self.crashed = False  # a loop died: the process should exit non-zero
 
     async def start(self) -> Qorgau:
@@ -152,47 +153,49 @@ class Runner:
             await self.storage.open()
             await self.storage.migrate()
             self.app = build_application(settings, self.api)
-            await self._connect(self.app)
-            q = wire(self.app, self.storage, settings, self.clock)
-            await self.app.start()
+            hook = None if settings.webhook_url is None else Webhook(
+                self.app, await self._secret())
         except BaseException:
             if sock is not None:
                 sock.close()
             raise
+        self.metrics = Metrics(self.storage, self.clock.now, self.api)
+        if sock is not None:  # /healthz answers from now on, "starting" until all runs
+            self.http = server(http_app(self.metrics, hook, webhook_path(
+                settings.webhook_url or "/")))
+            self.http_task = asyncio.create_task(self.http.serve(sockets=[sock]),
+                                                 name="updates" if hook else "http")
+        await self._connect(self.app)
+        q = wire(self.app, self.storage, settings, self.clock)
+        await self.app.start()
         intake = Intake(self.app, self.stopped, apologise(q), q.svc, q.domain.flood)
-        self.metrics = Metrics(q.svc, self.api, intake)
         outage = Outage(q.svc)
         await self._look_for_outage(outage)  # before the worker sends what waited meanwhile
         q.tasks = [asyncio.create_task(q.worker.run(), name="outbox"),
                    asyncio.create_task(q.timers.run(), name="timers")]
+        if self.http_task is not None:
+            q.tasks.append(self.http_task)
         self.q = q
-        hook: Webhook | None = None
-        if settings.webhook_url is not None:
-            hook = Webhook(self.app, intake, await self._secret(q.svc))
-        if sock is not None:
-            self.http = server(http_app(self.metrics, hook, webhook_path(
-                settings.webhook_url or "/")))
-            q.tasks.append(asyncio.create_task(self.http.serve(sockets=[sock]),
-                                               name="updates" if hook else "http"))
         if hook is not None:
+            hook.intake = intake
             await self._register_webhook(hook.secret)
         else:
             await self._polling_only()
             q.tasks.append(asyncio.create_task(UpdatePoller(intake, self.poll_timeout).run(),
                                                name="updates"))
-        self.metrics.tasks = list(q.tasks)
+        self.metrics.started(intake, q.tasks)
         q.tasks.append(asyncio.create_task(self._watch(outage), name="watch"))
         log.info("Qorgau is running as @%s (%s)", self.app.bot.username,
                  "webhook" if hook else "polling")
         return q
 
-    async def _secret(self, svc: Services) -> str:
+    async def _secret(self) -> str:
         """QORGAU_WEBHOOK_SECRET, or the random one generated at the first webhook start and
         kept in the database (a restart must not make Telegram's retries unwelcome)."""
         if self.settings.webhook_secret is not None:
             secret = self.settings.webhook_secret.get_secret_value()
         else:
-            async with svc.step() as tx:
+            async with self.storage.transaction() as tx:
                 secret = await tx.get_value(WEBHOOK_SECRET) or secrets.token_urlsafe(48)
                 await tx.set_value(WEBHOOK_SECRET, secret)
         redact_secret(secret)
@@ -292,10 +295,14 @@ class Runner:
         self.stopped.set()
         if self.http is not None:  # finish the requests at hand, then close the port
             self.http.should_exit = True
+        taking = {t for t in (self.q.tasks if self.q else []) if t.get_name() == "updates"}
+        if self.http_task is not None:
+            taking.add(self.http_task)
+        if taking:
+            await asyncio.wait(taking, timeout=30.0)
+        if self.http_task is not None and self.q is None:  # stopped while starting
+            self.http_task.cancel()
         if self.q is not None:
-            taking = {t for t in self.q.tasks if t.get_name() in ("updates", "http")}
-            if taking:
-                await asyncio.wait(taking, timeout=30.0)
             self.q.timers.stop()
             await self.q.worker.stop()
             for task in self.q.tasks:
@@ -307,7 +314,7 @@ class Runner:
                 await self.app.stop()
             await self.app.shutdown()
             self.app = None
-        self.http = None
+        self.http = self.http_task = None
         await self.storage.close()
 
 

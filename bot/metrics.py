@@ -8,11 +8,11 @@ database does and cost nothing between scrapes. Each Runner has its own registry
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from bot.delivery.botapi import ApiHealth
 from bot.delivery.updates import Intake
-from bot.domain.services import Services
+from storage import Storage
 
 # Seconds: from a page going out to the first lawyer's answer; a claim can take longer.
 ACK_BUCKETS = (15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -43,8 +43,8 @@ class Snapshot:
     oldest_pending_at: float | None
 
 
-async def snapshot(svc: Services) -> Snapshot:
-    async with svc.storage.read() as tx:
+async def snapshot(storage: Storage) -> Snapshot:
+    async with storage.read() as tx:
         ack, claim = await tx.alert_response_times()
         return Snapshot(await tx.alert_counts(), ack, claim, await tx.outbox_counts(),
                         await tx.oldest_pending_at())
@@ -61,10 +61,10 @@ def histogram(name: str, doc: str, values: list[float],
 class Figures(Collector):
     """Turns one snapshot and the live counters into metric families."""
 
-    def __init__(self, svc: Services, api: ApiHealth, intake: Intake) -> None:
-        self.svc = svc
+    def __init__(self, now: Callable[[], float], api: ApiHealth) -> None:
+        self.now = now
         self.api = api
-        self.intake = intake
+        self.updates: dict[str, int] = {}  # the Intake's counts, once it exists
         self.last: Snapshot | None = None  # filled just before each scrape
 
     def collect(self) -> Iterator[Metric]:
@@ -82,7 +82,7 @@ class Figures(Collector):
                                 "answered", value=1.0 if self.api.reachable else 0.0)
         updates = CounterMetricFamily("qorgau_updates", "Telegram updates taken, by outcome",
                                       labels=["outcome"])
-        for outcome, count in sorted(self.intake.counts.items()):
+        for outcome, count in sorted(self.updates.items()):
             updates.add_metric([outcome], float(count))
         yield updates
 
@@ -104,37 +104,45 @@ class Figures(Collector):
             outbox.add_metric([state], float(snap.outbox.get(state, 0)))
         yield outbox
         age = 0.0 if snap.oldest_pending_at is None else max(
-            0.0, self.svc.now() - snap.oldest_pending_at)
+            0.0, self.now() - snap.oldest_pending_at)
         yield GaugeMetricFamily("qorgau_outbox_oldest_pending_seconds", "Age of the oldest "
                                 "message waiting to be sent (0: none waits)", value=age)
 
 
 class Metrics:
-    """One registry per running bot, and the health verdict."""
+    """One registry per running bot, and the health verdict. Served from the start on, so
+    a bot still waiting for the Bot API says so instead of not answering."""
 
-    def __init__(self, svc: Services, api: ApiHealth, intake: Intake) -> None:
-        self.svc = svc
+    def __init__(self, storage: Storage, now: Callable[[], float], api: ApiHealth) -> None:
+        self.storage = storage
+        self.now = now
         self.api = api
         self.registry = CollectorRegistry(auto_describe=False)
-        self.figures = Figures(svc, api, intake)
+        self.figures = Figures(now, api)
         self.registry.register(self.figures)
         self.tasks: list[asyncio.Task[Any]] = []  # the loops whose death makes us unhealthy
+        self.running = False  # every loop started
+
+    def started(self, intake: Intake, tasks: list[asyncio.Task[Any]]) -> None:
+        self.figures.updates = intake.counts
+        self.tasks = list(tasks)
+        self.running = True
 
     async def exposition(self) -> bytes:
-        from prometheus_client import generate_latest
-
-        self.figures.last = await asyncio.wait_for(snapshot(self.svc), DB_TIMEOUT)
+        self.figures.last = await asyncio.wait_for(snapshot(self.storage), DB_TIMEOUT)
         return generate_latest(self.registry)
 
     async def failing(self) -> list[str]:
         """The parts that are not well, each named with why; empty when all is well."""
         problems: list[str] = []
         try:
-            await asyncio.wait_for(snapshot_ping(self.svc), DB_TIMEOUT)
+            await asyncio.wait_for(ping(self.storage), DB_TIMEOUT)
         except Exception as exc:  # locked past the timeout, closed, disk gone
             problems.append(f"database: {type(exc).__name__}")
+        if not self.running:
+            problems.append("starting: waiting for the Bot API")
         problems += [f"{task.get_name()}: stopped" for task in self.tasks if task.done()]
-        now = self.svc.now()
+        now = self.now()
         if self.api.down_since is not None:
             problems.append(f"telegram: unreachable for {now - self.api.down_since:.0f} s")
         elif self.api.last_ok_at is None or now - self.api.last_ok_at > STALE_AFTER:
@@ -142,6 +150,6 @@ class Metrics:
         return problems
 
 
-async def snapshot_ping(svc: Services) -> None:
-    async with svc.storage.read() as tx:
+async def ping(storage: Storage) -> None:
+    async with storage.read() as tx:
         await tx.oldest_pending_at()

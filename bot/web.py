@@ -53,10 +53,10 @@ class Lane:
 class Webhook:
     """Takes one update per request, in order per sender, answering only once it is done."""
 
-    def __init__(self, app: Application, intake: Intake, secret: str) -> None:
+    def __init__(self, app: Application, secret: str) -> None:
         self.app = app
-        self.intake = intake
         self.secret = secret
+        self.intake: Intake | None = None  # set once the bot runs; until then: 503
         self._lanes: dict[int, Lane] = {}  # one person's updates, one at a time
         self._refusals = 0  # not yet logged: a flood of forged requests is one line a minute
         self._refusal_logged_at = -REFUSAL_LOG_EVERY
@@ -66,6 +66,9 @@ class Webhook:
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             self._refused(request, "wrong" if given else "no")
             return Response(status_code=403)
+        intake = self.intake
+        if intake is None:
+            return Response(status_code=503)  # still starting: Telegram sends it again
         try:
             update = Update.de_json(json.loads(await request.body()), self.app.bot)
         except Exception as exc:  # not JSON, not an update: no retry will make it one
@@ -76,7 +79,7 @@ class Webhook:
         lane.users += 1
         try:
             async with lane.lock:
-                retry = await self.intake.take([update])
+                retry = await intake.take([update])
         finally:
             lane.users -= 1
             if not lane.users:

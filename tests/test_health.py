@@ -55,6 +55,29 @@ async def test_healthz_turns_503_when_the_bot_api_goes_away_and_200_when_back(
     await world.register_coordinator()
 
 
+async def test_healthz_answers_while_the_start_waits_for_the_bot_api(world: World) -> None:
+    port = free_port()
+    emu = world.emu
+    await emu.stop()  # Telegram is blocked when the server boots
+    starting = asyncio.create_task(world.start(http_port=port))
+    verdicts: list[tuple[int, dict[str, object]]] = []
+
+    async def says_why() -> bool:
+        try:
+            verdicts.append(await healthz(port))
+        except httpx.HTTPError:
+            return False  # not listening yet
+        return any(str(p).startswith("telegram: unreachable")
+                   for p in verdicts[-1][1]["failing"])  # type: ignore[attr-defined]
+
+    await until_async(says_why, "/healthz to name the unreachable Bot API")
+    assert verdicts[-1][0] == 503
+    assert "starting: waiting for the Bot API" in verdicts[-1][1]["failing"]  # type: ignore[operator]
+    await emu.start()
+    await starting
+    assert await healthz(port) == (200, {"ok": True, "failing": []})
+
+
 async def until_async(check: object, what: str, within: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
