@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(play(speed=args.speed))
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)
-        return 2
+        return 1 if args.command == "healthcheck" else 2  # 2 is reserved in HEALTHCHECK
     except StorageError as exc:
         print(f"qorgau: QORGAU_DATABASE: {exc}", file=sys.stderr)
         return 2

@@ -250,6 +250,9 @@ async def test_healthcheck_command_asks_the_running_bot(world: World) -> None:
         await proc.stop()
     code, out = await healthcheck()
     assert code == 1 and "no answer" in out and len(out.strip().splitlines()) == 1
+    env["QORGAU_HTTP_PORT"] = "http"  # a broken setting is unhealthy too, never exit 2
+    code, out = await healthcheck()
+    assert code == 1 and "QORGAU_HTTP_PORT" in out
 
 
 async def test_every_bot_api_call_goes_through_the_proxy(world: World) -> None:
