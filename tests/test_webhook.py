@@ -163,3 +163,32 @@ async def test_sigterm_in_webhook_mode_during_a_burst_loses_nothing(world: World
         saved = [m for m in world.emu.sent(chat_id=reporter.id, method="sendMessage")
                  if "received and saved" in str(m.params.get("text"))]
         assert len(saved) == 1
+
+
+async def test_kill_in_webhook_mode_repeats_no_effect_and_loses_no_alert(world: World) -> None:
+    await world.start()
+    await world.register_coordinator()
+    await world.register_lawyer("Marat", ("Almaty",))
+    await world.drain()
+    await world.stop()
+    port = free_port()
+    world.emu.webhook_forward[PUBLIC] = f"http://127.0.0.1:{port}"
+    proc = BotProcess(world, QORGAU_WEBHOOK_URL=f"{PUBLIC}/telegram",
+                      QORGAU_HTTP_PORT=str(port))
+    proc.start()
+    try:
+        await until(lambda: world.emu.webhook_url is not None, "the webhook", within=60)
+        reporters = [world.emu.user(first_name=f"R{i}") for i in range(8)]
+        for reporter in reporters:
+            await reporter.send_location(*ALMATY)
+        await until(lambda: rows(world.db, "SELECT id FROM alerts") != [], "a first alert")
+    finally:
+        proc.kill()  # SIGKILL: whatever was not answered 200 is posted again
+    await start_webhook(world)
+    for reporter in reporters:
+        await reporter.wait_for("received and saved", timeout=30)
+    await world.drain()
+    assert world.emu.updates_pending() == 0
+    raised = rows(world.db, "SELECT alert_id, COUNT(*) FROM alert_events WHERE kind = 'raised'"
+                            " GROUP BY alert_id")
+    assert len(raised) == len(reporters) and all(n == 1 for _, n in raised)
