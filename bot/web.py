@@ -71,6 +71,8 @@ class Webhook:
             return Response(status_code=503)  # still starting: Telegram sends it again
         try:
             update = Update.de_json(json.loads(await request.body()), self.app.bot)
+            if not isinstance(update, Update):
+                raise TypeError("not an object")
         except Exception as exc:  # not JSON, not an update: no retry will make it one
             log.warning("webhook request is not an update (%s); ignored", type(exc).__name__)
             return Response(status_code=200)
@@ -87,7 +89,6 @@ class Webhook:
         if retry:
             return Response(status_code=500)  # Telegram sends it again, later
         return Response(status_code=200)
-
 
     def _refused(self, request: Request, why: str) -> None:
         self._refusals += 1

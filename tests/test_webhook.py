@@ -66,11 +66,15 @@ async def test_webhook_takes_updates_with_the_secret_and_refuses_others(
                                   headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
         right = await client.post(url, json=forged_start(434343),
                                   headers={"X-Telegram-Bot-Api-Secret-Token": "right-Secret_123"})
+        secret = {"X-Telegram-Bot-Api-Secret-Token": "right-Secret_123"}
+        junk = [await client.post(url, content=body, headers=secret)
+                for body in (b"not json", b"null", b"[1, 2]")]
         flood = [await client.post(url, json=forged_start(424242),
                                    headers={"X-Telegram-Bot-Api-Secret-Token": f"g{i}"})
                  for i in range(30)]
     assert (missing.status_code, wrong.status_code, right.status_code) == (403, 403, 200)
     assert {r.status_code for r in flood} == {403}
+    assert [r.status_code for r in junk] == [200, 200, 200]  # no retry makes junk an update
     assert rows(world.db, "SELECT user_id FROM people WHERE user_id = 424242") == []
     assert rows(world.db, "SELECT user_id FROM people WHERE user_id = 434343") != []
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
