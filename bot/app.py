@@ -6,26 +6,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from telegram import Bot, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
+from bot.delivery.botapi import ApiHealth, MeteredRequest
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.pacing import Limits, Pacer
 from bot.delivery.transport import TelegramTransport
-from bot.delivery.updates import UpdatePoller, sleep_or_stop
+from bot.delivery.updates import ALLOWED_UPDATES, Intake, UpdatePoller, sleep_or_stop
 from bot.domain import discreet
 from bot.domain.facade import Domain
 from bot.domain.notify import say
+from bot.domain.outage import Outage
 from bot.domain.services import Services
 from bot.i18n import LANGUAGES, lang_of, t
 from bot.logs import redact_secret
+from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
 from bot.timers import TimerLoop
+from bot.web import Server, Webhook, bind, http_app, server, webhook_path
 from handlers import register
 from storage import Storage
 
@@ -49,21 +55,31 @@ class Qorgau:
         return self.domain.svc
 
 
-def build_application(settings: Settings) -> Application:
-    """The python-telegram-bot Application with every handler registered."""
+WEBHOOK_SECRET = "webhook_secret"  # kv key of the secret generated when none is set
+PROBE_AFTER = 30.0  # clock seconds without an answer from the Bot API before getMe asks
+
+
+def build_application(settings: Settings, api: ApiHealth | None = None) -> Application:
+    """The python-telegram-bot Application with every handler registered. Every request,
+    the long poll's included, goes through ``QORGAU_PROXY_URL`` when it is set, and is
+    counted in ``api``."""
     token = settings.token()
     redact_secret(token)
+    api = api or ApiHealth(SystemClock().now)
+    proxy = settings.proxy_url
+    if proxy is not None:
+        redact_secret(urlsplit(proxy).password or "")  # user:password@ never reaches a log
     app = (
         ApplicationBuilder()
         .token(token)
         .base_url(settings.base_url)
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
         .updater(None)  # our poller commits the offset only after processing
-        .connection_pool_size(64)
         # Telegram can be slow on a bad day; a send that times out may still arrive, so give
         # answers time rather than resend (the long poll sets its own timeout).
-        .read_timeout(15.0)
-        .write_timeout(15.0)
+        .request(MeteredRequest(api, connection_pool_size=64, read_timeout=15.0,
+                                write_timeout=15.0, proxy=proxy))
+        .get_updates_request(MeteredRequest(api, connection_pool_size=2, proxy=proxy))
         .build()
     )
     register(app)
@@ -125,38 +141,138 @@ class StartAborted(Exception):
 
 
 class Runner:
-    """The running bot: storage, Application, worker, timers and poller, in one object so
-    that tests, the demo and the benchmark can start and stop it like ``qorgau run`` does."""
+    """The running bot: storage, Application, worker, timers, and the poller or the webhook,
+    in one object so that tests, the demo and the benchmark can start and stop it like
+    ``qorgau run`` does."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 poll_timeout: int = 10) -> None:
+                 poll_timeout: int = 10, watch_every: float = 10.0) -> None:
         self.settings = settings
-        self.clock = clock
+        self.clock = clock or SystemClock()
         self.poll_timeout = poll_timeout
+        self.watch_every = watch_every  # real seconds between probes and outage checks
         self.stopped = asyncio.Event()
         self.storage = Storage(settings.database)
         self.app: Application | None = None
         self.q: Qorgau | None = None
+        self.api = ApiHealth(self.clock.now)
+        self.metrics: Metrics | None = None
+        self.http: Server | None = None
+        self.http_task: asyncio.Task[None] | None = None
         self.crashed = False  # a loop died: the process should exit non-zero
 
     async def start(self) -> Qorgau:
-        await self.storage.open()
-        await self.storage.migrate()
-        self.app = build_application(self.settings)
+        settings = self.settings
+        # Take the port first: one in use is a one-line stop, before any slow step.
+        port = settings.listen_port
+        sock = bind(settings.http_host, port) if port is not None else None
+        try:
+            await self.storage.open()
+            await self.storage.migrate()
+            self.app = build_application(settings, self.api)
+            hook = None if settings.webhook_url is None else Webhook(
+                self.app, await self._secret())
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        self.metrics = Metrics(self.storage, self.clock.now, self.api)
+        if sock is not None:  # /healthz answers from now on, "starting" until all runs
+            self.http = server(http_app(self.metrics, hook, webhook_path(
+                settings.webhook_url or "/")))
+            self.http_task = asyncio.create_task(self.http.serve(sockets=[sock]),
+                                                 name="updates" if hook else "http")
         await self._connect(self.app)
         await describe(self.app.bot)
-        q = wire(self.app, self.storage, self.settings, self.clock)
+        q = wire(self.app, self.storage, settings, self.clock)
         await self.app.start()
-        q.tasks = [
-            asyncio.create_task(q.worker.run(), name="outbox"),
-            asyncio.create_task(q.timers.run(), name="timers"),
-            asyncio.create_task(UpdatePoller(self.app, self.stopped, self.poll_timeout,
-                                             apologise(q), q.svc, q.domain.flood).run(),
-                                name="updates"),
-        ]
+        intake = Intake(self.app, self.stopped, apologise(q), q.svc, q.domain.flood)
+        outage = Outage(q.svc)
+        await self._look_for_outage(outage)  # before the worker sends what waited meanwhile
+        q.tasks = [asyncio.create_task(q.worker.run(), name="outbox"),
+                   asyncio.create_task(q.timers.run(), name="timers")]
+        if self.http_task is not None:
+            q.tasks.append(self.http_task)
         self.q = q
-        log.info("Qorgau is running as @%s", self.app.bot.username)
+        if hook is not None:
+            hook.intake = intake
+            await self._register_webhook(hook.secret)
+        else:
+            await self._polling_only()
+            q.tasks.append(asyncio.create_task(UpdatePoller(intake, self.poll_timeout).run(),
+                                               name="updates"))
+        self.metrics.started(intake, q.tasks)
+        q.tasks.append(asyncio.create_task(self._watch(outage), name="watch"))
+        log.info("Qorgau is running as @%s (%s)", self.app.bot.username,
+                 "webhook" if hook else "polling")
         return q
+
+    async def _secret(self) -> str:
+        """QORGAU_WEBHOOK_SECRET, or the random one generated at the first webhook start and
+        kept in the database (a restart must not make Telegram's retries unwelcome)."""
+        if self.settings.webhook_secret is not None:
+            secret = self.settings.webhook_secret.get_secret_value()
+        else:
+            async with self.storage.transaction() as tx:
+                secret = await tx.get_value(WEBHOOK_SECRET) or secrets.token_urlsafe(48)
+                await tx.set_value(WEBHOOK_SECRET, secret)
+        redact_secret(secret)
+        return secret
+
+    async def _register_webhook(self, secret: str) -> None:
+        """setWebhook, retried while the Bot API is out of reach; refused: one line, exit 2."""
+        assert self.app is not None and self.settings.webhook_url is not None
+        failures = 0
+        while not self.stopped.is_set():
+            try:
+                await self.app.bot.set_webhook(self.settings.webhook_url, secret_token=secret,
+                                               allowed_updates=ALLOWED_UPDATES)
+                return
+            except BadRequest as exc:
+                raise SettingsError(f"QORGAU_WEBHOOK_URL: refused by the Bot API "
+                                    f"({exc.message})") from None
+            except TelegramError as exc:
+                failures += 1
+                delay = min(60.0, 2.0 ** min(failures, 6))
+                log.warning("could not register the webhook (%s); retrying in %.0f s",
+                            type(exc).__name__, delay)
+                await sleep_or_stop(self.stopped, delay)
+
+    async def _polling_only(self) -> None:
+        """Polling after a webhook run: Telegram refuses getUpdates while a webhook is set,
+        so it is removed (the updates waiting for it stay and are polled)."""
+        assert self.app is not None
+        try:
+            info = await self.app.bot.get_webhook_info()
+            if info.url:
+                await self.app.bot.delete_webhook()
+                log.info("removed the webhook of an earlier run; polling")
+        except TelegramError as exc:  # the poller's own retries will say more
+            log.warning("could not check for a webhook (%s)", type(exc).__name__)
+
+    async def _watch(self, outage: Outage) -> None:
+        """Keep the health verdict honest and notice an outage: ask getMe when nothing has
+        reached the Bot API for a while (a quiet webhook makes no calls), then look at the
+        outbox and the Bot API for a sickness that began or ended."""
+        assert self.app is not None
+        while True:
+            await sleep_or_stop(self.stopped, self.watch_every)
+            if self.stopped.is_set():
+                return
+            last = self.api.last_ok_at
+            if last is None or self.api.down_since is not None or (
+                    self.clock.now() - last > PROBE_AFTER):
+                try:
+                    await self.app.bot.get_me()
+                except TelegramError:
+                    pass  # counted by the request; the verdict says it
+            await self._look_for_outage(outage)
+
+    async def _look_for_outage(self, outage: Outage) -> None:
+        try:
+            await outage.check(self.api.down_since)
+        except Exception:  # e.g. the database; next round
+            log.exception("could not check for an outage")
 
     async def _connect(self, app: Application) -> None:
         """getMe until it answers: a wrong token ends the program in one line; an
@@ -172,8 +288,9 @@ class Runner:
             except (NetworkError, TimedOut) as exc:
                 failures += 1
                 delay = min(60.0, 2.0 ** min(failures, 6))
-                log.warning("cannot reach the Bot API at %s (%s); retrying in %.0f s",
-                            self.settings.telegram_api_url, type(exc).__name__, delay)
+                via = " through QORGAU_PROXY_URL" if self.settings.proxy_url else ""
+                log.warning("cannot reach the Bot API at %s%s (%s); retrying in %.0f s",
+                            self.settings.telegram_api_url, via, type(exc).__name__, delay)
                 await sleep_or_stop(self.stopped, delay)
                 if self.stopped.is_set():
                     raise StartAborted from None
@@ -194,10 +311,16 @@ class Runner:
         """In order: stop taking updates (finishing and confirming the batch at hand), then
         the timers, then the deliveries in flight; what is still pending stays pending."""
         self.stopped.set()
+        if self.http is not None:  # finish the requests at hand, then close the port
+            self.http.should_exit = True
+        taking = {t for t in (self.q.tasks if self.q else []) if t.get_name() == "updates"}
+        if self.http_task is not None:
+            taking.add(self.http_task)
+        if taking:
+            await asyncio.wait(taking, timeout=30.0)
+        if self.http_task is not None and self.q is None:  # stopped while starting
+            self.http_task.cancel()
         if self.q is not None:
-            poller = next((t for t in self.q.tasks if t.get_name() == "updates"), None)
-            if poller is not None:
-                await asyncio.wait({poller}, timeout=30.0)
             self.q.timers.stop()
             await self.q.worker.stop()
             for task in self.q.tasks:
@@ -209,6 +332,7 @@ class Runner:
                 await self.app.stop()
             await self.app.shutdown()
             self.app = None
+        self.http = self.http_task = None
         await self.storage.close()
 
 

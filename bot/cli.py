@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
                       help="scale the scene's pauses (0.5 is twice as fast)")
     sub.add_parser("migrate", help="apply the database migrations and exit",
                    description="Create or upgrade the SQLite database at QORGAU_DATABASE.")
+    sub.add_parser("healthcheck", help="ask the running bot's /healthz; exit 0 if healthy",
+                   description="GET /healthz of the bot running with the same settings "
+                               "(QORGAU_HTTP_HOST, QORGAU_HTTP_PORT, or 8080 in webhook "
+                               "mode). Exit 0 when healthy, 1 otherwise: a container's "
+                               "HEALTHCHECK.")
     return parser
 
 
@@ -46,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run()
         if args.command == "migrate":
             return asyncio.run(_migrate())
+        if args.command == "healthcheck":
+            return _healthcheck()
         if args.command == "emulator":
             from emulator.cli import main as emulator_main
 
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(play(speed=args.speed))
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)
-        return 2
+        return 1 if args.command == "healthcheck" else 2  # 2 is reserved in HEALTHCHECK
     except StorageError as exc:
         print(f"qorgau: QORGAU_DATABASE: {exc}", file=sys.stderr)
         return 2
@@ -76,7 +83,7 @@ def _run() -> int:
 
     settings = load_settings()
     settings.token()  # fail early, in one line, if it is missing
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -87,6 +94,38 @@ def _run() -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _healthcheck() -> int:
+    """Standard library only, so the container needs no curl."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    settings = load_settings()
+    port = settings.listen_port
+    if port is None:
+        print("qorgau healthcheck: QORGAU_HTTP_PORT is not set, so nothing serves /healthz",
+              file=sys.stderr)
+        return 1
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+        settings.http_host, settings.http_host)
+    url = f"http://[{host}]:{port}/healthz" if ":" in host else f"http://{host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            failing = json.loads(exc.read() or b"{}").get("failing", [])
+        except ValueError:
+            failing = []
+        print(f"unhealthy ({exc.code}): {'; '.join(failing) or exc.reason}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"unhealthy: no answer from {url} ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    print("healthy" if body.get("ok") else "unhealthy")
+    return 0 if body.get("ok") else 1
 
 
 async def _migrate() -> int:

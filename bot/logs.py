@@ -1,8 +1,16 @@
-"""Logging that cannot leak the bot token: a filter on every handler replaces it."""
+"""Logging that cannot leak the bot token: a filter on every handler replaces it.
+
+Plain text by default; with ``QORGAU_LOG_FORMAT=json`` one JSON object a line, for a log
+collector. A record about an alert carries its number and the event's kind as fields
+(``extra={"alert": 12, "event": "claimed"}``); nothing else is added, so what is kept out of
+the text (names, places, message texts) stays out of the JSON too.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 
 _secrets: set[str] = set()
 
@@ -31,10 +39,40 @@ def redact_secret(secret: str) -> None:
         _secrets.add(secret)
 
 
-def setup_logging(level: str = "INFO") -> None:
+TAGS = ("alert", "event")  # the fields a record may carry besides its message
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, the tags the
+    record carries, and the traceback (already redacted) if there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for tag in TAGS:
+            value = getattr(record, tag, None)
+            if value is not None:
+                entry[tag] = value
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = type(record.exc_info[1]).__name__
+            entry["traceback"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["traceback"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(level: str = "INFO", form: str = "text") -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RedactSecrets())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonLines() if form == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -44,5 +82,6 @@ def setup_logging(level: str = "INFO") -> None:
     # locations.
     for name, floor in (("httpx", logging.WARNING), ("httpcore", logging.WARNING),
                         ("aiohttp.access", logging.WARNING), ("aiosqlite", logging.WARNING),
-                        ("telegram", logging.INFO), ("apscheduler", logging.WARNING)):
+                        ("telegram", logging.INFO), ("apscheduler", logging.WARNING),
+                        ("uvicorn.access", logging.WARNING), ("uvicorn.error", logging.INFO)):
         logging.getLogger(name).setLevel(max(floor, root.level))

@@ -6,15 +6,28 @@ value may be the bot token.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "QORGAU_"
 WEEK = 7 * 24 * 3600.0  # the longest any wait may be: longer is a typo, and inf breaks timers
+SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+WEBHOOK_PORTS = (None, 443, 80, 88, 8443)  # Telegram posts to no other port
+WEBHOOK_PORT = 8080  # where the webhook and the endpoints listen when no port is set
+
+
+def port_of(parts: SplitResult) -> int | None:
+    """A URL's port (None: the scheme's default; 0: not a valid port)."""
+    try:
+        return parts.port if parts.port is None or parts.port > 0 else 0
+    except ValueError:  # out of range, or not a number
+        return 0
 
 
 class SettingsError(Exception):
@@ -61,6 +74,21 @@ class Settings(BaseSettings):
     unregistered_alerts_per_minute: int = Field(default=10, gt=0, le=10_000)
     unregistered_alerts_per_person_per_hour: int = Field(default=2, gt=0, le=10_000)
     log_level: str = Field(default="INFO")
+    # Running for real (issue 10): webhook or polling, the HTTP endpoints, logs, the proxy.
+    webhook_url: str | None = Field(
+        default=None, description="Public https URL Telegram posts updates to; unset: polling.")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret Telegram sends back with each update; unset: a "
+                                  "random one kept in the database.")
+    http_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    http_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Port of /healthz and /metrics (and the webhook); unset: off in polling "
+                    "mode, 8080 in webhook mode.")
+    log_format: str = Field(default="text", description="text, or json (one object a line).")
+    proxy_url: str | None = Field(
+        default=None, description="HTTP or SOCKS5 proxy for every Bot API call.")
+    sick_after_seconds: float = Field(default=300.0, gt=0, le=WEEK)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -106,7 +134,49 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("bot_token", mode="before")
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value.strip())
+            if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+                raise ValueError("must be an https:// URL without ?query (Telegram posts only "
+                                 "to https), e.g. https://bot.example.org/telegram")
+            if port_of(parts) not in WEBHOOK_PORTS:
+                raise ValueError("must use port 443, 80, 88 or 8443 (the only ones Telegram "
+                                 "posts to)")
+            value = value.strip()
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not SECRET_RE.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's "
+                             "rule for a secret token)")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_format(cls, value: str) -> str:
+        form = value.strip().lower()
+        if form not in ("text", "json"):
+            raise ValueError("must be text or json")
+        return form
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _check_proxy(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value.strip())
+            if parts.scheme not in PROXY_SCHEMES or not parts.hostname or port_of(parts) == 0:
+                raise ValueError("must be a proxy URL such as http://host:3128 or "
+                                 "socks5://host:1080")
+            value = value.strip()
+        return value
+
+    @field_validator("bot_token", "webhook_url", "proxy_url", "webhook_secret", "http_port",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -126,6 +196,13 @@ class Settings(BaseSettings):
         if self.bot_token is None:
             raise SettingsError(f"{ENV_PREFIX}BOT_TOKEN: missing (a token from @BotFather)")
         return self.bot_token.get_secret_value()
+
+    @property
+    def listen_port(self) -> int | None:
+        """Where the HTTP endpoints listen: the set port, 8080 for a webhook, else off."""
+        if self.http_port is None and self.webhook_url is not None:
+            return WEBHOOK_PORT
+        return self.http_port
 
     @property
     def base_url(self) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from bot.domain.services import Services
 
 log = logging.getLogger(__name__)
+ALERT_TIMERS = ("escalate", "safe_close")  # timers whose subject is an alert
 
 TimerHandler = Callable[[str, int], Awaitable[None]]
 RETRY_FAILED = 60.0  # seconds before a timer whose handler raised is tried again
@@ -40,7 +41,8 @@ class TimerLoop:
                 handled += 1
             except Exception:  # one bad timer must not stop the others
                 log.exception("timer %s failed; trying again in %.0f s", timer.kind,
-                              RETRY_FAILED)
+                              RETRY_FAILED, extra={"event": timer.kind, "alert": (
+                                  timer.subject_id if timer.kind in ALERT_TIMERS else None)})
                 await self._postpone(timer.kind, timer.subject_id)
         return handled
 

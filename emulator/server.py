@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -44,6 +45,13 @@ CONFLICT_POLL = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
+
+
+def _webhook_port(url: str) -> int | None:
+    try:
+        return urlsplit(url).port or 443
+    except ValueError:
+        return None
 
 
 def _make_token() -> tuple[int, str]:
@@ -108,6 +116,11 @@ class Emulator:
         self.webhook_secret: str | None = None
         self.webhook_max_connections = 40
         self.webhook_last_error: tuple[int, str] | None = None
+        # (update_id, HTTP status; 0: no answer) of every webhook POST, for tests to read.
+        self.webhook_answers: list[tuple[int, int]] = []
+        # What a TLS-terminating reverse proxy does in production: a webhook URL starting
+        # with a key is posted to the value instead (https://bot.example -> http://127...).
+        self.webhook_forward: dict[str, str] = {}
         self._webhook_changed = Notifier()
         self._poll_token: asyncio.Future[None] | None = None
         self._closing = False
@@ -392,9 +405,13 @@ class Emulator:
         url = str(p["url"]).strip()
         if not url:
             return await self._delete_webhook(p)
-        # Telegram demands https; plain http is accepted here so local receivers work.
-        if not url.startswith(("https://", "http://")):
+        # As Telegram: https only, on one of four ports. A test's local http receiver is
+        # reached through ``webhook_forward``, as a real one is through a reverse proxy.
+        if not url.startswith("https://"):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if _webhook_port(url) not in (443, 80, 88, 8443):
+            raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 "
+                              "or 8443")
         secret = p.get("secret_token")
         if secret is not None and not _SECRET_RE.match(str(secret)):
             raise bad_request("bad webhook: secret token contains unallowed characters")
@@ -457,14 +474,20 @@ class Emulator:
             )
             error: str | None = None
             posted = time.monotonic()
+            for public, local in self.webhook_forward.items():
+                if url.startswith(public):
+                    url = local + url[len(public):]
+            status = 0
             try:
                 assert self._session is not None
                 async with self._session.post(url, json=update, headers=headers) as resp:
                     await resp.read()
+                    status = resp.status
                     if not 200 <= resp.status < 300:
                         error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 error = f"Connection failed: {exc!r}"
+            self.webhook_answers.append((update["update_id"], status))
             if error is None:
                 self.update_handed_at.setdefault(update["update_id"], posted)
                 world.updates = [u for u in world.updates if u["update_id"] != update["update_id"]]

@@ -102,6 +102,7 @@ class Tx:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self.written_events: list[tuple[int, str]] = []  # (alert, kind) written: logged on commit
 
     async def _one(self, sql: str, args: Sequence[Any] = ()) -> aiosqlite.Row | None:
         return next(iter(await self._all(sql, args)), None)
@@ -236,6 +237,7 @@ class Tx:
             "INSERT INTO alert_events (alert_id, at, kind, actor_id, detail) VALUES (?,?,?,?,?)",
             (alert_id, at, kind, actor_id, json.dumps(detail, ensure_ascii=False)),
         )
+        self.written_events.append((alert_id, kind))
 
     async def events(self, alert_id: int) -> list[Event]:
         rows = await self._all(
@@ -433,6 +435,33 @@ class Tx:
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT state, COUNT(*) FROM outbox GROUP BY state")
         return {r[0]: r[1] for r in rows}
+
+    async def oldest_pending_at(self) -> float | None:
+        """When the oldest message still waiting to go was written (None: nothing waits)."""
+        row = await self._one("SELECT MIN(created_at) FROM outbox WHERE state = 'pending'")
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def alerts_raised_between(self, start: float, end: float) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM alerts WHERE created_at >= ? AND created_at <= ?",
+            (start, end))
+        return int(row[0]) if row else 0
+
+    async def alert_counts(self) -> dict[str, int]:
+        rows = await self._all("SELECT state, COUNT(*) FROM alerts GROUP BY state")
+        return {r[0]: r[1] for r in rows}
+
+    async def alert_response_times(self) -> tuple[list[float], list[float]]:
+        """Seconds from each alert to its acknowledgement, and to its claim (for the
+        /metrics histograms; an alert neither acknowledged nor claimed is in neither)."""
+        rows = await self._all(
+            "SELECT acknowledged_at - created_at, claimed_at - created_at FROM alerts"
+            " WHERE acknowledged_at IS NOT NULL OR claimed_at IS NOT NULL")
+        return ([max(0.0, r[0]) for r in rows if r[0] is not None],
+                [max(0.0, r[1]) for r in rows if r[1] is not None])
+
+    async def delete_value(self, key: str) -> None:
+        await self._exec("DELETE FROM kv WHERE key = ?", (key,))
 
     async def outbox_since(self, after_id: int, limit: int) -> tuple[list[Due], int]:
         """The pending ones among the next ``limit`` rows written after ``after_id``, without
@@ -644,6 +673,7 @@ class Tx:
             [(a, at, kind, actor, json.dumps(detail, ensure_ascii=False))
              for a, at, kind, actor, detail in events],
         )
+        self.written_events.extend((a, kind) for a, _, kind, _, _ in events)
 
     async def hold_input(self, user_id: int, count: int, now: float) -> HeldInput:
         """Count ``count`` more messages held from this person; return the running total."""

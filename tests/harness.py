@@ -49,6 +49,7 @@ class World:
         self.coordinator = emu.user(first_name="Coordinator", language_code="en")
         self.runner: Runner | None = None
         self.overrides: dict[str, Any] = {}
+        self.watch_every = 3600.0  # the health probe and outage watch: off unless a test asks
 
     @property
     def q(self) -> Qorgau:
@@ -59,7 +60,8 @@ class World:
         self.overrides.update(overrides)
         settings = make_settings(self.emu, self.db, admin_ids=str(self.coordinator.id),
                                  **self.overrides)
-        self.runner = Runner(settings, clock=clock, poll_timeout=1)
+        self.runner = Runner(settings, clock=clock, poll_timeout=1,
+                             watch_every=self.watch_every)
         return await self.runner.start()
 
     async def stop(self) -> None:

@@ -526,7 +526,12 @@ async def test_webhook_delivery_with_secret_and_retry(emu: Emulator, bot: Bot) -
     await site.start()
     port = runner.addresses[0][1]
     try:
-        url = f"http://127.0.0.1:{port}/hook"
+        url = "https://bot.example.org/hook"
+        emu.webhook_forward["https://bot.example.org"] = f"http://127.0.0.1:{port}"
+        with pytest.raises(Exception, match=r"(?i)https url must be provided"):
+            await bot.set_webhook(f"http://127.0.0.1:{port}/hook")
+        with pytest.raises(Exception, match=r"(?i)ports 80, 88, 443 or 8443"):
+            await bot.set_webhook("https://bot.example.org:8080/hook")
         assert await bot.set_webhook(url, secret_token="s3cret")
         info = await bot.get_webhook_info()
         assert info.url == url and info.pending_update_count == 0

@@ -65,6 +65,11 @@ Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
 Failed = Callable[[OutboxRow, str], Awaitable[None]]
 
 
+def tags(row: OutboxRow) -> dict[str, object]:
+    """The log fields of a message: its alert's number (if about one) and its kind."""
+    return {"alert": row.alert_id, "event": row.kind}
+
+
 def backoff(attempts: int, rng: random.Random) -> float:
     """Exponential back-off with jitter, capped low: after an outage, alerts queued during
     it must go within seconds of the Bot API coming back, not a minute later."""
@@ -382,10 +387,12 @@ class OutboxWorker:
             self.stats["failed"] += 1
             outcome.failure, outcome.unreachable = str(exc), exc.unreachable
             if not exc.unreachable:  # our request was wrong: a bug to fix, not a person gone
-                log.error("Bot API refused a message (%s) of kind %s", exc, batch[0].kind)
+                log.error("Bot API refused a message (%s) of kind %s", exc, batch[0].kind,
+                          extra=tags(batch[0]))
         except (ValueError, TypeError, KeyError) as exc:  # e.g. a payload we cannot read
             self.stats["failed"] += 1
-            log.exception("a message of kind %s cannot be sent", batch[0].kind)
+            log.exception("a message of kind %s cannot be sent", batch[0].kind,
+                          extra=tags(batch[0]))
             outcome.failure = f"local error: {type(exc).__name__}"
         except Exception as exc:  # e.g. the database: must not stop everything else
             log.exception("unexpected delivery error; will retry")
@@ -395,7 +402,7 @@ class OutboxWorker:
         if outcome.retry_in is not None and now - min(r.created_at for r in batch) >= MAX_AGE:
             self.stats["gave_up"] += 1
             log.error("gave up a message of kind %s after %d attempts (%s)", batch[0].kind,
-                      attempts, outcome.failure)
+                      attempts, outcome.failure, extra=tags(batch[0]))
             outcome.failure = f"gave up after {attempts} attempts: {outcome.failure}"
             outcome.retry_in = None
         if outcome.retry_in is not None:

@@ -56,77 +56,36 @@ def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-class UpdatePoller:
+class Intake:
+    """What the poller and the webhook share: skip updates whose effects were committed,
+    hold floods, process the rest, and count each update's tries. ``take`` answers which
+    updates must be handed again (their handler failed and they have tries left); every
+    other one is done and may be confirmed to Telegram."""
+
     def __init__(self, app: Application, stop: asyncio.Event,
-                 poll_timeout: int = 10, on_give_up: GiveUp | None = None,
-                 svc: Services | None = None, flood: Flood | None = None) -> None:
+                 on_give_up: GiveUp | None = None, svc: Services | None = None,
+                 flood: Flood | None = None) -> None:
         self.app = app
         self.stop = stop
-        self.poll_timeout = poll_timeout
         self.on_give_up = on_give_up
         self.svc = svc  # where processed update ids are recorded
         self.flood = flood  # the input limits
+        self.counts = {"processed": 0, "skipped": 0, "failed": 0, "given_up": 0}
         self._tries: dict[int, int] = {}
-        self._done: set[int] = set()  # processed, but not yet confirmed to Telegram
         self._pruned_at = -PRUNE_EVERY
 
-    async def run(self) -> None:
-        offset = 0  # Telegram: the earliest unconfirmed update
-        failures = 0
-        while not self.stop.is_set():
-            try:
-                updates = await self._fetch(offset)
-                failures = 0
-            except RetryAfter as exc:
-                await sleep_or_stop(self.stop, _seconds(exc.retry_after))
-                continue
-            except TelegramError as exc:  # network, 5xx, a second instance polling (409)
-                failures += 1
-                hint = " (is another instance polling?)" if isinstance(exc, Conflict) else ""
-                log.warning("getUpdates failed: %s%s; retrying", type(exc).__name__, hint)
-                await sleep_or_stop(self.stop, min(5.0, 0.5 * 2 ** min(failures, 4)))
-                continue
-            if updates is None:
-                break  # stopping: what was not fetched stays with Telegram
-            if updates:
-                offset = await self._process(updates)
-        await self._confirm(offset)
-
-    async def _fetch(self, offset: int) -> list[Update] | None:
-        """One long poll, abandoned (None) the moment the bot is asked to stop."""
-        fetch = asyncio.ensure_future(self.app.bot.get_updates(
-            offset=offset, timeout=self.poll_timeout, read_timeout=self.poll_timeout + 10,
-            allowed_updates=ALLOWED_UPDATES))
-        stopping = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if not fetch.done():
-            fetch.cancel()
-            return None
-        return list(fetch.result())
-
-    async def _confirm(self, offset: int) -> None:
-        """On a clean stop, tell Telegram what was processed, so it is not handed again."""
-        if offset:
-            try:
-                await self.app.bot.get_updates(offset=offset, timeout=0, limit=1)
-            except TelegramError:
-                pass  # not confirmed: processed again at the next start (at-least-once)
-
-    async def _process(self, updates: list[Update]) -> int:
-        """Process a batch; return the offset to confirm up to. After a failure the batch is
-        fetched again from the failed update on; updates that succeeded are not re-run."""
+    async def take(self, updates: list[Update]) -> set[int]:
+        """Process these updates; return the ids to hand again. Safe to call concurrently
+        (webhook requests): each call looks only at its own ids in the failed set."""
         failed: set[int] = self.app.bot_data.setdefault(FAILED_KEY, set())
-        failed.clear()
-        fresh = [u for u in updates if u.update_id not in self._done]
-        replayed = await self._recorded(fresh)
+        ids = {u.update_id for u in updates}
+        failed -= ids  # a mark left from an earlier try is not this try's
+        replayed = await self._recorded(updates)
         if replayed:
             log.info("skipping %d update(s) already processed", len(replayed))
-            self._done |= replayed
-            fresh = [u for u in fresh if u.update_id not in replayed]
-        normal, held = await self._screen(fresh)
+            self.counts["skipped"] += len(replayed)
+            updates = [u for u in updates if u.update_id not in replayed]
+        normal, held = await self._screen(updates)
         await process_batch(self.app, normal)
         if held and self.flood is not None:
             try:
@@ -134,29 +93,26 @@ class UpdatePoller:
             except Exception:  # e.g. the disk is full: fetched and tried again
                 log.exception("could not store %d held message(s)", len(held))
                 failed.update(h.update_id for h in held)
-        retry = None
-        for update in fresh:
+        retry: set[int] = set()
+        for update in updates:
             uid = update.update_id
             if uid not in failed:
                 self._tries.pop(uid, None)
-                self._done.add(uid)
+                self.counts["processed"] += 1
                 continue
+            failed.discard(uid)
+            self.counts["failed"] += 1
             tries = self._tries[uid] = self._tries.get(uid, 0) + 1
             if tries < MAX_TRIES:
-                retry = uid if retry is None else min(retry, uid)
+                retry.add(uid)
             else:
                 log.error("giving up on update %s after %d tries", uid, tries)
+                self.counts["given_up"] += 1
                 self._tries.pop(uid, None)
-                self._done.add(uid)
                 if self.on_give_up is not None:
                     await self.on_give_up(update)
-        offset = updates[-1].update_id + 1
-        if retry is not None:
-            await sleep_or_stop(self.stop, 1.0)
-            offset = retry
-        self._done = {uid for uid in self._done if uid >= offset}  # confirmed ones go
         await self._prune()
-        return offset
+        return retry
 
     async def _recorded(self, updates: list[Update]) -> set[int]:
         """Ids of these updates whose effects were committed (by a run that then died)."""
@@ -208,6 +164,75 @@ class UpdatePoller:
                 await tx.forget_updates(self.svc.now() - KEEP_PROCESSED)
         except Exception:  # next time; a few more rows harm nothing
             log.exception("could not prune processed update ids")
+
+
+
+
+class UpdatePoller:
+    def __init__(self, intake: Intake, poll_timeout: int = 10) -> None:
+        self.intake = intake
+        self.app = intake.app
+        self.stop = intake.stop
+        self.poll_timeout = poll_timeout
+        self._done: set[int] = set()  # processed, but not yet confirmed to Telegram
+
+    async def run(self) -> None:
+        offset = 0  # Telegram: the earliest unconfirmed update
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                updates = await self._fetch(offset)
+                failures = 0
+            except RetryAfter as exc:
+                await sleep_or_stop(self.stop, _seconds(exc.retry_after))
+                continue
+            except TelegramError as exc:  # network, 5xx, a second instance polling (409)
+                failures += 1
+                hint = " (is another instance polling?)" if isinstance(exc, Conflict) else ""
+                log.warning("getUpdates failed: %s%s; retrying", type(exc).__name__, hint)
+                await sleep_or_stop(self.stop, min(5.0, 0.5 * 2 ** min(failures, 4)))
+                continue
+            if updates is None:
+                break  # stopping: what was not fetched stays with Telegram
+            if updates:
+                offset = await self._process(updates)
+        await self._confirm(offset)
+
+    async def _fetch(self, offset: int) -> list[Update] | None:
+        """One long poll, abandoned (None) the moment the bot is asked to stop."""
+        fetch = asyncio.ensure_future(self.app.bot.get_updates(
+            offset=offset, timeout=self.poll_timeout, read_timeout=self.poll_timeout + 10,
+            allowed_updates=ALLOWED_UPDATES))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            return None
+        return list(fetch.result())
+
+    async def _confirm(self, offset: int) -> None:
+        """On a clean stop, tell Telegram what was processed, so it is not handed again."""
+        if offset:
+            try:
+                await self.app.bot.get_updates(offset=offset, timeout=0, limit=1)
+            except TelegramError:
+                pass  # not confirmed: processed again at the next start (at-least-once)
+
+    async def _process(self, updates: list[Update]) -> int:
+        """Process a batch; return the offset to confirm up to. After a failure the batch is
+        fetched again from the failed update on; updates that succeeded are not re-run."""
+        fresh = [u for u in updates if u.update_id not in self._done]
+        retry = await self.intake.take(fresh)
+        self._done |= {u.update_id for u in fresh if u.update_id not in retry}
+        offset = updates[-1].update_id + 1
+        if retry:
+            await sleep_or_stop(self.stop, 1.0)
+            offset = min(retry)
+        self._done = {uid for uid in self._done if uid >= offset}  # confirmed ones go
+        return offset
 
 
 SOS_TEXTS = frozenset(t(lang, label) for lang in LANGUAGES

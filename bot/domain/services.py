@@ -7,6 +7,7 @@ Telegram hands the update again, and the poller skips it instead of repeating it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -15,6 +16,8 @@ from bot.clock import Clock, SystemClock
 from bot.domain.escalation import Policy
 from bot.settings import Settings
 from storage import Storage, Tx
+
+log = logging.getLogger(__name__)
 
 # The id of the Telegram update being handled in this task, if any (set by the poller).
 INBOUND_UPDATE: ContextVar[int | None] = ContextVar("inbound_update", default=None)
@@ -58,6 +61,8 @@ class Services:
             if update_id is not None:
                 await tx.record_updates([update_id], self.now())
                 _RECORDED.set(update_id)
+        for alert_id, kind in tx.written_events:  # committed: the log line tells what happened
+            log.info("alert #%d: %s", alert_id, kind, extra={"alert": alert_id, "event": kind})
         for listener in self._listeners:
             listener()
 
