@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, TimedOut
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.clock import Clock
@@ -27,6 +27,7 @@ from bot.settings import Settings, SettingsError
 from bot.timers import TimerLoop
 from handlers import register
 from storage import Storage
+from storage.lock import InstanceLock
 
 # python-telegram-bot 22 warns when RetryAfter.retry_after is an int; opt into timedelta.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -118,13 +119,16 @@ class Runner:
         self.poll_timeout = poll_timeout
         self.stopped = asyncio.Event()
         self.storage = Storage(settings.database)
+        self.lock = InstanceLock(settings.database)
         self.app: Application | None = None
         self.q: Qorgau | None = None
         self.crashed = False  # a loop died: the process should exit non-zero
 
     async def start(self) -> Qorgau:
         await self.storage.open()
+        self.lock.acquire()
         await self.storage.migrate()
+        await self._warn_if_nobody_can_invite()
         self.app = build_application(self.settings)
         await self._connect(self.app)
         q = wire(self.app, self.storage, self.settings, self.clock)
@@ -140,22 +144,42 @@ class Runner:
         log.info("Qorgau is running as @%s", self.app.bot.username)
         return q
 
+    async def _warn_if_nobody_can_invite(self) -> None:
+        """Lawyers join only through a coordinator's invite: with no QORGAU_ADMIN_IDS and no
+        coordinator in the database, alerts would page nobody, and nobody could fix that."""
+        if self.settings.admin_ids:
+            return
+        async with self.storage.read() as tx:
+            coordinators = await tx.people("coordinator")
+        if not coordinators:
+            log.warning("QORGAU_ADMIN_IDS is empty and no coordinator is registered: nobody "
+                        "can invite lawyers, so alerts reach nobody; set QORGAU_ADMIN_IDS")
+
     async def _connect(self, app: Application) -> None:
         """getMe until it answers: a wrong token ends the program in one line; an
-        unreachable Bot API (a blocked network on a protest day) is retried, not fatal."""
+        unreachable Bot API (a blocked network on a protest day, a proxy's or a block page
+        answering instead) is retried, not fatal, with one short line per try."""
         failures = 0
+        url = self.settings.telegram_api_url
         while True:
             try:
                 await app.initialize()
                 return
-            except InvalidToken:
+            except InvalidToken as exc:
+                if exc.__cause__ is not None:  # a 404/401 that is not JSON: not a Bot API
+                    raise SettingsError(
+                        f"QORGAU_TELEGRAM_API_URL: {url} does not answer like a Bot API "
+                        "(an error page instead); check the URL") from None
                 raise SettingsError(
                     "QORGAU_BOT_TOKEN: rejected by the Bot API (revoked or mistyped)") from None
-            except (NetworkError, TimedOut) as exc:
+            except TelegramError as exc:
                 failures += 1
                 delay = min(60.0, 2.0 ** min(failures, 6))
+                why = type(exc).__name__
+                if type(exc) is TelegramError:  # "Invalid server response": not JSON
+                    why = "it answered with a page that is not the Bot API's, e.g. a proxy's"
                 log.warning("cannot reach the Bot API at %s (%s); retrying in %.0f s",
-                            self.settings.telegram_api_url, type(exc).__name__, delay)
+                            url, why, delay)
                 await sleep_or_stop(self.stopped, delay)
                 if self.stopped.is_set():
                     raise StartAborted from None
@@ -192,6 +216,7 @@ class Runner:
             await self.app.shutdown()
             self.app = None
         await self.storage.close()
+        self.lock.release()
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:

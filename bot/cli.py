@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, stray_variables
 from storage import StorageError
 
 
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from demo.scene import play
 
+            _settings()  # a bad setting is one line here too, not a traceback mid-scene
+
             return asyncio.run(play(speed=args.speed))
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)
@@ -70,11 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _settings() -> Settings:
+    """The settings, after a warning line for each QORGAU_ variable that is no setting."""
+    settings = load_settings()
+    for line in stray_variables():
+        print(f"qorgau: warning: {line}", file=sys.stderr)
+    return settings
+
+
 def _run() -> int:
     from bot.app import run
     from bot.logs import setup_logging
 
-    settings = load_settings()
+    settings = _settings()
     settings.token()  # fail early, in one line, if it is missing
     setup_logging(settings.log_level)
 
@@ -92,7 +102,7 @@ def _run() -> int:
 async def _migrate() -> int:
     from storage import Storage
 
-    settings = load_settings()
+    settings = _settings()
     storage = Storage(settings.database)
     await storage.open()
     try:

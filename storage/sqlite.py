@@ -593,6 +593,9 @@ class Storage:
         """Open (creating if missing) the database file; StorageError if it cannot be."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Tried with plain sqlite3 first: aiosqlite's thread outlives a failed connect and
+            # prints a traceback when the program then exits with its one-line error.
+            await asyncio.to_thread(_probe, self.path)
             db = await aiosqlite.connect(self.path, isolation_level=None)
         except OSError as exc:
             raise StorageError(f"cannot open the database file ({exc.strerror})") from None
@@ -634,7 +637,14 @@ class Storage:
             async with db.execute("PRAGMA user_version") as cur:
                 row = await cur.fetchone()
             version = int(row[0]) if row else 0
-            for number, sql in _migrations():
+            known = _migrations()
+            latest = known[-1][0] if known else 0
+            if version > latest:  # never run old code on data it does not understand
+                raise StorageError(
+                    f"the database is at schema version {version}, newer than this Qorgau "
+                    f"knows ({latest}); run the newer Qorgau, or restore a backup made with "
+                    "this one")
+            for number, sql in known:
                 if number <= version:
                     continue
                 await db.execute("BEGIN IMMEDIATE")
@@ -681,6 +691,11 @@ class Storage:
         if self._db is None:
             raise RuntimeError("storage is not open")
         return self._db
+
+
+def _probe(path: Path) -> None:
+    """Open and close the file: sqlite3.Error or OSError if it cannot be a database."""
+    sqlite3.connect(path).close()
 
 
 def _split_sql(script: str) -> list[str]:
