@@ -162,6 +162,17 @@ class Tx:
         rows = await self._all("SELECT * FROM alerts WHERE created_at >= ? ORDER BY id", (since,))
         return [_alert(r) for r in rows]
 
+    async def unreached_alerts(self) -> list[Alert]:
+        """Alerts that paged nobody because no lawyer or coordinator existed, and that
+        coordinators were not yet told of (an ``unreached_told`` event marks the telling; a
+        ``held`` alert was left to coordinators on purpose and told to them then)."""
+        rows = await self._all(
+            "SELECT * FROM alerts a WHERE NOT EXISTS"
+            " (SELECT 1 FROM alert_recipients r WHERE r.alert_id = a.id) AND NOT EXISTS"
+            " (SELECT 1 FROM alert_events e WHERE e.alert_id = a.id"
+            " AND e.kind IN ('unreached_told', 'held')) ORDER BY id")
+        return [_alert(r) for r in rows]
+
     async def create_alert(self, reporter_id: int, now: float, **fields: Any) -> int:
         names = ["reporter_id", "created_at", *fields]
         marks = ", ".join("?" for _ in names)

@@ -6,6 +6,7 @@ transaction, so an alert is committed before the reporter is told it was receive
 
 from __future__ import annotations
 
+import logging
 import math
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,8 @@ from storage import Alert, Person, Tx
 
 if TYPE_CHECKING:
     from bot.domain.flood import Flood
+
+log = logging.getLogger(__name__)
 
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
 
@@ -288,6 +291,9 @@ class Reporting:
         assert alert is not None
         if held and self.flood is not None:  # unregistered, past the limit: to coordinators
             return await self.flood.hold(tx, alert, person)
+        if not route.recipients:  # told to the first coordinator who registers
+            log.warning("alert #%d reached nobody: no lawyer or coordinator is registered",
+                        alert_id)
         if route.recipients:
             paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "
                              "{wait}, we alert everyone on call.", n=len(route.recipients),
