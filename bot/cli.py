@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
                       help="scale the scene's pauses (0.5 is twice as fast)")
     sub.add_parser("migrate", help="apply the database migrations and exit",
                    description="Create or upgrade the SQLite database at QORGAU_DATABASE.")
+    export = sub.add_parser(
+        "export", help="write alerts as CSV for reports (no personal data)",
+        description="Write the alerts raised since DATE (UTC) from QORGAU_DATABASE as CSV on "
+                    "stdout: region, times, state, outcome, seconds to acknowledge and to "
+                    "claim. No names, ids, locations or texts. Works beside a running bot.")
+    export.add_argument("--since", required=True, type=_date, metavar="DATE",
+                        help="YYYY-MM-DD or an ISO date and time (UTC unless it says)")
     return parser
 
 
@@ -46,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run()
         if args.command == "migrate":
             return asyncio.run(_migrate())
+        if args.command == "export":
+            return asyncio.run(_export(args.since))
         if args.command == "emulator":
             from emulator.cli import main as emulator_main
 
@@ -110,6 +119,30 @@ async def _migrate() -> int:
     finally:
         await storage.close()
     print(f"database {settings.database} is at schema version {version}")
+    return 0
+
+
+def _date(text: str) -> float:
+    """``--since``: a date or date and time, UTC unless an offset is given."""
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a date; use YYYY-MM-DD") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+async def _export(since: float) -> int:
+    from bot.domain.export import write_csv
+    from storage import Storage
+
+    settings = _settings()
+    if not settings.database.is_file():  # never create an empty database to report on
+        raise StorageError("no database file there")
+    async with Storage(settings.database) as storage, storage.read() as tx:
+        alerts = await tx.alerts_since(since)
+    write_csv(alerts, sys.stdout)
     return 0
 
 

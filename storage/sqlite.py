@@ -635,7 +635,11 @@ class Storage:
 
     async def __aenter__(self) -> Storage:
         await self.open()
-        await self.migrate()
+        try:
+            await self.migrate()
+        except BaseException:  # an open connection's thread would keep the process alive
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

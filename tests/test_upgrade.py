@@ -161,8 +161,9 @@ async def test_a_database_from_a_newer_version_stops_with_one_line(tmp_path: Pat
     with sqlite3.connect(db) as conn:
         conn.execute(f"PRAGMA user_version = {latest_version() + 1}")
     conn.close()
-    for command in ("migrate", "run"):
-        proc = qorgau(tmp_path, command, QORGAU_DATABASE=str(db),
+    for command in ("migrate", "run", "export"):
+        extra = ("--since", "2026-01-01") if command == "export" else ()
+        proc = qorgau(tmp_path, command, *extra, QORGAU_DATABASE=str(db),
                       QORGAU_BOT_TOKEN="123456789:AAFakeTokenForTestsOnly_0123456789xyz",
                       QORGAU_TELEGRAM_API_URL="http://127.0.0.1:9", QORGAU_ADMIN_IDS="1")
         line = one_line_error(proc, "QORGAU_DATABASE")
