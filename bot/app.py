@@ -104,6 +104,17 @@ def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:
     return tell
 
 
+def _answered_a_page(exc: BaseException) -> bool:
+    """python-telegram-bot raises a bare TelegramError ("Invalid server response") when an
+    answer is not JSON, and chains it under what the HTTP status made of it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if type(cause) is TelegramError:
+            return True
+        cause = cause.__cause__
+    return False
+
+
 class StartAborted(Exception):
     """Stopped while still waiting for the Bot API to answer."""
 
@@ -166,7 +177,7 @@ class Runner:
                 await app.initialize()
                 return
             except InvalidToken as exc:
-                if exc.__cause__ is not None:  # a 404/401 that is not JSON: not a Bot API
+                if _answered_a_page(exc):  # a 404/401 that is not JSON: not a Bot API
                     raise SettingsError(
                         f"QORGAU_TELEGRAM_API_URL: {url} does not answer like a Bot API "
                         "(an error page instead); check the URL") from None
