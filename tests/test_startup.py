@@ -18,7 +18,16 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ALMATY, World, rows
-from tests.test_settings import CLI, TOKEN, _scrub, clean_env, one_line_error, qorgau
+from tests.test_settings import (
+    CLI,
+    TOKEN,
+    _scrub,
+    answer,
+    clean_env,
+    one_line_error,
+    qorgau,
+    serving,
+)
 
 # A cap for waiting on a line from a running bot; never a timing assertion.
 CAP = 45.0
@@ -174,18 +183,12 @@ class _Pages(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         if self.path.endswith("/getMe") and getattr(self.server, "get_me_works", False):
-            body = json.dumps({"ok": True, "result": {
+            answer(self, 200, json.dumps({"ok": True, "result": {
                 "id": 1, "is_bot": True, "first_name": "Q", "username": "qorgau_bot",
                 "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}}).encode()
-            ctype, status = "application/json", 200
+                "supports_inline_queries": False}}).encode())
         else:
-            body, ctype, status = PAGE, "text/html", getattr(self.server, "status", 200)
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            answer(self, getattr(self.server, "status", 200), PAGE, "text/html")
 
     do_GET = do_POST
 
@@ -195,14 +198,8 @@ class _Pages(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def pages() -> Iterator[http.server.ThreadingHTTPServer]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Pages) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _url(server: http.server.ThreadingHTTPServer) -> str:
