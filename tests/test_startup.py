@@ -327,3 +327,10 @@ def test_readme_first_command_runs_the_bot_with_the_token_in_dotenv(
                           env=clean_env(), stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=CAP)
     one_line_error(proc, "QORGAU_TELEGRAM_API_URL")  # `run` got the token from .env
+
+
+def test_a_lock_file_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "q.db.lock").mkdir()  # root can write anywhere; a folder still blocks it
+    proc = qorgau(tmp_path, "run", QORGAU_DATABASE=str(tmp_path / "q.db"),
+                  QORGAU_ADMIN_IDS="1", **UNREACHABLE)
+    assert "lock file" in one_line_error(proc, "QORGAU_DATABASE")
