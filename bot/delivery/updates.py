@@ -82,8 +82,6 @@ class UpdatePoller:
             except TelegramError as exc:  # network, 5xx, a second instance polling (409)
                 failures += 1
                 hint = " (is another instance polling?)" if isinstance(exc, Conflict) else ""
-                if type(exc) is TelegramError:  # "Invalid server response": not JSON
-                    hint = " (an answer that is not the Bot API's, e.g. a proxy's page)"
                 log.warning("getUpdates failed: %s%s; retrying", type(exc).__name__, hint)
                 await sleep_or_stop(self.stop, min(5.0, 0.5 * 2 ** min(failures, 4)))
                 continue
