@@ -162,14 +162,14 @@ async def test_the_image_command_runs_the_bot_outside_a_container(
         helps = await asyncio.to_thread(subprocess.run, ["qorgau", "--help"], env=env,
                                         capture_output=True, text=True, timeout=CAP)
         if re.search(r"^\s+healthcheck\s", helps.stdout, re.MULTILINE):
-            async with asyncio.timeout(CAP):  # healthy once every part has made its rounds
-                while True:
-                    health = await asyncio.to_thread(
-                        subprocess.run, check, env=env, cwd=tmp_path, capture_output=True,
-                        text=True, timeout=CAP)
-                    if health.returncode == 0:
-                        break
-                    await asyncio.sleep(0.5)
+            for _ in range(60):  # healthy once every part has made its first round
+                health = await asyncio.to_thread(
+                    subprocess.run, check, env=env, cwd=tmp_path, capture_output=True,
+                    text=True, timeout=CAP)
+                if health.returncode == 0:
+                    break
+                await asyncio.sleep(0.5)
+            assert health.returncode == 0, health.stdout + health.stderr
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
