@@ -355,7 +355,7 @@ def test_help(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "usage: qorgau" in proc.stdout
     assert "lawyer" in proc.stdout
-    for command in ("run", "emulator", "demo", "migrate"):
+    for command in ("run", "emulator", "demo", "migrate", "export"):
         assert re.search(rf"^\s+{command}\s+\S", proc.stdout, re.MULTILINE), (
             f"{command} is not described in:\n{proc.stdout}")
 
@@ -367,6 +367,7 @@ def test_help(tmp_path: Path) -> None:
         ("emulator", ["emulator", "--port", "--host", "--token"]),
         ("demo", ["emulator", "--speed"]),
         ("migrate", ["database", "QORGAU_DATABASE"]),
+        ("export", ["--since", "CSV", "No names"]),
     ],
 )
 def test_subcommand_help(tmp_path: Path, command: str, words: list[str]) -> None:
