@@ -367,7 +367,7 @@ def test_help(tmp_path: Path) -> None:
         ("emulator", ["emulator", "--port", "--host", "--token"]),
         ("demo", ["emulator", "--speed"]),
         ("migrate", ["database", "QORGAU_DATABASE"]),
-        ("export", ["--since", "CSV", "No names"]),
+        ("export", ["--since", "CSV", "YYYY-MM-DD"]),
     ],
 )
 def test_subcommand_help(tmp_path: Path, command: str, words: list[str]) -> None:
