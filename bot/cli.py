@@ -68,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
             from demo.scene import play
 
             _settings()  # a bad setting is one line here too, not a traceback mid-scene
-
             return asyncio.run(play(speed=args.speed))
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)

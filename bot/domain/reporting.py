@@ -291,14 +291,13 @@ class Reporting:
         assert alert is not None
         if held and self.flood is not None:  # unregistered, past the limit: to coordinators
             return await self.flood.hold(tx, alert, person)
-        if not route.recipients:  # told to the first coordinator who registers
-            log.warning("alert #%d reached nobody: no lawyer or coordinator is registered",
-                        alert_id)
         if route.recipients:
             paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "
                              "{wait}, we alert everyone on call.", n=len(route.recipients),
                        wait=notify.duration(lang, self.svc.policy.ack_timeout))
-        else:
+        else:  # told to the first coordinator who registers (team.tell_unreached)
+            log.warning("alert #%d reached nobody: no lawyer or coordinator is registered",
+                        alert_id)
             paging = t(lang, "No lawyer can be reached this minute; we keep trying every "
                              "{wait} until one answers.",
                        wait=notify.duration(lang, self.svc.policy.repeat))
