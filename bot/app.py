@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from telegram import Bot, Update
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
@@ -34,6 +34,7 @@ from bot.timers import TimerLoop
 from bot.web import Server, Webhook, bind, http_app, server, webhook_path
 from handlers import register
 from storage import Storage
+from storage.lock import InstanceLock
 
 # python-telegram-bot 22 warns when RetryAfter.retry_after is an int; opt into timedelta.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -134,6 +135,15 @@ async def describe(bot: Bot) -> None:
                 await bot.set_my_short_description(short, language_code=lang)
     except (TelegramError, OSError) as exc:
         log.warning("could not set the bot's description (%s)", type(exc).__name__)
+def _answered_a_page(exc: BaseException) -> bool:
+    """python-telegram-bot raises a bare TelegramError ("Invalid server response") when an
+    answer is not JSON, and chains it under what the HTTP status made of it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if type(cause) is TelegramError:
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class StartAborted(Exception):
@@ -153,6 +163,7 @@ class Runner:
         self.watch_every = watch_every  # real seconds between probes and outage checks
         self.stopped = asyncio.Event()
         self.storage = Storage(settings.database)
+        self.lock = InstanceLock(settings.database)
         self.app: Application | None = None
         self.q: Qorgau | None = None
         self.api = ApiHealth(self.clock.now)
@@ -163,12 +174,14 @@ class Runner:
 
     async def start(self) -> Qorgau:
         settings = self.settings
-        # Take the port first: one in use is a one-line stop, before any slow step.
+        await self.storage.open()
+        self.lock.acquire()  # a second instance stops here, naming the first
+        # Take the port next: one in use is a one-line stop, before any slow step.
         port = settings.listen_port
         sock = bind(settings.http_host, port) if port is not None else None
         try:
-            await self.storage.open()
             await self.storage.migrate()
+            await self._warn_if_nobody_can_invite()
             self.app = build_application(settings, self.api)
             hook = None if settings.webhook_url is None else Webhook(
                 self.app, await self._secret())
@@ -273,24 +286,43 @@ class Runner:
             await outage.check(self.api.down_since)
         except Exception:  # e.g. the database; next round
             log.exception("could not check for an outage")
+    async def _warn_if_nobody_can_invite(self) -> None:
+        """Lawyers join only through a coordinator's invite: with no QORGAU_ADMIN_IDS and no
+        coordinator in the database, alerts would page nobody, and nobody could fix that."""
+        if self.settings.admin_ids:
+            return
+        async with self.storage.read() as tx:
+            coordinators = await tx.people("coordinator")
+        if not coordinators:
+            log.warning("QORGAU_ADMIN_IDS is empty and no coordinator is registered: nobody "
+                        "can invite lawyers, so alerts reach nobody; set QORGAU_ADMIN_IDS")
 
     async def _connect(self, app: Application) -> None:
         """getMe until it answers: a wrong token ends the program in one line; an
-        unreachable Bot API (a blocked network on a protest day) is retried, not fatal."""
+        unreachable Bot API (a blocked network on a protest day, a proxy's or a block page
+        answering instead) is retried, not fatal, with one short line per try."""
         failures = 0
+        url = self.settings.telegram_api_url
         while True:
             try:
                 await app.initialize()
                 return
-            except InvalidToken:
+            except InvalidToken as exc:
+                if _answered_a_page(exc):  # a 404/401 that is not JSON: not a Bot API
+                    raise SettingsError(
+                        f"QORGAU_TELEGRAM_API_URL: {url} does not answer like a Bot API "
+                        "(an error page instead); check the URL") from None
                 raise SettingsError(
                     "QORGAU_BOT_TOKEN: rejected by the Bot API (revoked or mistyped)") from None
-            except (NetworkError, TimedOut) as exc:
+            except TelegramError as exc:
                 failures += 1
                 delay = min(60.0, 2.0 ** min(failures, 6))
+                why = type(exc).__name__
+                if type(exc) is TelegramError:  # "Invalid server response": not JSON
+                    why = "it answered with a page that is not the Bot API's, e.g. a proxy's"
                 via = " through QORGAU_PROXY_URL" if self.settings.proxy_url else ""
                 log.warning("cannot reach the Bot API at %s%s (%s); retrying in %.0f s",
-                            self.settings.telegram_api_url, via, type(exc).__name__, delay)
+                            url, via, why, delay)
                 await sleep_or_stop(self.stopped, delay)
                 if self.stopped.is_set():
                     raise StartAborted from None
@@ -334,6 +366,7 @@ class Runner:
             self.app = None
         self.http = self.http_task = None
         await self.storage.close()
+        self.lock.release()
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, stray_variables
 from storage import StorageError
 
 
@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
                                "(QORGAU_HTTP_HOST, QORGAU_HTTP_PORT, or 8080 in webhook "
                                "mode). Exit 0 when healthy, 1 otherwise: a container's "
                                "HEALTHCHECK.")
+    export = sub.add_parser(
+        "export", help="write alerts as CSV for reports (no personal data)",
+        description="Write the alerts raised since DATE (UTC) from QORGAU_DATABASE as CSV on "
+                    "stdout: region, times, state, outcome, seconds to acknowledge and to "
+                    "claim. No names, ids, locations or texts. Works beside a running bot.")
+    export.add_argument("--since", required=True, type=_date, metavar="DATE",
+                        help="YYYY-MM-DD or an ISO date and time (UTC unless it says)")
     return parser
 
 
@@ -53,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate())
         if args.command == "healthcheck":
             return _healthcheck()
+        if args.command == "export":
+            return asyncio.run(_export(args.since))
         if args.command == "emulator":
             from emulator.cli import main as emulator_main
 
@@ -65,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from demo.scene import play
 
+            _settings()  # a bad setting is one line here too, not a traceback mid-scene
             return asyncio.run(play(speed=args.speed))
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)
@@ -77,11 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _settings() -> Settings:
+    """The settings, after a warning line for each QORGAU_ variable that is no setting."""
+    settings = load_settings()
+    for line in stray_variables():
+        print(f"qorgau: warning: {line}", file=sys.stderr)
+    return settings
+
+
 def _run() -> int:
     from bot.app import run
     from bot.logs import setup_logging
 
-    settings = load_settings()
+    settings = _settings()
     settings.token()  # fail early, in one line, if it is missing
     setup_logging(settings.log_level, settings.log_format)
 
@@ -131,7 +149,7 @@ def _healthcheck() -> int:
 async def _migrate() -> int:
     from storage import Storage
 
-    settings = load_settings()
+    settings = _settings()
     storage = Storage(settings.database)
     await storage.open()
     try:
@@ -139,6 +157,30 @@ async def _migrate() -> int:
     finally:
         await storage.close()
     print(f"database {settings.database} is at schema version {version}")
+    return 0
+
+
+def _date(text: str) -> float:
+    """``--since``: a date or date and time, UTC unless an offset is given."""
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a date; use YYYY-MM-DD") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+async def _export(since: float) -> int:
+    from bot.domain.export import write_csv
+    from storage import Storage
+
+    settings = _settings()
+    if not settings.database.is_file():  # never create an empty database to report on
+        raise StorageError("no database file there")
+    async with Storage(settings.database) as storage, storage.read() as tx:
+        alerts = await tx.alerts_since(since)
+    write_csv(alerts, sys.stdout)
     return 0
 
 

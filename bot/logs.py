@@ -33,6 +33,14 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class DropUnparsableAnswers(logging.Filter):
+    """python-telegram-bot logs a Bot API answer that is not JSON (a proxy's or a block
+    page) whole, with a traceback, on every retry; the caller logs one short line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Can not load invalid JSON data")
+
+
 def redact_secret(secret: str) -> None:
     """From now on, ``secret`` never appears in a log line, tracebacks included."""
     if secret:
@@ -76,6 +84,7 @@ def setup_logging(level: str = "INFO", form: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("telegram.request.BaseRequest").addFilter(DropUnparsableAnswers())
     # Even at DEBUG these never log below WARNING/INFO: httpx logs every request URL (a Bot
     # API URL contains the token), python-telegram-bot logs request parameters and update
     # bodies at DEBUG, aiosqlite logs SQL with its values. All would leak names, texts and

@@ -6,7 +6,10 @@ value may be the bot token.
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import SplitResult, urlsplit
@@ -122,6 +125,9 @@ class Settings(BaseSettings):
     def _check_database(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             raise ValueError("must be the path of the SQLite database file")
+        if isinstance(value, str) and "://" in value:  # postgres://..., sqlite:///...
+            raise ValueError("must be the path of a SQLite database file, not a URL "
+                             "(Qorgau stores its data in SQLite only)")
         if Path(str(value)).is_dir():
             raise ValueError("is a folder; give the path of the database file inside it")
         return value
@@ -209,8 +215,51 @@ class Settings(BaseSettings):
         return f"{self.telegram_api_url}/bot"
 
 
+ENV_FILE = Path(".env")
+
+
+def check_env_file(path: Path = ENV_FILE) -> None:
+    """SettingsError if ``.env`` is not UTF-8 text: an editor that saved it as UTF-16 (some
+    Windows editors do) would otherwise end the program in a UnicodeDecodeError traceback."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot be read ({exc.strerror})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
+        raise SettingsError(f"{path}: saved as UTF-16; save it as UTF-8 (plain text)")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise SettingsError(f"{path}: line {line} is not UTF-8 text; save the file as UTF-8"
+                            ) from None
+
+
+def stray_variables(environ: Mapping[str, str] | None = None,
+                    env_file: Path = ENV_FILE) -> list[str]:
+    """``QORGAU_*`` names in the environment or ``.env`` that are no setting, each with the
+    nearest known name: a misspelt variable is otherwise silently ignored and its default
+    used, which an operator only finds out on the day it matters."""
+    from dotenv import dotenv_values
+
+    known = [name.upper() for name in Settings.model_fields]
+    names = {k.upper() for k in (os.environ if environ is None else environ)}
+    if env_file.is_file():
+        names |= {k.upper() for k in dotenv_values(env_file, encoding="utf-8")}
+    lines = []
+    for name in sorted(n for n in names if n.startswith(ENV_PREFIX)
+                       and n.removeprefix(ENV_PREFIX) not in known):
+        near = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), known, n=1)
+        hint = f"; did you mean {ENV_PREFIX}{near[0]}?" if near else ""
+        lines.append(f"{name} is not a Qorgau setting and is ignored{hint}")
+    return lines
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, or raise SettingsError with one line that never shows a value."""
+    check_env_file()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

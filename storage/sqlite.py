@@ -193,6 +193,17 @@ class Tx:
         rows = await self._all("SELECT * FROM alerts WHERE created_at >= ? ORDER BY id", (since,))
         return [_alert(r) for r in rows]
 
+    async def unreached_alerts(self) -> list[Alert]:
+        """Alerts that paged nobody because no lawyer or coordinator existed, and that
+        coordinators were not yet told of (an ``unreached_told`` event marks the telling; a
+        ``held`` alert was left to coordinators on purpose and told to them then)."""
+        rows = await self._all(
+            "SELECT * FROM alerts a WHERE NOT EXISTS"
+            " (SELECT 1 FROM alert_recipients r WHERE r.alert_id = a.id) AND NOT EXISTS"
+            " (SELECT 1 FROM alert_events e WHERE e.alert_id = a.id"
+            " AND e.kind IN ('unreached_told', 'held')) ORDER BY id")
+        return [_alert(r) for r in rows]
+
     async def create_alert(self, reporter_id: int, now: float, **fields: Any) -> int:
         names = ["reporter_id", "created_at", *fields]
         marks = ", ".join("?" for _ in names)
@@ -722,6 +733,9 @@ class Storage:
         """Open (creating if missing) the database file; StorageError if it cannot be."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Tried with plain sqlite3 first: aiosqlite's thread outlives a failed connect and
+            # prints a traceback when the program then exits with its one-line error.
+            await asyncio.to_thread(_probe, self.path)
             db = await aiosqlite.connect(self.path, isolation_level=None)
         except OSError as exc:
             raise StorageError(f"cannot open the database file ({exc.strerror})") from None
@@ -750,7 +764,11 @@ class Storage:
 
     async def __aenter__(self) -> Storage:
         await self.open()
-        await self.migrate()
+        try:
+            await self.migrate()
+        except BaseException:  # an open connection's thread would keep the process alive
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -763,7 +781,14 @@ class Storage:
             async with db.execute("PRAGMA user_version") as cur:
                 row = await cur.fetchone()
             version = int(row[0]) if row else 0
-            for number, sql in _migrations():
+            known = _migrations()
+            latest = known[-1][0] if known else 0
+            if version > latest:  # never run old code on data it does not understand
+                raise StorageError(
+                    f"the database is at schema version {version}, newer than this Qorgau "
+                    f"knows ({latest}); run the newer Qorgau, or restore a backup made with "
+                    "this one")
+            for number, sql in known:
                 if number <= version:
                     continue
                 await db.execute("BEGIN IMMEDIATE")
@@ -810,6 +835,11 @@ class Storage:
         if self._db is None:
             raise RuntimeError("storage is not open")
         return self._db
+
+
+def _probe(path: Path) -> None:
+    """Open and close the file: sqlite3.Error or OSError if it cannot be a database."""
+    sqlite3.connect(path).close()
 
 
 def _split_sql(script: str) -> list[str]:

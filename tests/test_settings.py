@@ -8,6 +8,7 @@ can change the outcome.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -290,17 +291,35 @@ def test_unreachable_api_is_reported_and_stops_cleanly(unreachable_api: Outcome)
         f"nothing says the Bot API cannot be reached:\n{output}")
 
 
+def answer(handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes,
+           content_type: str = "application/json") -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler],
+            ) -> Iterator[http.server.ThreadingHTTPServer]:
+    """A small HTTP server on a free local port, for the duration of the block."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class _Unauthorized(http.server.BaseHTTPRequestHandler):
     """A Bot API that rejects every token, as api.telegram.org does a revoked one."""
 
     def do_POST(self) -> None:
-        body = json.dumps({"ok": False, "error_code": 401,
-                           "description": "Unauthorized"}).encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer(self, 401, json.dumps({"ok": False, "error_code": 401,
+                                      "description": "Unauthorized"}).encode())
 
     do_GET = do_POST
 
@@ -310,14 +329,8 @@ class _Unauthorized(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def rejecting_api() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorized)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Unauthorized) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_rejected_token_is_not_shown(tmp_path: Path, rejecting_api: str) -> None:
@@ -342,7 +355,7 @@ def test_help(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "usage: qorgau" in proc.stdout
     assert "lawyer" in proc.stdout
-    for command in ("run", "emulator", "demo", "migrate"):
+    for command in ("run", "emulator", "demo", "migrate", "export"):
         assert re.search(rf"^\s+{command}\s+\S", proc.stdout, re.MULTILINE), (
             f"{command} is not described in:\n{proc.stdout}")
 
@@ -354,6 +367,7 @@ def test_help(tmp_path: Path) -> None:
         ("emulator", ["emulator", "--port", "--host", "--token"]),
         ("demo", ["emulator", "--speed"]),
         ("migrate", ["database", "QORGAU_DATABASE"]),
+        ("export", ["--since", "CSV", "YYYY-MM-DD"]),
     ],
 )
 def test_subcommand_help(tmp_path: Path, command: str, words: list[str]) -> None:

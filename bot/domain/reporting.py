@@ -6,6 +6,7 @@ transaction, so an alert is committed before the reporter is told it was receive
 
 from __future__ import annotations
 
+import logging
 import math
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,8 @@ from storage import Alert, Person, Tx
 
 if TYPE_CHECKING:
     from bot.domain.flood import Flood
+
+log = logging.getLogger(__name__)
 
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
 
@@ -405,7 +408,9 @@ class Reporting:
             paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "
                              "{wait}, we alert everyone on call.", n=len(route.recipients),
                        wait=notify.duration(lang, self.svc.policy.ack_timeout))
-        else:
+        else:  # told to the first coordinator who registers (team.tell_unreached)
+            log.warning("alert #%d reached nobody: no lawyer or coordinator is registered",
+                        alert_id)
             paging = t(lang, "No lawyer can be reached this minute; we keep trying every "
                              "{wait} until one answers.",
                        wait=notify.duration(lang, self.svc.policy.repeat))

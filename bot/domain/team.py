@@ -163,6 +163,7 @@ class Team:
                     lang, "Registered as coordinator {name}. Start with /invite lawyer; "
                     "/open shows open alerts; /help lists every command.", name=name),
                     keyboard=await staff_keyboard(tx, lang, fresh)))
+                await tell_unreached(tx, now)
             return True
 
     async def toggle_region(self, user_id: int, key: str) -> str | None:
@@ -453,3 +454,19 @@ def languages_picker(person: Person) -> Outgoing:
     rows.append((Button(t(lang, "Done"), "speak:done"),))
     return Outgoing(t(lang, "Which languages do you work in? Tap each, then Done."),
                     buttons=tuple(rows))
+
+
+async def tell_unreached(tx: Tx, now: float) -> None:
+    """Alerts raised while nobody could be paged are told to the coordinators once one
+    exists (the later waves page them too, but a closed one would never be seen)."""
+    alerts = await tx.unreached_alerts()
+    if not alerts:
+        return
+    numbers = ", ".join(f"#{a.id}" for a in alerts)
+    for coordinator in await tx.people("coordinator"):
+        await notify.tell(
+            tx, coordinator.user_id, "{n} alert(s) reached nobody, because no lawyer or "
+            "coordinator was registered when they were raised: {list}. /case N shows each; "
+            "/invite lawyer brings lawyers in.", now, n=len(alerts), list=numbers)
+    for alert in alerts:
+        await tx.add_event(alert.id, now, "unreached_told", None)
