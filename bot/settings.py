@@ -251,7 +251,7 @@ def stray_variables(environ: Mapping[str, str] | None = None,
     lines = []
     for name in sorted(n for n in names if n.startswith(ENV_PREFIX)
                        and n.removeprefix(ENV_PREFIX) not in known):
-        near = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), known, n=1)
+        near = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), known, n=1, cutoff=0.7)
         hint = f"; did you mean {ENV_PREFIX}{near[0]}?" if near else ""
         lines.append(f"{name} is not a Qorgau setting and is ignored{hint}")
     return lines
