@@ -176,14 +176,19 @@ class SimUser(_ChatSide):
         lon: float,
         horizontal_accuracy: float | None = None,
         live_period: int | None = None,
+        sent_ago: float = 0.0,
     ) -> dict[str, Any]:
-        """Share a (possibly live) location."""
+        """Share a (possibly live) location; ``sent_ago`` seconds old (an update Telegram
+        kept while the bot was away carries its original date)."""
         location: dict[str, Any] = {"latitude": lat, "longitude": lon}
         if horizontal_accuracy is not None:
             location["horizontal_accuracy"] = horizontal_accuracy
         if live_period is not None:
             location["live_period"] = live_period
-        return self._message(self.chat, {"location": location})
+        content: dict[str, Any] = {"location": location}
+        if sent_ago:
+            content["date"] = int(time.time() - sent_ago)
+        return self._message(self.chat, content)
 
     async def edit_live_location(
         self, message: dict[str, Any], lat: float, lon: float

@@ -62,6 +62,7 @@ class Alert:
     safe_at: float | None
     closed_at: float | None
     outcome: str | None
+    missed_checkin_at: float | None = None  # raised by a missed check-in due then
 
     @property
     def is_open(self) -> bool:
@@ -140,3 +141,28 @@ class HeldInput:
     held: int
     first_at: float
     last_at: float
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """A running check-in timer: if its person does not tap "I'm OK" by ``due_at``, an
+    alert is raised for them."""
+
+    id: int
+    user_id: int
+    started_at: float
+    due_at: float
+
+
+@dataclass(frozen=True)
+class LiveShare:
+    """The last position stored from a person's live-location share, and its state."""
+
+    user_id: int
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    located_at: float
+    stored_at: float
+    live_until: float | None
+    state: str  # live | silent (no update for a while) | ended

@@ -413,6 +413,7 @@ class CaseWork:
         await tx.add_event(alert.id, now, "closed", actor, outcome=outcome, note=note)
         await tx.clear_timer("escalate", alert.id)
         await tx.clear_timer("safe_close", alert.id)
+        await tx.forget_live_share(alert.reporter_id)  # no longer needed: its pins stop
         reporter = await tx.person(alert.reporter_id)
         rl = lang_of(reporter)
         text = t(rl, "Your alert #{id} is closed ({outcome}).", id=alert.id,

@@ -15,7 +15,10 @@ from storage import Person
 # Each role's commands: (usage, what it does). English sources, translated when shown.
 COMMON = (("/language en|kk|ru", "change the language"), ("/help", "this help"))
 COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "reporter": (("/start", "register, or show your SOS buttons again"), *COMMON),
+    "reporter": (("/start", "register, or show your SOS buttons again"),
+                 ("/checkin 2h|18:30|off", "a safety timer: if you don't tap \"I'm OK\" in "
+                                           "time, we send help"),
+                 *COMMON),
     "lawyer": (
         ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),
         ("/offcall", "go off call"),

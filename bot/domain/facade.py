@@ -6,9 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.domain.casework import CaseWork
+from bot.domain.checkin import DUE, REMIND, CheckIns
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
 from bot.domain.flood import SUMMARY, Flood
+from bot.domain.live import LIVE_CHECK
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
 from bot.domain.team import Team
@@ -25,6 +27,7 @@ class Domain:
     coordination: Coordination
     private_text: PrivateText
     flood: Flood
+    checkins: CheckIns
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -33,7 +36,8 @@ class Domain:
         flood = Flood(svc)
         reporting = Reporting(svc, casework.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
-                   PrivateText(svc, reporting, team, casework), flood)
+                   PrivateText(svc, reporting, team, casework), flood,
+                   CheckIns(svc, reporting))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
@@ -41,9 +45,13 @@ class Domain:
             await self.team.on_call_ended(subject)
         elif kind == SUMMARY:
             await self.flood.summary(subject)
+        elif kind in (DUE, REMIND):
+            await self.checkins.on_timer(kind, subject)
+        elif kind == LIVE_CHECK:
+            await self.reporting.live.check(subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
-                                                  SUMMARY)}
+                                                  SUMMARY, DUE, REMIND, LIVE_CHECK)}

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bot.domain import notify
+from bot.domain.live import Live, until
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
 from bot.domain.routing import Route, first_wave
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from bot.domain.flood import Flood
 
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
+Where = tuple[float, float, float | None, float]  # lat, lon, accuracy, when taken
 
 MAX_NAME = 48
 MAX_NOTE = 2000
@@ -46,6 +48,15 @@ class Reporting:
         self.svc = svc
         self.on_safe = on_safe  # casework decides what "I'm safe" does to a case
         self.flood = flood  # limits alerts from people who never registered
+        self.live = Live(svc)
+
+    async def raise_missed_checkin(self, tx: Tx, person: Person, due_at: float) -> None:
+        """A check-in ran out without "I'm OK": an alert, raised by itself through the same
+        step as an SOS, at the last location the person shared (if any), paged and
+        escalated like any other."""
+        share = await tx.live_share(person.user_id)
+        where = (share.lat, share.lon, share.accuracy_m, share.located_at) if share else None
+        await self._raise(tx, person, where, missed_checkin=due_at)
 
     async def _reply(self, tx: Tx, person: Person, out: Outgoing) -> None:
         await notify.send(tx, person.user_id, out, self.svc.now(), priority=PRIORITY_REPLY)
@@ -205,9 +216,12 @@ class Reporting:
 
     async def location(self, user_id: int, language: str, lat: float, lon: float,
                        accuracy: float | None, taken_at: float | None, live: bool,
-                       forwarded: bool = False) -> None:
-        """A location from the one-tap button (or a live-location update). One forwarded
-        from someone else is not where the reporter is: it never raises an alert."""
+                       forwarded: bool = False, live_period: float | None = None,
+                       sent_at: float | None = None) -> None:
+        """A location from the one-tap button, the first message of a live share
+        (``live_period`` seconds from ``sent_at``) or its update (``live``: an edited
+        message). One forwarded from someone else is not where the reporter is: it never
+        raises an alert."""
         usable = (math.isfinite(lat) and math.isfinite(lon)
                   and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0)
         if not usable and live:
@@ -224,8 +238,17 @@ class Reporting:
                     nosos=t(person.language, notify.LABEL_SOS_NO_LOCATION))))
             if forwarded:
                 return await self._forwarded_location(tx, person, lat, lon)
-            await self._raise(tx, person, (lat, lon, accuracy, taken_at or self.svc.now()),
-                              live=live)
+            where = (lat, lon, accuracy, taken_at or self.svc.now())
+            live_share = live_period is not None and live_period > 0
+            live_until = until(sent_at or where[3], live_period or 0) if live_share else None
+            if live:
+                return await self.live.moved(tx, person, where, live_until)
+            if live_share and await self.live.started(tx, person, where, live_until):
+                return  # kept for the running check-in
+            await self._raise(tx, person, where)
+            alert = await tx.open_alert_of(user_id)
+            if live_share and alert is not None:
+                await notify.keep_live_pin(tx, alert, self.svc.now())
 
     async def _forwarded_location(self, tx: Tx, person: Person, lat: float,
                                   lon: float) -> None:
@@ -244,16 +267,15 @@ class Reporting:
             answer=t(lang, "Added to alert #{id} as a note; a forwarded location does not "
                            "change your alert's position.", id=alert.id))
 
-    async def _raise(self, tx: Tx, person: Person,
-                     where: tuple[float, float, float | None, float] | None,
-                     live: bool = False) -> None:
+    async def _raise(self, tx: Tx, person: Person, where: Where | None,
+                     missed_checkin: float | None = None) -> None:
+        """Raise an alert (or add to the open one). ``missed_checkin``: raised by itself,
+        because the person missed a check-in due then; told in neutral words."""
         now = self.svc.now()
         lang = person.language
         open_alert = await tx.open_alert_of(person.user_id)
-        if open_alert is None and live:
-            return  # a live share still streaming after its alert closed raises nothing
         if open_alert is not None:
-            if not live and open_alert.safe_at is not None:
+            if open_alert.safe_at is not None:
                 await self._withdraw_safe(tx, open_alert.id, person, now)
             if where is None:
                 return await self._reply(tx, person, Outgoing(t(
@@ -262,12 +284,11 @@ class Reporting:
             lat, lon, acc, taken = where
             await tx.update_alert(open_alert.id, lat=lat, lon=lon, accuracy_m=acc,
                                   located_at=taken)
-            await tx.add_event(open_alert.id, now, "position", person.user_id, live=live)
-            if not live:  # a live share moves every few seconds: the holder asks /case
-                await self._forward_position(tx, open_alert.id, now)
-                await self._reply(tx, person, Outgoing(t(
-                    lang, "Alert #{id} is already open; your new position was added.",
-                    id=open_alert.id)))
+            await tx.add_event(open_alert.id, now, "position", person.user_id)
+            await self._forward_position(tx, open_alert.id, now)
+            await self._reply(tx, person, Outgoing(t(
+                lang, "Alert #{id} is already open; your new position was added.",
+                id=open_alert.id)))
             return
         region = nearest_region(where[0], where[1]) if where else person.region
         # A lawyer in trouble is a reporter here: never paged for their own alert.
@@ -276,7 +297,8 @@ class Reporting:
         held = self.flood is not None and not self.flood.admit_alert(person)
         if held:
             route = Route((), urgent=False)
-        fields: dict[str, object] = {"region": region, "urgent": int(route.urgent)}
+        fields: dict[str, object] = {"region": region, "urgent": int(route.urgent),
+                                     "missed_checkin_at": missed_checkin}
         if where is not None:
             lat, lon, acc, taken = where
             fields.update(lat=lat, lon=lon, accuracy_m=acc, located_at=taken)
@@ -284,6 +306,11 @@ class Reporting:
         await tx.add_event(alert_id, now, "raised", person.user_id,
                            located=where is not None, region=region,
                            paged=len(route.recipients), urgent=route.urgent)
+        checkin = await tx.checkin_of(person.user_id)
+        if missed_checkin is not None:
+            await tx.add_event(alert_id, now, "checkin_missed", None, due=missed_checkin)
+        elif checkin is not None:  # an alert raised by hand: the timer has done its job
+            await tx.end_checkin(checkin.id)
         alert = await tx.alert(alert_id)
         assert alert is not None
         if held and self.flood is not None:  # unregistered, past the limit: to coordinators
@@ -296,10 +323,17 @@ class Reporting:
             paging = t(lang, "No lawyer can be reached this minute; we keep trying every "
                              "{wait} until one answers.",
                        wait=notify.duration(lang, self.svc.policy.repeat))
+        told = (t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
+                t(lang, "Send anything you can here (text, photo, voice); it goes to your "
+                        "lawyer."))
+        if missed_checkin is not None:  # perhaps read by whoever holds the phone now
+            told = t(lang, "Time is up and we did not hear \"I'm OK\" from you, so we are "
+                           "sending help to your last shared location. Send anything you can "
+                           "here.") if where else t(
+                lang, "Time is up and we did not hear \"I'm OK\" from you, so we are sending "
+                      "help now. Send anything you can here.")
         await notify.send(tx, person.user_id, Outgoing(
-            t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
-            t(lang, "Send anything you can here (text, photo, voice); it goes to your lawyer."),
-            keyboard=notify.keyboard(lang, person, alert_open=True),
+            told, keyboard=notify.keyboard(lang, person, alert_open=True),
         ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
         # Paged after the answer is queued: one message to the reporter goes before the many
         # cards, all at the top priority, when a flood leaves little of the overall rate.
