@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from bot.clock import ManualClock
 from bot.domain.notify import LOCAL_TZ
 from emulator import SimUser
-from tests.harness import ALMATY, World, card_for, raise_alert, rows
+from tests.harness import ALMATY, World, card_for, claim, raise_alert, rows
 
 # Words a seized phone must not show in what the check-in says to its reporter.
 CASE_WORDS = ("alert", "detained", "detention", "lawyer", "police", "arrest", "case")
@@ -71,6 +71,10 @@ async def test_missed_checkin_raises_one_alert_at_the_last_shared_location(
     await world.drain()
     assert rows(world.db, "SELECT COUNT(*) FROM alerts") == [(1,)]
     assert rows(world.db, "SELECT COUNT(*) FROM timers WHERE kind LIKE 'checkin%'") == [(0,)]
+    # The share went quiet two hours ago: noted at once; its holder gets the live message.
+    assert ("live_silent",) in rows(world.db, "SELECT kind FROM alert_events")
+    await claim(marat, 1)
+    await marat.wait_for("live location, kept current below")
 
 
 async def test_deadline_passed_while_the_bot_was_down_raises_one_alert(world: World) -> None:

@@ -96,29 +96,29 @@ class Live:
             if share is None or share.state == "ended":
                 return
             ended = share.live_until is not None and now >= share.live_until
+            stale = self.svc.settings.live_stale_seconds
+            silent = now - share.stored_at >= stale
             alert = await tx.open_alert_of(user_id)
-            if alert is None:
-                if ended and await tx.checkin_of(user_id) is None:
-                    await tx.forget_live_share(user_id)
-                elif ended:
-                    await tx.set_live_state(user_id, "ended")
-                elif share.live_until is not None:
-                    await tx.set_timer(LIVE_CHECK, user_id, share.live_until)
+            if ended and alert is None and await tx.checkin_of(user_id) is None:
+                await tx.forget_live_share(user_id)
                 return
             if ended:
                 await tx.set_live_state(user_id, "ended")
+            elif not silent:  # moved meanwhile: look again when it could be silent
+                return await self._arm(tx, user_id, share.stored_at, share.live_until)
+            elif share.live_until is not None:  # silent: still note its end
+                await tx.set_timer(LIVE_CHECK, user_id, share.live_until)
+            if alert is None or (not ended and share.state != "live"):
+                return  # nobody to tell, or told already
+            if ended:
                 await tx.add_event(alert.id, now, "live_ended", None)
                 template = ("Alert #{id}: the reporter's live location has ended. Their last "
                             "position was taken {ago}.")
-            elif share.state == "live":
+            else:
                 await tx.set_live_state(user_id, "silent")
                 await tx.add_event(alert.id, now, "live_silent", None)
                 template = ("Alert #{id}: no live location update for a while. The last "
                             "position was taken {ago} and may be out of date.")
-                if share.live_until is not None:  # still note its end
-                    await tx.set_timer(LIVE_CHECK, user_id, share.live_until)
-            else:
-                return
             holder = alert.claimed_by or alert.acknowledged_by
             if holder is not None:
                 lang = lang_of(await tx.person(holder))

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bot.domain import notify
-from bot.domain.live import Live, until
+from bot.domain.live import LIVE_CHECK, Live, until
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
 from bot.domain.routing import Route, first_wave
@@ -57,6 +57,8 @@ class Reporting:
         share = await tx.live_share(person.user_id)
         where = (share.lat, share.lon, share.accuracy_m, share.located_at) if share else None
         await self._raise(tx, person, where, missed_checkin=due_at)
+        if share is not None:  # from now on its silence or end matters to the lawyers
+            await tx.set_timer(LIVE_CHECK, person.user_id, self.svc.now())
 
     async def _reply(self, tx: Tx, person: Person, out: Outgoing) -> None:
         await notify.send(tx, person.user_id, out, self.svc.now(), priority=PRIORITY_REPLY)
