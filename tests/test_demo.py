@@ -48,6 +48,11 @@ def test_demo_plays_the_whole_scene(demo_run: subprocess.CompletedProcess[str]) 
     assert "bot -> Press Freedom KZ: (edits its message)" in out and "Outcome: released" in out
     assert "database: alert #1 (almaty) closed" in out
     assert "database: alert #2 (astana) open" in out
+    # A missed check-in raises an alert by itself.
+    assert "bot -> Cara: Timer set until" in out and "left on your timer" in out
+    assert "bot -> Cara: Time is up" in out
+    assert "⏱ Raised by itself: the reporter missed a check-in" in out
+    assert "database: alert #3 (almaty) open" in out
 
 
 def test_every_line_is_stamped_and_names_sender_and_receiver(

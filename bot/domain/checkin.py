@@ -25,6 +25,11 @@ CHOICES = (30, 60, 120, 180)  # minutes offered by a bare /checkin
 LABEL_OK = "✅ I'm OK"
 
 
+def _left(lang: str, seconds: float) -> str:
+    """Time left, to the nearest minute: "30 min", not the 29 a floor would show."""
+    return notify.duration(lang, round(seconds / 60) * 60)
+
+
 def _buttons(lang: str, checkin: CheckIn) -> tuple[tuple[Button, ...], ...]:
     return ((Button(t(lang, LABEL_OK), f"chk:ok:{checkin.id}"),
              Button(t(lang, "Extend by 1 h"), f"chk:ext:{checkin.id}")),)
@@ -74,7 +79,7 @@ class CheckIns:
                 t(lang, "Timer set until {time} ({left}). If you don't tap \"I'm OK\" by then, "
                         "we will send help to your last shared location. To let us know "
                         "where you are, share your live location in this chat.",
-                  time=notify.clock_time(due_at), left=notify.duration(lang, due_at - now)),
+                  time=notify.clock_time(due_at), left=_left(lang, due_at - now)),
                 buttons=_buttons(lang, checkin)), now, priority=PRIORITY_REPLY)
             return None
 
@@ -92,7 +97,7 @@ class CheckIns:
             if checkin is not None:
                 out = Outgoing(t(lang, "Your timer runs until {time} ({left} left).",
                                  time=notify.clock_time(checkin.due_at),
-                                 left=notify.duration(lang, checkin.due_at - now)),
+                                 left=_left(lang, checkin.due_at - now)),
                                buttons=_buttons(lang, checkin))
             else:
                 owner = await self._owner(tx, user_id)
@@ -176,7 +181,7 @@ class CheckIns:
                 await notify.send(tx, person.user_id, Outgoing(
                     t(lang, "{left} left on your timer (until {time}). Tap \"I'm OK\" if all "
                             "is well, or extend it.",
-                      left=notify.duration(lang, checkin.due_at - now),
+                      left=_left(lang, checkin.due_at - now),
                       time=notify.clock_time(checkin.due_at)),
                     buttons=_buttons(lang, checkin)), now, priority=PRIORITY_ALERT)
                 return
