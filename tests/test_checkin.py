@@ -11,7 +11,15 @@ from datetime import datetime, timedelta
 from bot.clock import ManualClock
 from bot.domain.notify import LOCAL_TZ
 from emulator import SimUser
-from tests.harness import ALMATY, World, card_for, claim, raise_alert, rows
+from tests.harness import (
+    ALMATY,
+    World,
+    card_for,
+    claim,
+    raise_alert,
+    rows,
+    start_with_lawyer,
+)
 
 # Words a seized phone must not show in what the check-in says to its reporter.
 CASE_WORDS = ("alert", "detained", "detention", "lawyer", "police", "arrest", "case")
@@ -33,9 +41,7 @@ async def answer_to(user: SimUser, *command: str) -> str:
 async def test_missed_checkin_raises_one_alert_at_the_last_shared_location(
         world: World) -> None:
     clock = ManualClock(time.time())
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    marat = await world.register_lawyer("Marat", ("Almaty",))
+    marat = await start_with_lawyer(world, clock)
     aida = await world.register_reporter("Aida")
     started = await answer_to(aida, "/checkin", "2h")
     assert "Timer set until" in started
@@ -79,9 +85,7 @@ async def test_missed_checkin_raises_one_alert_at_the_last_shared_location(
 
 async def test_deadline_passed_while_the_bot_was_down_raises_one_alert(world: World) -> None:
     clock = ManualClock(time.time())
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    marat = await world.register_lawyer("Marat", ("Almaty",))
+    marat = await start_with_lawyer(world, clock)
     aida = await world.register_reporter("Aida")
     assert "Timer set until" in await answer_to(aida, "/checkin", "1h")
 
@@ -180,9 +184,7 @@ async def test_checkin_command_parsing(world: World) -> None:
 
 async def test_bad_input_and_forged_buttons_change_nothing(world: World) -> None:
     clock = ManualClock(time.time())
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    await world.register_lawyer("Marat", ("Almaty",))
+    await start_with_lawyer(world, clock)
     bek = await world.register_reporter("Bek")
     await bek.send_command("/checkin", "1h")
     beks = await bek.wait_for("Timer set until")
@@ -215,9 +217,7 @@ async def test_bad_input_and_forged_buttons_change_nothing(world: World) -> None
 
 async def test_an_sos_during_a_checkin_ends_the_timer(world: World) -> None:
     clock = ManualClock(time.time())
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    await world.register_lawyer("Marat", ("Almaty",))
+    await start_with_lawyer(world, clock)
     aida = await world.register_reporter("Aida")
     await aida.send_command("/checkin", "1h")
     await aida.wait_for("Timer set until")

@@ -11,7 +11,16 @@ from typing import Any
 
 from bot.clock import ManualClock
 from emulator import SimUser
-from tests.harness import ALMATY, ASTANA, SHYMKENT, World, card_for, claim, rows
+from tests.harness import (
+    ALMATY,
+    ASTANA,
+    SHYMKENT,
+    World,
+    card_for,
+    claim,
+    rows,
+    start_with_lawyer,
+)
 
 
 def live_pins(lawyer: SimUser) -> list[Any]:
@@ -34,9 +43,7 @@ async def settled(reporter: SimUser) -> None:
 
 async def sharing_and_claimed(world: World, clock: ManualClock, live_period: int = 3600
                               ) -> tuple[SimUser, SimUser, dict[str, Any]]:
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    marat = await world.register_lawyer("Marat", ("Almaty",))
+    marat = await start_with_lawyer(world, clock)
     aida = await world.register_reporter("Aida")
     live = await aida.send_location(*ALMATY, live_period=live_period)
     await aida.wait_for("received and saved")
@@ -123,9 +130,7 @@ async def test_closing_the_case_stops_the_live_message(world: World) -> None:
 
 async def test_an_old_first_fix_states_its_age(world: World) -> None:
     clock = ManualClock(time.time())
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    marat = await world.register_lawyer("Marat", ("Almaty",))
+    marat = await start_with_lawyer(world, clock)
     aida = await world.register_reporter("Aida")
     await aida.send_location(*ALMATY, sent_ago=20 * 60)  # handed to the bot late
     await aida.wait_for("received and saved")
