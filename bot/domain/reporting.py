@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bot.domain import notify
-from bot.domain.live import LIVE_CHECK, Live, until
+from bot.domain.live import LIVE_CHECK, Live, Where, until
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
 from bot.domain.routing import Route, first_wave
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from bot.domain.flood import Flood
 
 SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
-Where = tuple[float, float, float | None, float]  # lat, lon, accuracy, when taken
 
 MAX_NAME = 48
 MAX_NOTE = 2000
@@ -325,15 +324,17 @@ class Reporting:
             paging = t(lang, "No lawyer can be reached this minute; we keep trying every "
                              "{wait} until one answers.",
                        wait=notify.duration(lang, self.svc.policy.repeat))
-        told = (t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
-                t(lang, "Send anything you can here (text, photo, voice); it goes to your "
-                        "lawyer."))
-        if missed_checkin is not None:  # perhaps read by whoever holds the phone now
+        if missed_checkin is None:
+            told = (t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging +
+                    " " + t(lang, "Send anything you can here (text, photo, voice); it goes "
+                                  "to your lawyer."))
+        elif where is not None:  # neutral words: perhaps read by whoever holds the phone
             told = t(lang, "Time is up and we did not hear \"I'm OK\" from you, so we are "
                            "sending help to your last shared location. Send anything you can "
-                           "here.") if where else t(
-                lang, "Time is up and we did not hear \"I'm OK\" from you, so we are sending "
-                      "help now. Send anything you can here.")
+                           "here.")
+        else:
+            told = t(lang, "Time is up and we did not hear \"I'm OK\" from you, so we are "
+                           "sending help now. Send anything you can here.")
         await notify.send(tx, person.user_id, Outgoing(
             told, keyboard=notify.keyboard(lang, person, alert_open=True),
         ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
