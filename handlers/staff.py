@@ -25,7 +25,7 @@ def parse_until(raw: str, now: float) -> float | None:
     if not raw.isascii():
         return None
     unit = {"h": 3600, "m": 60}.get(raw[-1:])
-    if unit and raw[:-1].replace(".", "", 1).isdigit() and len(raw) < 12:
+    if unit and raw[:-1].replace(".", "", 1).isdigit():
         return now + float(raw[:-1]) * unit
     try:
         hh, mm = (int(x) for x in raw.split(":"))

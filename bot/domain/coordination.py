@@ -88,7 +88,8 @@ class Coordination:
             private = person is not None and person.role == "lawyer" and alert.claimed_by not in (
                 None, user_id)
             head = await self._line(tx, lang, alert, now)
-            lines = [] if private else position_lines(lang, alert, now)
+            where = [] if private else position_lines(lang, alert, now)
+            lines = []
             for ev in await tx.events(alert_id):
                 actor = await tx.person(ev.actor_id) if ev.actor_id else None
                 who = f" · {quoted(actor.name)}" if actor else ""
@@ -104,7 +105,7 @@ class Coordination:
                 skipped = len(lines) - CASE_EVENTS
                 lines = [t(lang, "({n} earlier events not shown)", n=skipped),
                          *lines[-CASE_EVENTS:]]
-            return "\n".join([head, *lines])
+            return "\n".join([head, *where, *lines])
 
     async def stats(self, user_id: int, days: float) -> str:
         """/stats [days]: alerts, time to acknowledge and to claim (median, p90), outcomes."""
