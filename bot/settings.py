@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     claim_timeout_seconds: float = Field(default=600.0, gt=0, le=WEEK)
     stale_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     safe_autoclose_seconds: float = Field(default=1800.0, gt=0, le=WEEK)
+    # Check-in timers and live location (issue 15).
+    checkin_reminder_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+    live_min_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    live_stale_seconds: float = Field(default=300.0, gt=0, le=WEEK)
     invite_ttl_hours: float = Field(default=48.0, gt=0, le=24 * 30)
     # Seconds after SOS during which one "Cancel" withdraws it before anyone is paged. Off (0)
     # by default: every second counts, and Telegram already confirms a shared location.

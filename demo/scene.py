@@ -3,7 +3,9 @@
 Two reporters raise alerts from different cities; an Almaty lawyer acknowledges one; two
 lawyers press "Claim" at the same instant and exactly one wins; nobody answers in Astana, so
 the escalation wave fires; the coordinator's /open lists both; the first case is closed.
-Then the first reporter sets her PINs, is detained again, and is forced to cancel: she types
+Then a third reporter starts a check-in timer, shares her live location and never taps
+"I'm OK": the timer raises an alert by itself (the demo skips the half hour ahead).
+Last, the first reporter sets her PINs, is detained again, and is forced to cancel: she types
 her duress PIN, her screen shows a plain "Cancelled.", and the alert escalates as DURESS.
 
 Nothing is mocked: the bot polls the emulator over HTTP, and every "bot -> X" line is printed
@@ -88,6 +90,7 @@ def headline(text: str, edit: bool) -> str:
     parts = [lines[0]]
     if "#" not in lines[0]:
         parts += [ln for ln in lines[1:] if "#" in ln][:1]
+    parts += [ln for ln in lines[1:] if ln.startswith("⏱")]  # raised by a missed check-in
     if edit:
         parts += [ln for ln in lines[1:] if ln.startswith(("State:", "Taken by", "Outcome:"))]
     return " · ".join(parts)
@@ -141,6 +144,20 @@ class CallPrinter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.02)
         self.flush()
+
+
+class FastForward:
+    """The real clock, which the scene can move ahead: a check-in timer runs out without
+    the reader waiting half an hour."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.skipped
+
+    def skip(self, seconds: float) -> None:
+        self.skipped += seconds
 
 
 # --- people -------------------------------------------------------------------------------
@@ -267,6 +284,7 @@ class Scene:
     cast: Cast
     runner: Runner
     speed: float
+    clock: FastForward
 
     async def pause(self, seconds: float = 0.5) -> None:
         await asyncio.sleep(seconds * self.speed)
@@ -290,7 +308,7 @@ async def assemble(scene: Scene) -> None:
     codes = [await cast.invite() for _ in range(3)]
     for name in ("Marat", "Saule", "Yerlan"):
         cast.lawyers[name] = cast.new(name)
-    for name in ("Aida", "Bek"):
+    for name in ("Aida", "Bek", "Cara"):
         cast.reporters[name] = cast.new(name)
     lw = cast.lawyers
     await asyncio.gather(
@@ -300,6 +318,7 @@ async def assemble(scene: Scene) -> None:
         cast.register_lawyer(lw["Yerlan"], codes[2], "Astana"),
         cast.register_reporter(cast.reporters["Aida"], "Almaty"),
         cast.register_reporter(cast.reporters["Bek"], "Astana"),
+        cast.register_reporter(cast.reporters["Cara"], "Almaty"),
     )
 
 
@@ -422,6 +441,34 @@ async def duress_cancel(scene: Scene) -> int:
     return alert_id
 
 
+async def missed_checkin(scene: Scene, bek_alert: int) -> None:
+    """Yerlan takes Bek's case. Cara starts a 30-minute check-in and shares her live
+    location; she never taps "I'm OK", so the timer raises an alert for her by itself,
+    paged like any other."""
+    yerlan, cara = scene.cast.lawyers["Yerlan"], scene.cast.reporters["Cara"]
+    marat = scene.cast.lawyers["Marat"]
+    scene.stage.heading(f"Astana: Yerlan takes case #{bek_alert}")
+    await yerlan.press(f"Claim the case #{bek_alert}", message=await card_of(yerlan, bek_alert))
+    scene.stage.heading("A check-in nobody answers raises an alert by itself")
+    await cara.command("/checkin", "30m")
+    await cara.expect("Timer set until")
+    cara.say("shares her live location for 8 hours")
+    await cara.sim.send_location(*ALMATY, live_period=8 * 3600)
+    await cara.expect("kept with your timer")
+    await scene.pause()
+    scene.stage.line("(the demo skips 20 minutes ahead)")
+    scene.clock.skip(20 * 60)
+    await cara.expect("left on your timer")
+    scene.stage.line("(Cara does not answer; the demo skips 10 more minutes)")
+    scene.clock.skip(10 * 60)
+    await cara.expect("Time is up")
+    card = await marat.sim.wait_for(predicate=lambda m: "missed a check-in" in (m.text or "")
+                                    and bool(m.buttons), timeout=WAIT)
+    label = next(b for b in card.buttons if b.startswith("Acknowledge #"))
+    await marat.press(label, message=card)
+    await marat.sim.wait_for(predicate=lambda m: m.method == "sendLocation", timeout=WAIT)
+
+
 async def summarize(scene: Scene) -> None:
     """What the database holds and what crossed the wire, read after the outbox drained."""
     drained = await scene.q.worker.drain(WAIT)
@@ -429,7 +476,7 @@ async def summarize(scene: Scene) -> None:
     stage.heading("Summary")
     async with scene.runner.storage.transaction() as tx:
         open_ids = {a.id for a in await tx.open_alerts()}
-        alerts = [a for a in [await tx.alert(i) for i in range(1, 4)] if a is not None]
+        alerts = sorted(await tx.alerts_since(0.0), key=lambda a: a.id)
     for a in alerts:
         holder = stage.name(a.claimed_by) if a.claimed_by else "nobody"
         extra = f", outcome: {a.outcome}" if a.outcome else f", wave {a.wave}"
@@ -482,6 +529,7 @@ async def play_scene(scene: Scene) -> None:
     await await_escalation(scene, bek_alert)
     await coordinator_looks(scene)
     await close_case(scene, winner, aida_alert)
+    await missed_checkin(scene, bek_alert)
     await duress_cancel(scene)
     await summarize(scene)
 
@@ -503,9 +551,10 @@ async def play(speed: float = 1.0) -> int:
         async with Emulator(limits=Limits()) as emu:
             cast = Cast(emu, stage, coordinator=Actor(emu.user("Dana"), "Dana", stage))
             stage.names[cast.coordinator.sim.id] = "Dana"
+            clock = FastForward()
             runner = Runner(demo_settings(emu, db, cast.coordinator.sim.id, speed),
-                            poll_timeout=1)
-            scene = Scene(cast, runner, speed)
+                            clock=clock, poll_timeout=1)
+            scene = Scene(cast, runner, speed, clock)
             try:
                 await runner.start()
                 await with_printer(emu, stage, lambda: play_scene(scene))

@@ -176,25 +176,31 @@ class SimUser(_ChatSide):
         lon: float,
         horizontal_accuracy: float | None = None,
         live_period: int | None = None,
+        date: float | None = None,
     ) -> dict[str, Any]:
-        """Share a (possibly live) location."""
+        """Share a (possibly live) location. ``date``: the time Telegram stamps on it (by
+        default now; an update kept while the bot was away carries its original date)."""
         location: dict[str, Any] = {"latitude": lat, "longitude": lon}
         if horizontal_accuracy is not None:
             location["horizontal_accuracy"] = horizontal_accuracy
         if live_period is not None:
             location["live_period"] = live_period
-        return self._message(self.chat, {"location": location})
+        content: dict[str, Any] = {"location": location}
+        if date is not None:
+            content["date"] = int(date)
+        return self._message(self.chat, content)
 
     async def edit_live_location(
-        self, message: dict[str, Any], lat: float, lon: float
+        self, message: dict[str, Any], lat: float, lon: float, date: float | None = None
     ) -> dict[str, Any]:
-        """Move a live location shared earlier: an ``edited_message`` update."""
+        """Move a live location shared earlier: an ``edited_message`` update, stamped
+        ``date`` (by default now) as its edit date."""
         stored = self.chat.messages.get(message["message_id"], message)
         stored = copy.deepcopy(stored)
         location = dict(stored.get("location") or {})
         location.update(latitude=lat, longitude=lon)
         stored["location"] = location
-        stored["edit_date"] = int(time.time())
+        stored["edit_date"] = int(time.time() if date is None else date)
         self.chat.messages[stored["message_id"]] = stored
         self.emu.world.push_update("edited_message", stored)
         return copy.deepcopy(stored)

@@ -134,6 +134,21 @@ async def _pin_skip(q: Domain, uid: int, _: list[str]) -> str | None:
     return await q.pins.skip(uid)
 
 
+@route("chk:ok:" + NUM)
+async def _checkin_ok(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.checkins.ok(uid, int(a[0]))
+
+
+@route("chk:ext:" + NUM)
+async def _checkin_extend(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.checkins.extend(uid, int(a[0]))
+
+
+@route(r"chk:set:(\d{1,4})")
+async def _checkin_start(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.checkins.start_in(uid, int(a[0]))
+
+
 async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:

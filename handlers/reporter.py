@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from telegram import Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
@@ -29,10 +31,13 @@ async def location(update: Update, context: Context) -> None:
     user_id, lang = sender(update)
     loc = message.location
     taken = (message.edit_date or message.date).timestamp()
+    period = loc.live_period  # a timedelta with PTB_TIMEDELTA=1, else seconds
     await domain(context).reporting.location(
         user_id, lang, loc.latitude, loc.longitude, loc.horizontal_accuracy, taken,
         live=update.edited_message is not None, forwarded=message.forward_origin is not None,
         message_id=message.message_id,
+        live_period=period.total_seconds() if isinstance(period, timedelta) else period,
+        sent_at=message.date.timestamp(),
     )
 
 

@@ -19,13 +19,14 @@ if TYPE_CHECKING:
 
 
 def parse_until(raw: str, now: float) -> float | None:
-    """"18:30" (Kazakhstan time, today or tomorrow) or "4h" -> a time; None if unreadable.
-    Whether the time is acceptable (1 minute to 7 days ahead) the domain decides."""
+    """"18:30" (Kazakhstan time, today or tomorrow), "4h" or "90m" -> a time; None if
+    unreadable. Whether the time is acceptable the domain decides."""
     raw = raw.strip().lower()
     if not raw.isascii():
         return None
-    if raw.endswith("h") and raw[:-1].replace(".", "", 1).isdigit():
-        return now + float(raw[:-1]) * 3600
+    unit = {"h": 3600, "m": 60}.get(raw[-1:])
+    if unit and raw[:-1].replace(".", "", 1).isdigit():
+        return now + float(raw[:-1]) * unit
     try:
         hh, mm = (int(x) for x in raw.split(":"))
     except ValueError:

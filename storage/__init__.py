@@ -1,6 +1,7 @@
 """Storage: the only place with SQL. The rest of the code sees ``Storage`` and ``Tx``."""
 
-from storage.records import Alert, Due, Event, OutboxRow, Person, Timer
+from storage.records import Alert, CheckIn, Due, Event, LiveShare, OutboxRow, Person, Timer
 from storage.sqlite import Storage, StorageError, Tx
 
-__all__ = ["Alert", "Due", "Event", "OutboxRow", "Person", "Storage", "StorageError", "Timer", "Tx"]
+__all__ = ["Alert", "CheckIn", "Due", "Event", "LiveShare", "OutboxRow", "Person", "Storage",
+           "StorageError", "Timer", "Tx"]

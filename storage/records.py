@@ -65,6 +65,7 @@ class Alert:
     outcome: str | None
     duress_at: float | None = None  # cancelled with the duress PIN: open, escalated
     concealed: bool = False  # since then, the reporter's chat shows nothing of it
+    missed_checkin_at: float | None = None  # raised by a missed check-in due then
 
     @property
     def is_open(self) -> bool:
@@ -164,3 +165,28 @@ class PinState:
     @property
     def has_pin(self) -> bool:
         return self.pin_hash is not None and self.duress_hash is not None
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """A running check-in timer: if its person does not tap "I'm OK" by ``due_at``, an
+    alert is raised for them."""
+
+    id: int
+    user_id: int
+    started_at: float
+    due_at: float
+
+
+@dataclass(frozen=True)
+class LiveShare:
+    """The last position stored from a person's live-location share, and its state."""
+
+    user_id: int
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    located_at: float
+    stored_at: float
+    live_until: float | None
+    state: str  # live | silent (no update for a while) | ended

@@ -22,9 +22,11 @@ import aiosqlite
 from storage.records import (
     Alert,
     AuditEntry,
+    CheckIn,
     Due,
     Event,
     HeldInput,
+    LiveShare,
     OutboxRow,
     Person,
     PinState,
@@ -39,7 +41,7 @@ _ALERT_COLUMNS = {
     "state", "region", "lat", "lon", "accuracy_m", "located_at", "urgent", "wave",
     "acknowledged_by", "acknowledged_at", "claimed_by", "claimed_at", "last_update_at",
     "safe_at", "closed_at", "outcome", "duress_at",
-    "concealed",
+    "concealed", "missed_checkin_at",
 }
 _PIN_COLUMNS = {
     "pin_hash", "duress_hash", "pending_hash", "awaiting", "awaiting_alert", "awaiting_since",
@@ -521,6 +523,63 @@ class Tx:
             "SELECT * FROM timers WHERE kind = ? AND subject_id = ?", (kind, subject_id)
         )
         return Timer(row["kind"], row["subject_id"], row["due_at"]) if row else None
+
+    # --- check-in timers and live shares --------------------------------------------------
+
+    async def start_checkin(self, user_id: int, now: float, due_at: float) -> int:
+        """A new running check-in for ``user_id`` (the caller ended any earlier one)."""
+        return await self._exec(
+            "INSERT INTO checkins (user_id, started_at, due_at) VALUES (?, ?, ?)",
+            (user_id, now, due_at),
+        )
+
+    async def checkin_of(self, user_id: int) -> CheckIn | None:
+        row = await self._one("SELECT * FROM checkins WHERE user_id = ?", (user_id,))
+        return CheckIn(row["id"], row["user_id"], row["started_at"], row["due_at"]) \
+            if row else None
+
+    async def checkin(self, checkin_id: int) -> CheckIn | None:
+        row = await self._one("SELECT * FROM checkins WHERE id = ?", (checkin_id,))
+        return CheckIn(row["id"], row["user_id"], row["started_at"], row["due_at"]) \
+            if row else None
+
+    async def move_checkin(self, checkin_id: int, due_at: float) -> None:
+        await self._exec("UPDATE checkins SET due_at = ? WHERE id = ?", (due_at, checkin_id))
+
+    async def end_checkin(self, checkin_id: int) -> None:
+        """Forget a check-in and its due times (the row is not kept once it ended)."""
+        await self._exec("DELETE FROM checkins WHERE id = ?", (checkin_id,))
+        await self._exec(
+            "DELETE FROM timers WHERE kind IN ('checkin_due', 'checkin_remind')"
+            " AND subject_id = ?", (checkin_id,))
+
+    async def live_share(self, user_id: int) -> LiveShare | None:
+        row = await self._one("SELECT * FROM live_shares WHERE user_id = ?", (user_id,))
+        return LiveShare(row["user_id"], row["lat"], row["lon"], row["accuracy_m"],
+                         row["located_at"], row["stored_at"], row["live_until"],
+                         row["state"]) if row else None
+
+    async def store_live_share(self, user_id: int, lat: float, lon: float,
+                               accuracy_m: float | None, located_at: float, stored_at: float,
+                               live_until: float | None) -> None:
+        """The newest position of a person's live share (which is live again)."""
+        await self._exec(
+            "INSERT INTO live_shares (user_id, lat, lon, accuracy_m, located_at, stored_at,"
+            " live_until, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'live')"
+            " ON CONFLICT (user_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon,"
+            " accuracy_m = excluded.accuracy_m, located_at = excluded.located_at,"
+            " stored_at = excluded.stored_at, live_until = excluded.live_until,"
+            " state = 'live'",
+            (user_id, lat, lon, accuracy_m, located_at, stored_at, live_until),
+        )
+
+    async def set_live_state(self, user_id: int, state: str) -> None:
+        await self._exec("UPDATE live_shares SET state = ? WHERE user_id = ?", (state, user_id))
+
+    async def forget_live_share(self, user_id: int) -> None:
+        await self._exec("DELETE FROM live_shares WHERE user_id = ?", (user_id,))
+        await self._exec("DELETE FROM timers WHERE kind = 'live_check' AND subject_id = ?",
+                         (user_id,))
 
     async def due_timers(self, now: float, limit: int = 100) -> list[Timer]:
         rows = await self._all(

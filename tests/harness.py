@@ -160,6 +160,13 @@ def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
         return conn.execute(sql, args).fetchall()
 
 
+async def start_with_lawyer(world: World, clock: Clock) -> SimUser:
+    """The bot on ``clock``, a registered coordinator and one on-call Almaty lawyer, Marat."""
+    await world.start(clock=clock)
+    await world.register_coordinator()
+    return await world.register_lawyer("Marat", ("Almaty",))
+
+
 async def raise_alert(world: World, name: str, where: tuple[float, float]) -> tuple[SimUser, int]:
     """Register a reporter, tap SOS at ``where``, and return them with the alert number."""
     reporter = await world.register_reporter(name)

@@ -48,9 +48,15 @@ def test_demo_plays_the_whole_scene(demo_run: subprocess.CompletedProcess[str]) 
     assert "bot -> Press Freedom KZ: (edits its message) Notice #1: closed." in out
     assert "database: alert #1 (almaty) closed" in out
     assert "database: alert #2 (astana) open" in out
+    # A missed check-in raises an alert by itself.
+    assert "bot -> Cara: Timer set until" in out and "left on your timer" in out
+    assert "bot -> Cara: Time is up" in out
+    assert "⏱ Raised by itself: the reporter missed a check-in" in out
+    assert "database: alert #3 (almaty) open" in out
+    # A duress cancel looks like a cancel to the reporter and escalates.
     assert "bot -> Aida: Cancelled." in out and "bot -> Aida: (deletes a message)" in out
     assert "bot -> Dana: ‼️ DURESS" in out
-    assert "database: alert #3 (almaty) open" in out and "wave 2, DURESS" in out
+    assert "database: alert #4 (almaty) open" in out and "wave 2, DURESS" in out
     assert "4821" not in out and "90357" not in out  # the PINs are never printed
 
 

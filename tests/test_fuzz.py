@@ -42,14 +42,15 @@ NASTY = [
 ]
 COMMANDS = ["/start", "/help", "/language", "/oncall", "/offcall", "/note", "/close",
             "/invite", "/people", "/revoke", "/open", "/case", "/stats", "/assign",
-            "/audit", "/connect", "/disconnect", "/nonsense", "/sos"]
+            "/audit", "/connect", "/disconnect", "/nonsense", "/sos", "/checkin"]
 ARGS = ["", "1", "2", "-1", "0", "99999999999", "abc", "1 x", "0.0000001h", "9999h",
         "25:99", "18:30", "4h", "lawyer", "coordinator", "kk", "ru", "xx", "#1 note",
         "1 " + "🙂" * 900, "1 line\nbreak", "%s%n", "1;DROP TABLE alerts"]
 FORGED = ["claim:{n}", "ack:{n}", "out:{n}:rel", "out:{n}:safe", "out:{n}:zzz", "close:{n}",
           "assign:{n}", "asg:{n}:{u}", "serve:almaty", "speak:ru", "agree", "region:almaty",
           "share:1", "decl:{n}", "decl:{n}:busy", "decl:{n}:zzz", "mv:{n}:{u}:{u}",
-          "leave", "sos", "x" * 64, "claim:{n}:{n}"]
+          "leave", "sos", "x" * 64, "claim:{n}:{n}", "chk:ok:{n}", "chk:ext:{n}",
+          "chk:set:{n}", "chk:set:60"]
 
 
 def mutate(data: str, rng: random.Random) -> str:
@@ -75,6 +76,7 @@ class Fuzzer:
         self.revoked: dict[int, float] = {}  # user id -> when the revocation was sent
         self.kills: list[float] = []  # when the bot was killed (monotonic, as the emulator)
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.live: list[tuple[SimUser, dict[str, Any]]] = []  # live shares, to move
 
     def alert_ids(self) -> list[int]:
         with sqlite3.connect(self.world.db, timeout=10) as db:
@@ -103,6 +105,9 @@ class Fuzzer:
             n = rng.choice([*self.alert_ids(), 0, 999])
             data = rng.choice(FORGED).format(n=n, u=rng.choice(self.everyone()).id)[:64]
         self.spawn(user.press_data(msg, data, timeout=3.0))
+
+    async def share_live(self, user: SimUser, lat: float, lon: float) -> None:
+        self.live.append((user, await user.send_location(lat, lon, live_period=3600)))
 
     def everyone(self) -> list[SimUser]:
         return [self.world.coordinator, *self.reporters, *self.lawyers, *self.strangers]
@@ -135,7 +140,12 @@ class Fuzzer:
                 lat, lon = rng.choice([(91.0, 10.0), (10.0, 181.0), (-1e9, 5.0)])
             labels = [b for row in (user.keyboard or []) for b in row]
             sos = next((b for b in labels if "SOS" in b and "📍" in b), None)
-            if sos is not None and rng.random() < 0.8:
+            if self.live and rng.random() < 0.3:  # a live share moves
+                sharer, live = rng.choice(self.live)
+                self.spawn(sharer.edit_live_location(live, lat, lon))
+            elif rng.random() < 0.1:  # a live share starts
+                self.spawn(self.share_live(user, lat, lon))
+            elif sos is not None and rng.random() < 0.8:
                 self.spawn(user.tap(sos, location=(lat, lon)))
             else:
                 self.spawn(user.send_location(lat, lon, horizontal_accuracy=rng.choice(
@@ -234,7 +244,8 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
 async def test_fuzz_invariants_hold_through_kills(emu: Emulator, world: World) -> None:
     rng = random.Random(SEED)
     bot = BotProcess(world, QORGAU_ACK_TIMEOUT_SECONDS="2", QORGAU_REPEAT_SECONDS="3",
-                     QORGAU_CLAIM_TIMEOUT_SECONDS="4", QORGAU_SAFE_AUTOCLOSE_SECONDS="5")
+                     QORGAU_CLAIM_TIMEOUT_SECONDS="4", QORGAU_SAFE_AUTOCLOSE_SECONDS="5",
+                     QORGAU_LIVE_MIN_INTERVAL_SECONDS="0.2", QORGAU_LIVE_STALE_SECONDS="2")
     bot.start()
     fuzz = Fuzzer(world, rng)
     try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from bot.clock import ManualClock
 from tests.harness import ALMATY, ASTANA, World, rows
 
 
@@ -46,10 +49,12 @@ async def test_alert_without_location_uses_registered_region(world: World) -> No
 
 
 async def test_live_location_update_moves_the_open_alert(world: World) -> None:
-    await world.start()
+    clock = ManualClock(time.time())
+    await world.start(clock=clock)
     aida = await world.register_reporter("Aida")
     msg = await aida.send_location(*ALMATY, live_period=900)
     await aida.wait_for("received and saved")
+    clock.advance(11)  # past the throttle (one stored position per 10 s)
     await aida.edit_live_location(msg, *ASTANA)
     await world.drain()
     assert rows(world.db, "SELECT COUNT(*), round(lat, 2) FROM alerts") == [(1, 51.13)]

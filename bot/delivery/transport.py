@@ -32,6 +32,8 @@ from bot.domain.messages import MAX_MESSAGE, Outgoing, cut_utf16, plain_text, ut
 UNREACHABLE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights",
                "not enough rights", "bot is not a member", "group chat was upgraded")
 MAX_VENUE_TITLE = 100  # not documented by Telegram; kept short so a pin always goes
+# A live location the bot edits for as long as it needs, then stops (Bot API: 0x7FFFFFFF).
+LIVE_FOREVER = 0x7FFFFFFF
 
 
 def fit(out: Outgoing) -> str:
@@ -135,7 +137,11 @@ class TelegramTransport:
                 return copied.message_id
             if out.location is not None:
                 lat, lon = out.location
-                if out.text:
+                if out.live:
+                    message = await self.bot.send_location(
+                        chat_id, location=Location(longitude=lon, latitude=lat),
+                        live_period=LIVE_FOREVER)
+                elif out.text:
                     # Passed as a Venue: send_venue's own arguments treat a latitude or
                     # longitude of exactly 0.0 as missing and refuse before any request.
                     venue = Venue(Location(longitude=lon, latitude=lat),
@@ -157,6 +163,8 @@ class TelegramTransport:
         return message.message_id
 
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None:
+        if out.location is not None:
+            return await self._edit_live(chat_id, message_id, out)
         markup = _markup(out)
         cut = fit(out)
         try:
@@ -165,6 +173,22 @@ class TelegramTransport:
                 reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
                 parse_mode=ParseMode.HTML if out.html and cut == out.text else None,
             )
+        except TelegramError as exc:
+            raise _classify(exc) from None
+        except Exception as exc:
+            raise _local(exc) from None
+
+    async def _edit_live(self, chat_id: int, message_id: int, out: Outgoing) -> None:
+        """A live location moves (editMessageLiveLocation) or, no longer ``live``, stops
+        where it is (stopMessageLiveLocation)."""
+        assert out.location is not None
+        lat, lon = out.location
+        try:
+            if out.live:
+                await self.bot.edit_message_live_location(
+                    chat_id, message_id, location=Location(longitude=lon, latitude=lat))
+            else:
+                await self.bot.stop_message_live_location(chat_id, message_id)
         except TelegramError as exc:
             raise _classify(exc) from None
         except Exception as exc:

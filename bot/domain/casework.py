@@ -432,6 +432,7 @@ class CaseWork:
         await tx.clear_timer("escalate", alert.id)
         await tx.clear_timer("safe_close", alert.id)
         await tx.clear_timer("undo", alert.id)
+        await tx.forget_live_share(alert.reporter_id)  # no longer needed: its pins stop
         if tell_reporter:  # else the caller answers the reporter itself
             await self._tell_closed(tx, alert, outcome, note, now)
         await self._retire_case_messages(tx, alert, now)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from bot.domain.notify import ago, quote_lines, quoted, state_words, utc_stamp
+from bot.domain.notify import ago, quote_lines, quoted, stale_mark, state_words, utc_stamp
 from bot.domain.regions import region_name
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
@@ -26,6 +26,16 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def minutes(value: float | None) -> str:
     return "—" if value is None else f"{value / 60:.1f} min"
+
+
+def position_lines(lang: str, alert: Alert, now: float) -> list[str]:
+    """The alert's latest position and its age (marked stale when old), for /case."""
+    if alert.lat is None or alert.lon is None:
+        return [t(lang, "Position: not shared")]
+    taken = alert.located_at or alert.created_at
+    acc = f", ±{alert.accuracy_m:.0f} m" if alert.accuracy_m else ""
+    return [t(lang, "Position: {lat:.5f}, {lon:.5f}{acc}, taken {ago}", lat=alert.lat,
+              lon=alert.lon, acc=acc, ago=ago(lang, now - taken)) + stale_mark(lang, now - taken)]
 
 
 CASE_EVENTS = 200  # the newest timeline events /case shows (a few messages at most)
@@ -78,6 +88,7 @@ class Coordination:
             private = person is not None and person.role == "lawyer" and alert.claimed_by not in (
                 None, user_id)
             head = await self._line(tx, lang, alert, now)
+            where = [] if private else position_lines(lang, alert, now)
             lines = []
             for ev in await tx.events(alert_id):
                 actor = await tx.person(ev.actor_id) if ev.actor_id else None
@@ -94,7 +105,7 @@ class Coordination:
                 skipped = len(lines) - CASE_EVENTS
                 lines = [t(lang, "({n} earlier events not shown)", n=skipped),
                          *lines[-CASE_EVENTS:]]
-            return "\n".join([head, *lines])
+            return "\n".join([head, *where, *lines])
 
     async def stats(self, user_id: int, days: float) -> str:
         """/stats [days]: alerts, time to acknowledge and to claim (median, p90), outcomes."""

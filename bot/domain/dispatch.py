@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
                  ("/pin", "set or change your PIN for cancelling"),
                  ("/discreet on|off", "plain words here, and our messages deleted when your "
                                       "request is over (for a phone others may read)"),
+                 ("/checkin 2h|18:30|off", "a safety timer: if you don't tap \"I'm OK\" in "
+                                           "time, we send help"),
                  *COMMON),
     "lawyer": (
         ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),

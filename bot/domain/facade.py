@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from bot.domain import discreet
 from bot.domain.cancelling import Cancelling
 from bot.domain.casework import CaseWork
+from bot.domain.checkin import DUE, REMIND, CheckIns
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
 from bot.domain.flood import SUMMARY, Flood
+from bot.domain.live import LIVE_CHECK
 from bot.domain.pins import Pins
 from bot.domain.reporting import UNDO, Reporting
 from bot.domain.services import Services
@@ -30,6 +32,7 @@ class Domain:
     flood: Flood
     cancelling: Cancelling
     pins: Pins
+    checkins: CheckIns
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -40,7 +43,8 @@ class Domain:
         pins = Pins(svc, cancelling)
         reporting = Reporting(svc, cancelling.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
-                   PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins)
+                   PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins,
+                   CheckIns(svc, reporting))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
@@ -52,9 +56,14 @@ class Domain:
             await self.reporting.window_ended(kind, subject)
         elif kind == discreet.FORGET:
             await self.reporting.forget_cleared(subject)
+        elif kind in (DUE, REMIND):
+            await self.checkins.on_timer(kind, subject)
+        elif kind == LIVE_CHECK:
+            await self.reporting.live.check(subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
-                                                  SUMMARY, UNDO, discreet.FORGET)}
+                                                  SUMMARY, UNDO, discreet.FORGET, DUE, REMIND,
+                                                  LIVE_CHECK)}

@@ -28,7 +28,8 @@ class KeyButton:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message. ``location`` makes it a map pin; ``html`` allows a mention link;
+    """One message. ``location`` makes it a map pin (``live``: a live location the bot
+    keeps current; an edit of it without ``live`` stops it); ``html`` allows a mention link;
     ``copy_of`` (chat id, message id) makes it a copy of what a person sent (copyMessage),
     with ``text`` as its new caption if not empty."""
 
@@ -39,6 +40,7 @@ class Outgoing:
     location: tuple[float, float] | None = None
     html: bool = False
     copy_of: tuple[int, int] | None = None
+    live: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -58,6 +60,7 @@ class Outgoing:
             location=tuple(data["location"]) if data.get("location") else None,
             html=data.get("html", False),
             copy_of=tuple(data["copy_of"]) if data.get("copy_of") else None,
+            live=data.get("live", False),
         )
 
 

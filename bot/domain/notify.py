@@ -41,6 +41,7 @@ RAISE_NOW_DATA = "sos"  # that button's callback data (the poller lets it skip t
 
 
 REPLY_BACKLOG = 3  # unsent answers kept per chat; set by flood.Flood from the settings
+LIVE_STALE = 300.0  # seconds after which a position is marked stale; set by live.Live
 
 
 async def send(
@@ -246,11 +247,13 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
     lines.append(t(lang, "Reporter: {name}", name=reporter_name(lang, reporter)))
     lines.append(t(lang, "Raised at {time} ({ago})", time=clock_time(alert.created_at),
                    ago=ago(lang, now - alert.created_at)))
+    if alert.missed_checkin_at is not None:
+        lines.append(missed_checkin_line(lang, alert, now))
     if alert.has_location:
         taken = alert.located_at or alert.created_at
         acc = f", ±{alert.accuracy_m:.0f} m" if alert.accuracy_m else ""
         lines.append(t(lang, "Location: shared{acc}, taken {ago}", acc=acc,
-                       ago=ago(lang, now - taken)))
+                       ago=ago(lang, now - taken)) + stale_mark(lang, now - taken))
     else:
         lines.append(t(lang, "Location: not shared"))
     if known:
@@ -271,6 +274,52 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         buttons = ((Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}"),),
                    *decline)
     return Outgoing(text="\n".join(lines), buttons=buttons)
+
+
+def stale_mark(lang: str, age: float) -> str:
+    """" ⚠️ stale" after a position older than ``LIVE_STALE``: the lawyer must not go to
+    where the reporter was long ago believing they are still there."""
+    return " " + t(lang, "⚠️ stale") if age > LIVE_STALE else ""
+
+
+def missed_checkin_line(lang: str, alert: Alert, now: float) -> str:
+    """Why an alert nobody tapped exists: its reporter missed a check-in."""
+    assert alert.missed_checkin_at is not None
+    head = t(lang, "⏱ Raised by itself: the reporter missed a check-in due at {time}.",
+             time=clock_time(alert.missed_checkin_at))
+    if not alert.has_location:
+        return head + " " + t(lang, "No location was shared.")
+    return head + " " + t(lang, "Last location shared {ago}.", ago=ago(
+        lang, now - (alert.located_at or alert.created_at)))
+
+
+async def keep_live_pin(tx: Tx, alert: Alert, now: float) -> None:
+    """While the reporter shares a live location, whoever holds (or acknowledged) the
+    alert has one location message the bot moves with it (editMessageLiveLocation), not a
+    new pin per update. It stops where it is when the share ends, the alert closes, or the
+    alert changes hands (the new holder gets their own)."""
+    share = await tx.live_share(alert.reporter_id)
+    sharing = alert.is_open and share is not None and share.state != "ended"
+    holder = (alert.claimed_by or alert.acknowledged_by) if sharing else None
+    mine = None
+    for row in await tx.sent_rows(alert.id, kind="live"):
+        shown = Outgoing.from_json(row.payload)
+        if not shown.live:
+            continue  # stopped: never touched again
+        if row.chat_id == holder:
+            mine = row
+        else:
+            await edit(tx, row.id, Outgoing(location=shown.location), now)
+    if holder is None or alert.lat is None or alert.lon is None:
+        return
+    where = Outgoing(location=(alert.lat, alert.lon), live=True)
+    if mine is not None:
+        return await edit(tx, mine.id, where, now)
+    lang = lang_of(await tx.person(holder))
+    await send(tx, holder, Outgoing(t(
+        lang, "Alert #{id}: the reporter's live location, kept current below.", id=alert.id)),
+        now, kind="case", priority=PRIORITY_CASE, alert_id=alert.id)
+    await send(tx, holder, where, now, kind="live", priority=PRIORITY_CASE, alert_id=alert.id)
 
 
 def pin(lang: str, alert: Alert, now: float) -> Outgoing | None:
@@ -374,6 +423,7 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
                 lang, "Taken by {name}.", name=quoted(holder.name) if holder else "?"))
         await edit(tx, row.id, card, now)
     await share_media(tx, alert, now, reporter)
+    await keep_live_pin(tx, alert, now)
 
 
 FACT_CHARS = 300  # one reporter message inside a card, in UTF-16 units (a card is edited

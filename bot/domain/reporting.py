@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bot.domain import discreet, notify
+from bot.domain.live import LIVE_CHECK, Live, Where, until
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.notify import hidden
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
@@ -57,6 +58,17 @@ class Reporting:
         self.svc = svc
         self.on_safe = on_safe  # casework decides what "I'm safe" does to a case
         self.flood = flood  # limits alerts from people who never registered
+        self.live = Live(svc)
+
+    async def raise_missed_checkin(self, tx: Tx, person: Person, due_at: float) -> None:
+        """A check-in ran out without "I'm OK": an alert, raised by itself through the same
+        step as an SOS, at the last location the person shared (if any), paged and
+        escalated like any other."""
+        share = await tx.live_share(person.user_id)
+        where = (share.lat, share.lon, share.accuracy_m, share.located_at) if share else None
+        await self._raise(tx, person, where, missed_checkin=due_at)
+        if share is not None:  # from now on its silence or end matters to the lawyers
+            await tx.set_timer(LIVE_CHECK, person.user_id, self.svc.now())
 
     async def _reply(self, tx: Tx, person: Person, out: Outgoing) -> None:
         await notify.send(tx, person.user_id, out, self.svc.now(), priority=PRIORITY_REPLY)
@@ -295,9 +307,12 @@ class Reporting:
 
     async def location(self, user_id: int, language: str, lat: float, lon: float,
                        accuracy: float | None, taken_at: float | None, live: bool,
-                       forwarded: bool = False, message_id: int | None = None) -> None:
-        """A location from the one-tap button (or a live-location update). One forwarded
-        from someone else is not where the reporter is: it never raises an alert."""
+                       forwarded: bool = False, message_id: int | None = None,
+                       live_period: float | None = None, sent_at: float | None = None) -> None:
+        """A location from the one-tap button, the first message of a live share
+        (``live_period`` seconds from ``sent_at``) or its update (``live``: an edited
+        message). One forwarded from someone else is not where the reporter is: it never
+        raises an alert."""
         usable = (math.isfinite(lat) and math.isfinite(lon)
                   and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0)
         if not usable and live:
@@ -315,8 +330,17 @@ class Reporting:
                 await discreet.remember(tx, person, message_id, self.svc.now(), not forwarded)
             if forwarded:
                 return await self._forwarded_location(tx, person, lat, lon)
-            await self._raise(tx, person, (lat, lon, accuracy, taken_at or self.svc.now()),
-                              live=live)
+            where = (lat, lon, accuracy, taken_at or self.svc.now())
+            live_share = live_period is not None and live_period > 0
+            live_until = until(sent_at or where[3], live_period or 0) if live_share else None
+            if live:
+                return await self.live.moved(tx, person, where, live_until)
+            if live_share and await self.live.started(tx, person, where, live_until):
+                return  # kept for the running check-in
+            await self._raise(tx, person, where)
+            alert = await tx.open_alert_of(user_id)
+            if live_share and alert is not None:
+                await notify.keep_live_pin(tx, alert, self.svc.now())
 
     async def _forwarded_location(self, tx: Tx, person: Person, lat: float,
                                   lon: float) -> None:
@@ -339,18 +363,17 @@ class Reporting:
             "This location was forwarded from someone else, so nothing was started. Need "
             "help? Tap \"{sos}\" to send your own.")
 
-    async def _raise(self, tx: Tx, person: Person,
-                     where: tuple[float, float, float | None, float] | None,
-                     live: bool = False) -> None:
+    async def _raise(self, tx: Tx, person: Person, where: Where | None,
+                     missed_checkin: float | None = None) -> None:
+        """Raise an alert (or add to the open one). ``missed_checkin``: raised by itself,
+        because the person missed a check-in due then; told in neutral words."""
         now = self.svc.now()
         lang = person.language
         open_alert = await tx.open_alert_of(person.user_id)
-        if open_alert is None and live:
-            return  # a live share still streaming after its alert closed raises nothing
-        if open_alert is not None and open_alert.concealed and not live:
+        if open_alert is not None and open_alert.concealed:
             return await self._sos_after_duress(tx, person, open_alert, where, now)
         if open_alert is not None:
-            if not live and open_alert.safe_at is not None:
+            if open_alert.safe_at is not None:
                 await self._withdraw_safe(tx, open_alert.id, person, now)
             if where is None:
                 return await self._reply(tx, person, Outgoing(t(
@@ -361,13 +384,12 @@ class Reporting:
             lat, lon, acc, taken = where
             await tx.update_alert(open_alert.id, lat=lat, lon=lon, accuracy_m=acc,
                                   located_at=taken)
-            await tx.add_event(open_alert.id, now, "position", person.user_id, live=live)
-            if not live:  # a live share moves every few seconds: the holder asks /case
-                await self._forward_position(tx, open_alert.id, now)
-                await self._reply(tx, person, Outgoing(t(
-                    lang, discreet.pick(person, "Alert #{id} is already open; your new "
-                                                "position was added.",
-                                        "Your new position was added."), id=open_alert.id)))
+            await tx.add_event(open_alert.id, now, "position", person.user_id)
+            await self._forward_position(tx, open_alert.id, now)
+            await self._reply(tx, person, Outgoing(t(
+                lang, discreet.pick(person, "Alert #{id} is already open; your new "
+                                            "position was added.",
+                                    "Your new position was added."), id=open_alert.id)))
             return
         region = nearest_region(where[0], where[1]) if where else person.region
         # A lawyer in trouble is a reporter here: never paged for their own alert.
@@ -376,7 +398,8 @@ class Reporting:
         held = self.flood is not None and not self.flood.admit_alert(person)
         if held:
             route = Route((), urgent=False)
-        fields: dict[str, object] = {"region": region, "urgent": int(route.urgent)}
+        fields: dict[str, object] = {"region": region, "urgent": int(route.urgent),
+                                     "missed_checkin_at": missed_checkin}
         if where is not None:
             lat, lon, acc, taken = where
             fields.update(lat=lat, lon=lon, accuracy_m=acc, located_at=taken)
@@ -384,11 +407,16 @@ class Reporting:
         await tx.add_event(alert_id, now, "raised", person.user_id,
                            located=where is not None, region=region,
                            paged=len(route.recipients), urgent=route.urgent)
+        checkin = await tx.checkin_of(person.user_id)
+        if missed_checkin is not None:
+            await tx.add_event(alert_id, now, "checkin_missed", None, due=missed_checkin)
+        elif checkin is not None:  # an alert raised by hand: the timer has done its job
+            await tx.end_checkin(checkin.id)
         alert = await tx.alert(alert_id)
         assert alert is not None
         if held and self.flood is not None:  # unregistered, past the limit: to coordinators
             return await self.flood.hold(tx, alert, person)
-        await self._received(tx, person, alert_id, route, now)
+        await self._received(tx, person, alert_id, route, now, missed_checkin, where is not None)
         undo = self.svc.settings.undo_seconds
         if undo > 0:  # stored now; paged when the window ends (a timer row: kill-proof)
             await notify.send(tx, person.user_id, Outgoing(
@@ -401,7 +429,8 @@ class Reporting:
         await self._page_first(tx, alert, person, route, now)
 
     async def _received(self, tx: Tx, person: Person, alert_id: int, route: Route,
-                        now: float) -> None:
+                        now: float, missed_checkin: float | None = None,
+                        located: bool = False) -> None:
         """The answer to an SOS: stored, who is being alerted, what to do next."""
         lang = person.language
         if route.recipients:
@@ -414,22 +443,28 @@ class Reporting:
             paging = t(lang, "No lawyer can be reached this minute; we keep trying every "
                              "{wait} until one answers.",
                        wait=notify.duration(lang, self.svc.policy.repeat))
-        text = (t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging + " " +
-                t(lang, "Send anything you can here (text, photo, voice); it goes to your "
-                        "lawyer."))
-        if discreet.is_discreet(person):
-            text = (t(lang, "Received. Help is on the way.") if route.recipients else t(
+        if missed_checkin is not None and located:  # neutral words: perhaps
+            told = t(lang, "Time is up and we did not hear \"I'm OK\" from you, so we are "
+                           "sending help to your last shared location. Send anything you can "
+                           "here.")  # read by whoever holds the phone
+        elif missed_checkin is not None:
+            told = t(lang, "Time is up and we did not hear \"I'm OK\" from you, so we are "
+                           "sending help now. Send anything you can here.")
+        elif discreet.is_discreet(person):
+            told = (t(lang, "Received. Help is on the way.") if route.recipients else t(
                 lang, "Received. Nobody can answer this minute; we keep trying until someone "
                       "does.")) + " " + t(lang, "Send anything you can here (text, photo, "
                                                 "voice); it is passed on.")
+        else:
+            told = (t(lang, "Alert #{id} received and saved.", id=alert_id) + " " + paging +
+                    " " + t(lang, "Send anything you can here (text, photo, voice); it goes "
+                                  "to your lawyer."))
         await notify.send(tx, person.user_id, Outgoing(
-            text,
-            keyboard=notify.keyboard(lang, person, alert_open=True),
+            told, keyboard=notify.keyboard(lang, person, alert_open=True),
         ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
 
     async def _sos_after_duress(self, tx: Tx, person: Person, alert: Alert,
-                                where: tuple[float, float, float | None, float] | None,
-                                now: float) -> None:
+                                where: Where | None, now: float) -> None:
         """SOS from someone whose chat showed a duress cancel: to them it is a new alert, so
         it is answered as one; behind it, the open alert goes on (still DURESS on the cards),
         no longer hidden from their chat, with the new position."""
