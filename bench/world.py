@@ -18,11 +18,18 @@ from pathlib import Path
 
 from bot.domain.regions import BY_KEY, nearest_region
 from emulator import Emulator, SimGroup, SimUser
-from storage import Storage
+from storage import Codec, Storage
+from storage.crypto import new_key, parse_key
 
 # Five regions whose centres are far apart, so a point near one is routed to it.
 BURST_REGIONS = ("almaty", "astana", "shymkent", "aktobe", "pavlodar")
 JITTER_DEG = 0.05  # about 5 km: "near" the centre, never nearer another one
+# The data key of every benchmark database: a throwaway, shared with the bot process.
+BENCH_KEY = new_key()
+
+
+def codec() -> Codec:
+    return Codec(parse_key(BENCH_KEY))
 
 
 @dataclass
@@ -60,7 +67,7 @@ def make_cast(emu: Emulator, lawyers: int, reporters: int, groups: int,
 async def seed(db: Path, cast: Cast) -> None:
     """Registered, on-call lawyers; registered reporters; connected groups."""
     now = time.time()
-    async with Storage(db) as storage, storage.transaction() as tx:
+    async with Storage(db, codec()) as storage, storage.transaction() as tx:
         await tx.ensure_person(cast.coordinator.id, now, "en", "coordinator")
         await tx.update_person(cast.coordinator.id, now, display_name="Coordinator",
                                step="done")
@@ -79,7 +86,7 @@ async def seed(db: Path, cast: Cast) -> None:
 
 async def stored_alerts(db: Path) -> dict[int, int]:
     """Alert id -> reporter id, read after the bot has stopped."""
-    async with Storage(db) as storage, storage.transaction() as tx:
+    async with Storage(db, codec()) as storage, storage.transaction() as tx:
         return {a.id: a.reporter_id for a in await tx.alerts_since(0.0)}
 
 
@@ -111,6 +118,7 @@ class BotProcess:
             "QORGAU_BOT_TOKEN": emu.token,
             "QORGAU_TELEGRAM_API_URL": emu.api_url,
             "QORGAU_DATABASE": str(db),
+            "QORGAU_DATA_KEY": BENCH_KEY,
             "QORGAU_ADMIN_IDS": str(admin),
             "QORGAU_COALESCE": "true" if coalesce else "false",
             # Escalation waves (180 s by default) are not part of what is measured.

@@ -117,7 +117,7 @@ class Runner:
         self.clock = clock
         self.poll_timeout = poll_timeout
         self.stopped = asyncio.Event()
-        self.storage = Storage(settings.database)
+        self.storage = Storage(settings.database, settings.codec())
         self.app: Application | None = None
         self.q: Qorgau | None = None
         self.crashed = False  # a loop died: the process should exit non-zero

@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 from bot.settings import SettingsError, load_settings
-from storage import StorageError
+from storage import DataKeyError, StorageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +37,29 @@ def _parser() -> argparse.ArgumentParser:
                       help="scale the scene's pauses (0.5 is twice as fast)")
     sub.add_parser("migrate", help="apply the database migrations and exit",
                    description="Create or upgrade the SQLite database at QORGAU_DATABASE.")
+    _data_commands(sub)
     return parser
+
+
+def _data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("keygen", help="print a new data key for QORGAU_DATA_KEY",
+                   description="Print 32 random bytes in base64: a data key that encrypts "
+                               "every personal value at rest. Keep a copy somewhere safe.")
+    rot = sub.add_parser("rotate-key", help="re-encrypt the database under a new data key",
+                         description="With the bot stopped: re-encrypt every personal value "
+                                     "from QORGAU_DATA_KEY_OLD to QORGAU_DATA_KEY, in "
+                                     "batches; run it again after an interruption.")
+    rot.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    back = sub.add_parser("backup", help="copy the database while the bot runs",
+                          description="Write a consistent copy of QORGAU_DATABASE to PATH "
+                                      "(a new file) with SQLite's online backup API; the "
+                                      "copy is as encrypted as the database.")
+    back.add_argument("path", type=Path)
+    res = sub.add_parser("restore", help="replace the database with a backup",
+                         description="With the bot stopped: check that QORGAU_DATA_KEY "
+                                     "opens the backup at PATH, then replace "
+                                     "QORGAU_DATABASE with it.")
+    res.add_argument("path", type=Path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
             return _run()
         if args.command == "migrate":
             return asyncio.run(_migrate())
+        if args.command == "keygen":
+            from storage.crypto import new_key
+
+            print(new_key())
+            return 0
+        if args.command in ("rotate-key", "backup", "restore"):
+            return asyncio.run(_data(args))
         if args.command == "emulator":
             from emulator.cli import main as emulator_main
 
@@ -64,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except StorageError as exc:
         print(f"qorgau: QORGAU_DATABASE: {exc}", file=sys.stderr)
+        return 2
+    except DataKeyError as exc:
+        print(f"qorgau: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -93,13 +126,41 @@ async def _migrate() -> int:
     from storage import Storage
 
     settings = load_settings()
-    storage = Storage(settings.database)
+    storage = Storage(settings.database, settings.codec())
     await storage.open()
     try:
         version = await storage.migrate()
     finally:
         await storage.close()
     print(f"database {settings.database} is at schema version {version}")
+    return 0
+
+
+async def _data(args: argparse.Namespace) -> int:
+    """rotate-key, backup and restore: each one call on the storage, with the right key."""
+    from storage import Storage
+
+    settings = load_settings()
+    if args.command == "backup":
+        async with Storage(settings.database, settings.codec()) as storage:
+            await storage.backup(args.path)
+        print(f"backup written to {args.path}")
+        return 0
+    if args.command == "restore" and not args.path.is_file():
+        raise StorageError(f"{args.path}: no such backup file")
+    rotating = args.command == "rotate-key"
+    storage = Storage(settings.database, settings.codec(rotating), exclusive=True)
+    await storage.open()
+    try:
+        if rotating:
+            changed = await storage.rotate(max(1, args.batch))
+            print(f"re-encrypted {changed} rows; the old key is no longer needed")
+        else:
+            await storage.restore_from(args.path)
+            await storage.migrate()
+            print(f"{settings.database} restored from {args.path}")
+    finally:
+        await storage.close()
     return 0
 
 

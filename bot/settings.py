@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.crypto import Codec, parse_key
+
 ENV_PREFIX = "QORGAU_"
 WEEK = 7 * 24 * 3600.0  # the longest any wait may be: longer is a typo, and inf breaks timers
 
@@ -37,6 +39,10 @@ class Settings(BaseSettings):
         description="Bot API server base URL; the bot calls {url}/bot{token}/{method}.",
     )
     database: Path = Field(default=Path("./qorgau.db"), description="SQLite database file.")
+    # 32 random bytes in base64 (`qorgau keygen`): seals every personal value at rest.
+    data_key: SecretStr | None = Field(default=None, description="Data encryption key.")
+    # The key being replaced, only while `qorgau rotate-key` runs.
+    data_key_old: SecretStr | None = Field(default=None, description="Previous data key.")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         default=frozenset(), description="Comma-separated Telegram user ids of coordinators."
     )
@@ -103,6 +109,15 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @field_validator("data_key", "data_key_old", mode="before")
+    @classmethod
+    def _check_key(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            parse_key(value)  # ValueError names what is wrong, never the value
+        return value
+
     @field_validator("bot_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -123,6 +138,18 @@ class Settings(BaseSettings):
         if self.bot_token is None:
             raise SettingsError(f"{ENV_PREFIX}BOT_TOKEN: missing (a token from @BotFather)")
         return self.bot_token.get_secret_value()
+
+    def codec(self, rotating: bool = False) -> Codec | None:
+        """The codec of the data key (None without one: storage then refuses to open);
+        ``rotating``: the old key opens what it sealed, the new one seals."""
+        if self.data_key is None:
+            return None
+        older = []
+        if rotating:
+            if self.data_key_old is None:
+                raise SettingsError(f"{ENV_PREFIX}DATA_KEY_OLD: missing (the key to replace)")
+            older.append(parse_key(self.data_key_old.get_secret_value()))
+        return Codec(parse_key(self.data_key.get_secret_value()), older)
 
     @property
     def base_url(self) -> str:
