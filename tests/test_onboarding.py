@@ -46,7 +46,7 @@ async def test_lawyer_registers_regions_and_languages(world: World) -> None:
     await world.start()
     await world.register_coordinator()
     lawyer = await world.register_lawyer("Marat", ("Almaty", "Astana"), on_call=False)
-    assert rows(world.db, "SELECT role, display_name, serves_regions, speaks, step FROM people"
+    assert rows(world.db, "SELECT role, plain(display_name), serves_regions, speaks, step FROM people"
                        " WHERE user_id = ?", lawyer.id) == [
         ("lawyer", "Marat", "almaty,astana", "ru", "done")]
     assert lawyer.keyboard is not None and lawyer.keyboard[-1] == ["🟢 Go on call"]

@@ -43,6 +43,13 @@ class Outgoing:
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
 
+    def residue(self) -> Outgoing:
+        """What a delivered row keeps when no edit will need its words: whether it was a
+        copy (of which message), a pin or captioned, all that withdrawing it asks; never
+        its text, a position or a link (an invite link must not outlive its sending)."""
+        return Outgoing(text="…" if self.text else "", copy_of=self.copy_of,
+                        location=(0.0, 0.0) if self.location is not None else None)
+
     @classmethod
     def from_json(cls, raw: str) -> Outgoing:
         data = json.loads(raw)
@@ -186,3 +193,6 @@ PRIORITY_LOW = 4  # reminders and summaries
 # Outbox kind of a request to delete a sent message (its target_id): a case message that
 # cannot become a neutral text (a pin, a copied photo or video message) of someone cut off.
 DELETE = "delete"
+# The kinds of message edited in place as an alert moves (cards, group notices): their
+# rows keep the whole payload (sealed) after delivery; every other row keeps a residue.
+EDITED_IN_PLACE = ("alert", "group")
