@@ -58,6 +58,12 @@ async def reseal(db: aiosqlite.Connection, codec: Codec, batch: int = 500,
     return total
 
 
+async def forget_old_pages(db: aiosqlite.Connection) -> None:
+    """Copy the WAL into the database file and empty it, so the pages that held the
+    old values (plain, or under the old key) are overwritten, not left in the WAL."""
+    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _resealed(codec: Codec, table: str, column: str, kind: type, value: Any,
               plain_ok: bool) -> Any:
     where = f"{table}.{column}"

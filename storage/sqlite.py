@@ -705,7 +705,8 @@ class Storage:
                                "`qorgau rotate-key` again with the same two keys")
         check = await rekey.kv(db, rekey.KEY_CHECK)
         if check is None:
-            await rekey.reseal(db, codec, plain_ok=True)
+            if await rekey.reseal(db, codec, plain_ok=True):
+                await rekey.forget_old_pages(db)
             await db.execute("BEGIN IMMEDIATE")
             await rekey.set_kv(db, rekey.KEY_CHECK, rekey.sealed_check(codec))
             await db.execute("COMMIT")
@@ -739,6 +740,7 @@ class Storage:
             await rekey.set_kv(db, rekey.KEY_CHECK, rekey.sealed_check(codec))
             await rekey.set_kv(db, rekey.KEY_NEXT, None)
             await db.execute("COMMIT")
+            await rekey.forget_old_pages(db)
             return changed
 
     async def backup(self, dest: Path) -> None:
