@@ -168,7 +168,7 @@ def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
                     return codec.open(value, f"{table}.{column}")
         raise DataKeyError("not sealed with the test key")
 
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: no lock left behind
         conn.create_function("plain", 1, plain)
         return conn.execute(sql, args).fetchall()
 

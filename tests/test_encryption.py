@@ -11,6 +11,7 @@ import stat
 import struct
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ async def scene(world: World) -> tuple[int, str]:
     mark = lawyer.mark()
     await reporter.send_text(TEXT)
     await lawyer.wait_for(TEXT, after=mark)
-    await lawyer.send_command("/note", str(alert_id), NOTE)
+    await lawyer.send_command("/note", f"{alert_id} {NOTE}")
     await reporter.wait_for(NOTE)
     invite = await world.invite_link("coordinator")
     await world.drain()
@@ -66,10 +67,15 @@ async def scene(world: World) -> tuple[int, str]:
 
 def sealed_columns(db: Path) -> dict[str, list[object]]:
     """Every non-null personal value, raw, by table.column."""
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         return {f"{t}.{c}": [v for (v,) in conn.execute(
             f"SELECT {c} FROM {t} WHERE {c} IS NOT NULL")]
             for t, cols in PERSONAL.items() for c in cols}
+
+
+def raw(*paths: Path) -> bytes:
+    """The bytes an attacker copying these files would have."""
+    return b"".join(p.read_bytes() for p in paths)
 
 
 def mode(path: Path) -> int:
@@ -82,15 +88,14 @@ def mode(path: Path) -> int:
 async def test_database_wal_and_backup_hold_no_personal_value(world: World) -> None:
     alert_id, invite = await scene(world)
     wal = Path(f"{world.db}-wal")
-    assert wal.stat().st_size > 0  # the bot is running: recent pages are in the WAL
+    assert raw(wal)  # the bot is running: recent pages are in the WAL
     backup = world.tmp / "copies" / "backup.db"
     done = await aqorgau("backup", str(backup), cwd=world.tmp, QORGAU_DATABASE=str(world.db),
                          QORGAU_DATA_KEY=TEST_KEY)
     assert done.returncode == 0, done.stderr
     assert mode(world.db) == mode(wal) == mode(backup) == 0o600
     for path in (world.db, wal, backup):
-        raw = path.read_bytes()
-        leaked = [s for s in secrets_of(invite) if s in raw]
+        leaked = [s for s in secrets_of(invite) if s in raw(path)]
         assert not leaked, (path.name, leaked)
     # ... and yet the bot, with the key, has all of it
     columns = sealed_columns(world.db)
@@ -172,9 +177,9 @@ async def test_rotation_re_encrypts_every_row_and_the_bot_reads_it_back(world: W
     new = new_key()
     keys = {"QORGAU_DATABASE": str(world.db), "QORGAU_DATA_KEY": new}
     # a wrong old key changes nothing
+    before = sealed_columns(world.db)
     bad = qorgau("rotate-key", cwd=world.tmp, QORGAU_DATA_KEY_OLD=new_key(), **keys)
     one_line_exit_2(bad, "QORGAU_DATA_KEY_OLD", "not the key")
-    before = sealed_columns(world.db)
     assert before == sealed_columns(world.db)
     done = qorgau("rotate-key", "--batch", "3", cwd=world.tmp,
                   QORGAU_DATA_KEY_OLD=TEST_KEY, **keys)
@@ -205,8 +210,9 @@ async def test_an_interrupted_rotation_blocks_the_bot_and_finishes_when_run_agai
                 await tx.ensure_person(uid, 0.0, "en", "reporter")
                 await tx.update_person(uid, 0.0, display_name=f"Person {uid}")
             await tx.enqueue(1, "reply", 1, '{"text": "hello"}', 0.0)
-    with sqlite3.connect(db) as conn:  # one value sealed with a key nobody gives: the
-        conn.execute("UPDATE outbox SET payload = ?",  # rotation stops half-way there
+    # one value sealed with a key nobody gives: the rotation stops half-way, there
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE outbox SET payload = ?",
                      (stray.seal('{"text": "x"}', "outbox.payload"),))
     env = {"QORGAU_DATABASE": str(db), "QORGAU_DATA_KEY": new, "QORGAU_DATA_KEY_OLD": old}
     one_line_exit_2(qorgau("rotate-key", "--batch", "2", cwd=tmp_path, **env),
@@ -216,7 +222,7 @@ async def test_an_interrupted_rotation_blocks_the_bot_and_finishes_when_run_agai
     for key in (old, new):
         one_line_exit_2(qorgau("run", cwd=tmp_path, **bot_env(db, QORGAU_DATA_KEY=key)),
                         "rotation was interrupted", "rotate-key")
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("DELETE FROM outbox")
     done = qorgau("rotate-key", "--batch", "2", cwd=tmp_path, **env)
     assert done.returncode == 0, done.stderr
@@ -235,7 +241,7 @@ async def test_an_older_plain_database_is_encrypted_on_first_start(tmp_path: Pat
         async with storage.transaction() as tx:
             await tx.ensure_person(5, 0.0, "en", "reporter")
             alert_id = await tx.create_alert(5, 0.0, region="almaty")
-    with sqlite3.connect(db) as conn:  # as the bot before encryption left it
+    with closing(sqlite3.connect(db)) as conn, conn:  # as the bot before encryption left
         conn.execute("DELETE FROM kv")
         conn.execute("UPDATE people SET display_name = ?", (NAMES[0],))
         conn.execute("UPDATE alerts SET lat = ?, lon = ?", WHERE)
@@ -244,11 +250,11 @@ async def test_an_older_plain_database_is_encrypted_on_first_start(tmp_path: Pat
     async with Storage(db, Codec(parse_key(TEST_KEY))) as storage, storage.read() as tx:
         person, alert = await tx.person(5), await tx.alert(alert_id)
         (event,) = await tx.events(alert_id)
+        copied = raw(db, Path(f"{db}-wal"))  # while open: the WAL is there
+    assert not [s for s in secrets_of("-") if s in copied and s != b"-"]
     assert person is not None and person.display_name == NAMES[0]
     assert alert is not None and (alert.lat, alert.lon) == WHERE
     assert event.detail == {"text": TEXT}
-    raw = db.read_bytes() + Path(f"{db}-wal").read_bytes()
-    assert not [s for s in secrets_of("-") if s in raw and s != b"-"]
 
 
 async def test_backup_while_alerts_arrive_then_restore_and_read(world: World) -> None:
@@ -267,7 +273,7 @@ async def test_backup_while_alerts_arrive_then_restore_and_read(world: World) ->
     one_line_exit_2(busy, "in use", "stop the bot")
     await world.drain()
     await world.stop()
-    with sqlite3.connect(backup) as conn:
+    with closing(sqlite3.connect(backup)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         in_copy = {a for (a,) in conn.execute("SELECT id FROM alerts")}
     assert in_copy <= {a for _, a in raised}  # a consistent copy: whole alerts or none
