@@ -28,8 +28,11 @@ JITTER_DEG = 0.05  # about 5 km: "near" the centre, never nearer another one
 BENCH_KEY = new_key()
 
 
-def codec() -> Codec:
-    return Codec(parse_key(BENCH_KEY))
+def codec(encrypted: bool = True) -> Codec:
+    """The benchmark's codec; without encryption, bench.plain_bot's pass-through one."""
+    from bench.plain_bot import PlainCodec
+
+    return Codec(parse_key(BENCH_KEY)) if encrypted else PlainCodec()
 
 
 @dataclass
@@ -64,10 +67,10 @@ def make_cast(emu: Emulator, lawyers: int, reporters: int, groups: int,
     )
 
 
-async def seed(db: Path, cast: Cast) -> None:
+async def seed(db: Path, cast: Cast, encrypted: bool = True) -> None:
     """Registered, on-call lawyers; registered reporters; connected groups."""
     now = time.time()
-    async with Storage(db, codec()) as storage, storage.transaction() as tx:
+    async with Storage(db, codec(encrypted)) as storage, storage.transaction() as tx:
         await tx.ensure_person(cast.coordinator.id, now, "en", "coordinator")
         await tx.update_person(cast.coordinator.id, now, display_name="Coordinator",
                                step="done")
@@ -84,9 +87,9 @@ async def seed(db: Path, cast: Cast) -> None:
             await tx.connect_group(group.id, cast.coordinator.id, now)
 
 
-async def stored_alerts(db: Path) -> dict[int, int]:
+async def stored_alerts(db: Path, encrypted: bool = True) -> dict[int, int]:
     """Alert id -> reporter id, read after the bot has stopped."""
-    async with Storage(db, codec()) as storage, storage.transaction() as tx:
+    async with Storage(db, codec(encrypted)) as storage, storage.transaction() as tx:
         return {a.id: a.reporter_id for a in await tx.alerts_since(0.0)}
 
 
@@ -110,8 +113,9 @@ class BotProcess:
     so the process measured is the one that would run in production."""
 
     def __init__(self, emu: Emulator, db: Path, workdir: Path, admin: int,
-                 coalesce: bool) -> None:
+                 coalesce: bool, encrypted: bool = True) -> None:
         self.emu = emu
+        self.module = "bot" if encrypted else "bench.plain_bot"
         self.log = workdir / f"bot-{'coalesce' if coalesce else 'single'}.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
         self.env.update({
@@ -132,7 +136,7 @@ class BotProcess:
         """Start it and wait until its first getUpdates reaches the emulator."""
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=self.workdir, env=self.env,
+                sys.executable, "-m", self.module, cwd=self.workdir, env=self.env,
                 stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL)
         deadline = time.monotonic() + within
         while not any(c.method == "getUpdates" for c in self.emu.calls):

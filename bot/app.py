@@ -26,7 +26,7 @@ from bot.logs import redact_secret
 from bot.settings import Settings, SettingsError
 from bot.timers import TimerLoop
 from handlers import register
-from storage import Storage
+from storage import Codec, Storage
 
 # python-telegram-bot 22 warns when RetryAfter.retry_after is an int; opt into timedelta.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -112,12 +112,12 @@ class Runner:
     that tests, the demo and the benchmark can start and stop it like ``qorgau run`` does."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 poll_timeout: int = 10) -> None:
+                 poll_timeout: int = 10, codec: Codec | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.poll_timeout = poll_timeout
         self.stopped = asyncio.Event()
-        self.storage = Storage(settings.database, settings.codec())
+        self.storage = Storage(settings.database, codec or settings.codec())
         self.app: Application | None = None
         self.q: Qorgau | None = None
         self.crashed = False  # a loop died: the process should exit non-zero
@@ -194,9 +194,11 @@ class Runner:
         await self.storage.close()
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the bot until ``stop`` is set."""
-    runner = Runner(settings)
+async def run(settings: Settings, stop: asyncio.Event | None = None,
+              codec: Codec | None = None) -> None:
+    """Run the bot until ``stop`` is set (``codec``: the benchmark's, instead of the
+    data key's)."""
+    runner = Runner(settings, codec=codec)
     if stop is not None:
         link = asyncio.create_task(stop.wait())
         link.add_done_callback(lambda _: runner.stopped.set())

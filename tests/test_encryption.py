@@ -309,3 +309,14 @@ def test_codec_round_trip_binds_column_and_key() -> None:
     with pytest.raises(DataKeyError):
         codec.open("Aida", "people.display_name")  # plain text is never passed through
     assert abs(codec.plain_size(len(codec.seal("x" * 300, "t.c"))) - 300) <= 3
+
+
+async def test_the_latency_benchmark_compares_encryption_on_and_off() -> None:
+    from bench.latency import render_latency, run_latency
+
+    on = await run_latency(alerts=2, lawyers=3, floor_samples=2)
+    off = await run_latency(alerts=2, lawyers=3, floor_samples=2, encrypted=False)
+    assert on.stored == off.stored == 2 and off.undelivered == 0 and not off.encrypted
+    text = render_latency(on, off)
+    for row in ("encryption on (AES-GCM)", "encryption off", "cost of encryption"):
+        assert row in text
