@@ -8,8 +8,6 @@ same; only AES-GCM and base64 are left out.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 
 from storage.crypto import PREFIX, Codec, DataKeyError
@@ -37,22 +35,9 @@ class PlainCodec(Codec):
 
 
 def main() -> int:
-    from bot.app import run
-    from bot.logs import setup_logging
-    from bot.settings import load_settings
+    from bot.cli import run_bot
 
-    settings = load_settings()
-    setup_logging(settings.log_level)
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop, codec=PlainCodec())
-
-    asyncio.run(serve())
-    return 0
+    return run_bot(PlainCodec())
 
 
 if __name__ == "__main__":

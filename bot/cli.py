@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.settings import SettingsError, load_settings
-from storage import DataKeyError, StorageError
+from storage import Codec, DataKeyError, StorageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run()
+            return run_bot()
         if args.command == "migrate":
             return asyncio.run(_migrate())
         if args.command == "keygen":
@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _run() -> int:
+def run_bot(codec: Codec | None = None) -> int:
+    """``qorgau run`` (``codec``: the benchmark's pass-through one instead of the key's)."""
     from bot.app import run
     from bot.logs import setup_logging
 
@@ -116,7 +117,7 @@ def _run() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop)
+        await run(settings, stop, codec)
 
     asyncio.run(main())
     return 0

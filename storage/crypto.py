@@ -85,7 +85,7 @@ class Codec:
     def open(self, sealed: str, where: str) -> str:
         """The plain text; DataKeyError if the value is not sealed, sealed with a key we do
         not have, or tampered with. Never returns the input as if it were plain text."""
-        if not sealed.startswith(PREFIX):
+        if not isinstance(sealed, str) or not sealed.startswith(PREFIX):
             raise DataKeyError(f"{where}: a value is not encrypted")
         kid, _, body = sealed[len(PREFIX):].partition(".")
         aes = self._keys.get(kid)
