@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 PREFIX = "q1."
 KEY_BYTES = 32
 NONCE_BYTES = 12
+RECENT = 4096  # opened values remembered (a few hundred kB at most)
 
 # Personal columns, per table, and the type each reads back as: the one place that says
 # what is sealed. Every write of these columns goes through Tx._sealed and every read
@@ -76,6 +77,7 @@ class Codec:
         self._seal_with = AESGCM(key)
         self._keys = {key_id(k): AESGCM(k) for k in older}
         self._keys[self.key_id] = self._seal_with
+        self._recent: dict[tuple[str, str], str] = {}
 
     def seal(self, plain: str, where: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
@@ -84,7 +86,19 @@ class Codec:
 
     def open(self, sealed: str, where: str) -> str:
         """The plain text; DataKeyError if the value is not sealed, sealed with a key we do
-        not have, or tampered with. Never returns the input as if it were plain text."""
+        not have, or tampered with. Never returns the input as if it were plain text.
+        Recently opened values are remembered: the same people and alerts are read many
+        times a second while an alert is paged, and a sealed value never changes."""
+        known = self._recent.get((sealed, where))
+        if known is not None:
+            return known
+        if len(self._recent) >= RECENT:
+            self._recent.clear()
+        plain = self._open(sealed, where)
+        self._recent[(sealed, where)] = plain
+        return plain
+
+    def _open(self, sealed: str, where: str) -> str:
         if not isinstance(sealed, str) or not sealed.startswith(PREFIX):
             raise DataKeyError(f"{where}: a value is not encrypted")
         kid, _, body = sealed[len(PREFIX):].partition(".")

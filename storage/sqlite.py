@@ -299,11 +299,15 @@ class Tx:
     async def enqueue_many(
         self, messages: Sequence[tuple[int, str, int, str]], now: float, alert_id: int | None
     ) -> None:
-        """Write many new messages (chat, kind, priority, payload) in one statement."""
+        """Write many new messages (chat, kind, priority, payload) in one statement. Equal
+        payloads (the same pin for 50 lawyers) are sealed once: the same ciphertext in
+        several rows tells nothing their kind and alert did not, and it halves an alert's
+        encryption cost."""
+        sealed = {p: self._seal("outbox", "payload", p) for p in {m[3] for m in messages}}
         await self._db.executemany(
             "INSERT INTO outbox (chat_id, alert_id, kind, priority, payload, not_before,"
             " created_at) VALUES (?, ?, ?, ?, ?, 0, ?)",
-            [(chat, alert_id, kind, prio, self._seal("outbox", "payload", payload), now)
+            [(chat, alert_id, kind, prio, sealed[payload], now)
              for chat, kind, prio, payload in messages],
         )
 
