@@ -749,10 +749,13 @@ class Storage:
 
     async def backup(self, dest: Path) -> None:
         """A consistent copy of the open database at ``dest`` (a new file, this user's
-        only), taken with SQLite's online backup API while the bot may be writing."""
-        _new_file(dest)
-        async with aiosqlite.connect(dest) as target:
+        only), taken with SQLite's online backup API while the bot may be writing. It is
+        written beside ``dest`` and renamed when complete: a killed backup leaves no file
+        at ``dest`` that looks like a good copy."""
+        partial = _new_file(dest)
+        async with aiosqlite.connect(partial) as target:
             await self._require().backup(target)
+        os.replace(partial, dest)
 
     async def restore_from(self, source: Path) -> None:
         """Replace this (exclusively held) database with ``source``, a backup, after
@@ -838,12 +841,17 @@ def private(path: Path) -> None:
                 os.chmod(file, 0o600)
 
 
-def _new_file(path: Path) -> None:
-    """A backup never overwrites: an old copy may be the only good one."""
+def _new_file(path: Path) -> Path:
+    """The private file a backup is written to before it becomes ``path``. A backup never
+    overwrites: an old copy may be the only good one."""
     if path.exists():
         raise StorageError(f"{path} exists; choose a new file for the backup")
     path.parent.mkdir(parents=True, exist_ok=True)
-    private(path)
+    partial = path.with_name(f"{path.name}.partial")
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)  # from a backup killed half-way
+    private(partial)
+    return partial
 
 
 async def _hold_alone(db: aiosqlite.Connection) -> None:
