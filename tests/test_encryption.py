@@ -271,6 +271,9 @@ async def test_backup_while_alerts_arrive_then_restore_and_read(world: World) ->
     one_line_exit_2(again, "exists")  # a backup never overwrites another
     busy = await aqorgau("restore", str(backup), cwd=world.tmp, **env)
     one_line_exit_2(busy, "in use", "stop the bot")
+    rotating = await aqorgau("rotate-key", cwd=world.tmp, **{
+        **env, "QORGAU_DATA_KEY": new_key(), "QORGAU_DATA_KEY_OLD": TEST_KEY})
+    one_line_exit_2(rotating, "in use", "stop the bot")
     await world.drain()
     await world.stop()
     with closing(sqlite3.connect(backup)) as conn:
