@@ -155,7 +155,7 @@ async def _data(args: argparse.Namespace) -> int:
     try:
         if rotating:
             changed = await storage.rotate(max(1, args.batch))
-            print(f"re-encrypted {changed} rows; the old key is no longer needed")
+            print(f"re-encrypted {changed} rows; keep the old key only for older backups")
         else:
             await storage.restore_from(args.path)
             await storage.migrate()
