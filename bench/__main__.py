@@ -20,7 +20,8 @@ def parser() -> argparse.ArgumentParser:
         description="Benchmark Qorgau end to end: the bot runs as `python -m bot` against "
                     "the Bot API emulator with Telegram's real flood limits.")
     p.add_argument("scenario", choices=["latency", "burst", "outbox", "flood"],
-                   help="latency: one alert at a time vs. the commit+send floor; "
+                   help="latency: one alert at a time vs. the commit+send floor, encryption on "
+                        "and off; "
                         "burst: many alerts at once, coalescing on and off; "
                         "outbox: the delivery worker's cost per pass, 100 vs 5,000 pending; "
                         "flood: one real alert with no flood and behind each of three "
@@ -38,7 +39,8 @@ def parser() -> argparse.ArgumentParser:
                    help="burst: inject 429/500/dropped-connection faults into this share "
                         "of the bot's sends (e.g. 0.2)")
     p.add_argument("--no-compare", action="store_true",
-                   help="burst: skip the run with coalescing switched off")
+                   help="burst: skip the run with coalescing switched off; latency: skip "
+                        "the run with encryption switched off")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="burst: give up waiting for every card after this many seconds")
     p.add_argument("--floor-samples", type=int, default=120,
@@ -55,9 +57,12 @@ def parser() -> argparse.ArgumentParser:
 async def _latency(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     from bench.latency import render_latency, run_latency
 
-    result = await run_latency(alerts=args.alerts or 30, lawyers=args.lawyers,
-                               floor_samples=args.floor_samples)
-    return render_latency(result), result.figures()
+    common: dict[str, Any] = dict(alerts=args.alerts or 30, lawyers=args.lawyers,
+                                  floor_samples=args.floor_samples)
+    result = await run_latency(**common)
+    off = None if args.no_compare else await run_latency(encrypted=False, **common)
+    figures = {**result.figures(), "encryption_off": off.figures() if off else None}
+    return render_latency(result, off), figures
 
 
 async def _burst(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.report import sec, table
 from bench.stage import Stage, stage
-from bench.world import BURST_REGIONS, near, send_location
+from bench.world import BURST_REGIONS, codec, near, send_location
 from storage import Storage
 
 FLOODS = ("none", "texts", "sos", "start")
@@ -56,7 +56,7 @@ async def _seed_held_case(st: Stage) -> None:
     region = st.cast.reporter_regions[st.cast.reporters[0].id]
     holder = st.cast.lawyers_of(region)[0]
     now = time.time()
-    async with Storage(st.db) as storage, storage.transaction() as tx:
+    async with Storage(st.db, codec()) as storage, storage.transaction() as tx:
         alert_id = await tx.create_alert(flooder.id, now, region=region)
         await tx.claim(alert_id, holder, now)
 

@@ -14,6 +14,7 @@ from types import TracebackType
 
 from telegram import Bot
 
+from bench.world import codec
 from emulator import Emulator
 from storage import Storage
 
@@ -24,7 +25,7 @@ class Floor:
     def __init__(self, emu: Emulator, db: Path, chat_id: int) -> None:
         self.emu = emu
         self.chat_id = chat_id
-        self.storage = Storage(db)
+        self.storage = Storage(db, codec())
         self.bot = Bot(emu.token, base_url=emu.base_url)
         self.samples: list[float] = []
 

@@ -18,12 +18,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.pacing import Limits, Pacer
 from bot.domain.messages import PRIORITY_REPLY, Outgoing
 from bot.domain.services import Services
 from bot.settings import Settings
 from storage import Storage
+from storage.crypto import new_key
 
 SIZES = (100, 5000)
 PASSES = 200
@@ -56,8 +59,9 @@ class PassCost:
 
 async def measure(pending: int, chats: int, passes: int = PASSES) -> PassCost:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(_env_file=None, database=Path(tmp) / "bench.db")  # type: ignore[call-arg]
-        async with Storage(settings.database) as storage:
+        settings = Settings(_env_file=None, database=Path(tmp) / "bench.db",  # type: ignore[call-arg]
+                            data_key=SecretStr(new_key()))
+        async with Storage(settings.database, settings.codec()) as storage:
             svc = Services(settings, storage)
             payload = Outgoing("Your message was added to alert #1.").to_json()
             now = svc.now()

@@ -24,6 +24,7 @@ class Stage:
     tracker: Tracker
     db: Path
     tmp: Path
+    encrypted: bool = True
     peak_rss_mb: float = float("nan")
 
     async def wait_until(self, done: Callable[[], bool], within: float) -> bool:
@@ -46,18 +47,19 @@ class Stage:
 
 @asynccontextmanager
 async def stage(lawyers: int, reporters: int, groups: int, regions: tuple[str, ...],
-                coalesce: bool = True, faults: Faults | None = None) -> AsyncIterator[Stage]:
+                coalesce: bool = True, faults: Faults | None = None,
+                encrypted: bool = True) -> AsyncIterator[Stage]:
     """Emulator with Telegram's real limits, cast seeded, bot running and polling."""
     with tempfile.TemporaryDirectory(prefix="qorgau-bench-") as name:
         tmp = Path(name)
         async with Emulator(limits=Limits(), faults=faults) as emu:
             cast = make_cast(emu, lawyers, reporters, groups, regions)
             db = tmp / "qorgau.db"
-            await seed(db, cast)
-            bot = BotProcess(emu, db, tmp, cast.coordinator.id, coalesce)
+            await seed(db, cast, encrypted)
+            bot = BotProcess(emu, db, tmp, cast.coordinator.id, coalesce, encrypted)
             tracker = Tracker(emu, frozenset(cast.lawyer_regions),
                               frozenset(u.id for u in cast.reporters))
-            st = Stage(emu, cast, bot, tracker, db, tmp)
+            st = Stage(emu, cast, bot, tracker, db, tmp, encrypted)
             try:
                 await bot.start()
                 yield st

@@ -18,11 +18,21 @@ from pathlib import Path
 
 from bot.domain.regions import BY_KEY, nearest_region
 from emulator import Emulator, SimGroup, SimUser
-from storage import Storage
+from storage import Codec, Storage
+from storage.crypto import new_key, parse_key
 
 # Five regions whose centres are far apart, so a point near one is routed to it.
 BURST_REGIONS = ("almaty", "astana", "shymkent", "aktobe", "pavlodar")
 JITTER_DEG = 0.05  # about 5 km: "near" the centre, never nearer another one
+# The data key of every benchmark database: a throwaway, shared with the bot process.
+BENCH_KEY = new_key()
+
+
+def codec(encrypted: bool = True) -> Codec:
+    """The benchmark's codec; without encryption, bench.plain_bot's pass-through one."""
+    from bench.plain_bot import PlainCodec
+
+    return Codec(parse_key(BENCH_KEY)) if encrypted else PlainCodec()
 
 
 @dataclass
@@ -57,10 +67,10 @@ def make_cast(emu: Emulator, lawyers: int, reporters: int, groups: int,
     )
 
 
-async def seed(db: Path, cast: Cast) -> None:
+async def seed(db: Path, cast: Cast, encrypted: bool = True) -> None:
     """Registered, on-call lawyers; registered reporters; connected groups."""
     now = time.time()
-    async with Storage(db) as storage, storage.transaction() as tx:
+    async with Storage(db, codec(encrypted)) as storage, storage.transaction() as tx:
         await tx.ensure_person(cast.coordinator.id, now, "en", "coordinator")
         await tx.update_person(cast.coordinator.id, now, display_name="Coordinator",
                                step="done")
@@ -77,9 +87,9 @@ async def seed(db: Path, cast: Cast) -> None:
             await tx.connect_group(group.id, cast.coordinator.id, now)
 
 
-async def stored_alerts(db: Path) -> dict[int, int]:
+async def stored_alerts(db: Path, encrypted: bool = True) -> dict[int, int]:
     """Alert id -> reporter id, read after the bot has stopped."""
-    async with Storage(db) as storage, storage.transaction() as tx:
+    async with Storage(db, codec(encrypted)) as storage, storage.transaction() as tx:
         return {a.id: a.reporter_id for a in await tx.alerts_since(0.0)}
 
 
@@ -103,14 +113,16 @@ class BotProcess:
     so the process measured is the one that would run in production."""
 
     def __init__(self, emu: Emulator, db: Path, workdir: Path, admin: int,
-                 coalesce: bool) -> None:
+                 coalesce: bool, encrypted: bool = True) -> None:
         self.emu = emu
+        self.module = "bot" if encrypted else "bench.plain_bot"
         self.log = workdir / f"bot-{'coalesce' if coalesce else 'single'}.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
         self.env.update({
             "QORGAU_BOT_TOKEN": emu.token,
             "QORGAU_TELEGRAM_API_URL": emu.api_url,
             "QORGAU_DATABASE": str(db),
+            "QORGAU_DATA_KEY": BENCH_KEY,
             "QORGAU_ADMIN_IDS": str(admin),
             "QORGAU_COALESCE": "true" if coalesce else "false",
             # Escalation waves (180 s by default) are not part of what is measured.
@@ -127,7 +139,7 @@ class BotProcess:
         """Start it and wait until its first getUpdates reaches the emulator."""
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=self.workdir, env=self.env,
+                sys.executable, "-m", self.module, cwd=self.workdir, env=self.env,
                 stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL)
         deadline = time.monotonic() + within
         while not any(c.method == "getUpdates" for c in self.emu.calls):

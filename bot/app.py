@@ -33,7 +33,7 @@ from bot.settings import Settings, SettingsError
 from bot.timers import TimerLoop
 from bot.web import Server, Webhook, bind, http_app, server, webhook_path
 from handlers import register
-from storage import Storage
+from storage import Codec, Storage
 from storage.lock import InstanceLock
 
 # python-telegram-bot 22 warns when RetryAfter.retry_after is an int; opt into timedelta.
@@ -156,13 +156,14 @@ class Runner:
     ``qorgau run`` does."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 poll_timeout: int = 10, watch_every: float = 10.0) -> None:
+                 poll_timeout: int = 10, watch_every: float = 10.0,
+                 codec: Codec | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.poll_timeout = poll_timeout
         self.watch_every = watch_every  # real seconds between probes and outage checks
         self.stopped = asyncio.Event()
-        self.storage = Storage(settings.database)
+        self.storage = Storage(settings.database, codec or settings.codec())
         self.lock = InstanceLock(settings.database)
         self.app: Application | None = None
         self.q: Qorgau | None = None
@@ -369,9 +370,11 @@ class Runner:
         self.lock.release()
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the bot until ``stop`` is set."""
-    runner = Runner(settings)
+async def run(settings: Settings, stop: asyncio.Event | None = None,
+              codec: Codec | None = None) -> None:
+    """Run the bot until ``stop`` is set (``codec``: the benchmark's, instead of the
+    data key's)."""
+    runner = Runner(settings, codec=codec)
     if stop is not None:
         link = asyncio.create_task(stop.wait())
         link.add_done_callback(lambda _: runner.stopped.set())

@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings, stray_variables
-from storage import StorageError
+from storage import Codec, DataKeyError, StorageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,20 +49,49 @@ def _parser() -> argparse.ArgumentParser:
                     "claim. No names, ids, locations or texts. Works beside a running bot.")
     export.add_argument("--since", required=True, type=_date, metavar="DATE",
                         help="YYYY-MM-DD or an ISO date and time (UTC unless it says)")
+    _data_commands(sub)
     return parser
+
+
+def _data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("keygen", help="print a new data key for QORGAU_DATA_KEY",
+                   description="Print 32 random bytes in base64: a data key that encrypts "
+                               "every personal value at rest. Keep a copy somewhere safe.")
+    rot = sub.add_parser("rotate-key", help="re-encrypt the database under a new data key",
+                         description="With the bot stopped: re-encrypt every personal value "
+                                     "from QORGAU_DATA_KEY_OLD to QORGAU_DATA_KEY, in "
+                                     "batches; run it again after an interruption.")
+    rot.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    back = sub.add_parser("backup", help="copy the database while the bot runs",
+                          description="Write a consistent copy of QORGAU_DATABASE to PATH "
+                                      "(a new file) with SQLite's online backup API; the "
+                                      "copy is as encrypted as the database.")
+    back.add_argument("path", type=Path)
+    res = sub.add_parser("restore", help="replace the database with a backup",
+                         description="With the bot stopped: check that QORGAU_DATA_KEY "
+                                     "opens the backup at PATH, then replace "
+                                     "QORGAU_DATABASE with it.")
+    res.add_argument("path", type=Path)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run()
+            return run_bot()
         if args.command == "migrate":
             return asyncio.run(_migrate())
         if args.command == "healthcheck":
             return _healthcheck()
         if args.command == "export":
             return asyncio.run(_export(args.since))
+        if args.command == "keygen":
+            from storage.crypto import new_key
+
+            print(new_key())
+            return 0
+        if args.command in ("rotate-key", "backup", "restore"):
+            return asyncio.run(_data(args))
         if args.command == "emulator":
             from emulator.cli import main as emulator_main
 
@@ -82,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as exc:
         print(f"qorgau: QORGAU_DATABASE: {exc}", file=sys.stderr)
         return 2
+    except DataKeyError as exc:
+        print(f"qorgau: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 2
@@ -95,7 +128,8 @@ def _settings() -> Settings:
     return settings
 
 
-def _run() -> int:
+def run_bot(codec: Codec | None = None) -> int:
+    """``qorgau run`` (``codec``: the benchmark's pass-through one instead of the key's)."""
     from bot.app import run
     from bot.logs import setup_logging
 
@@ -108,7 +142,7 @@ def _run() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop)
+        await run(settings, stop, codec)
 
     asyncio.run(main())
     return 0
@@ -150,7 +184,7 @@ async def _migrate() -> int:
     from storage import Storage
 
     settings = _settings()
-    storage = Storage(settings.database)
+    storage = Storage(settings.database, settings.codec())
     await storage.open()
     try:
         version = await storage.migrate()
@@ -178,9 +212,37 @@ async def _export(since: float) -> int:
     settings = _settings()
     if not settings.database.is_file():  # never create an empty database to report on
         raise StorageError("no database file there")
-    async with Storage(settings.database) as storage, storage.read() as tx:
+    async with Storage(settings.database, settings.codec()) as storage, storage.read() as tx:
         alerts = await tx.alerts_since(since)
     write_csv(alerts, sys.stdout)
+    return 0
+
+
+async def _data(args: argparse.Namespace) -> int:
+    """rotate-key, backup and restore: each one call on the storage, with the right key."""
+    from storage import Storage
+
+    settings = _settings()
+    if args.command == "backup":
+        async with Storage(settings.database, settings.codec()) as storage:
+            await storage.backup(args.path)
+        print(f"backup written to {args.path}")
+        return 0
+    if args.command == "restore" and not args.path.is_file():
+        raise StorageError(f"{args.path}: no such backup file")
+    rotating = args.command == "rotate-key"
+    storage = Storage(settings.database, settings.codec(rotating), exclusive=True)
+    await storage.open()
+    try:
+        if rotating:
+            changed = await storage.rotate(max(1, args.batch))
+            print(f"re-encrypted {changed} rows; keep the old key only for older backups")
+        else:
+            await storage.restore_from(args.path)
+            await storage.migrate()
+            print(f"{settings.database} restored from {args.path}")
+    finally:
+        await storage.close()
     return 0
 
 

@@ -17,6 +17,8 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.crypto import Codec, parse_key
+
 ENV_PREFIX = "QORGAU_"
 WEEK = 7 * 24 * 3600.0  # the longest any wait may be: longer is a typo, and inf breaks timers
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
         description="Bot API server base URL; the bot calls {url}/bot{token}/{method}.",
     )
     database: Path = Field(default=Path("./qorgau.db"), description="SQLite database file.")
+    # 32 random bytes in base64 (`qorgau keygen`): seals every personal value at rest.
+    data_key: SecretStr | None = Field(default=None, description="Data encryption key.")
+    # The key being replaced, only while `qorgau rotate-key` runs.
+    data_key_old: SecretStr | None = Field(default=None, description="Previous data key.")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         default=frozenset(), description="Comma-separated Telegram user ids of coordinators."
     )
@@ -185,6 +191,15 @@ class Settings(BaseSettings):
             value = value.strip()
         return value
 
+    @field_validator("data_key", "data_key_old", mode="before")
+    @classmethod
+    def _check_key(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            parse_key(value)  # ValueError names what is wrong, never the value
+        return value
+
     @field_validator("bot_token", "webhook_url", "proxy_url", "webhook_secret", "http_port",
                      mode="before")
     @classmethod
@@ -206,6 +221,18 @@ class Settings(BaseSettings):
         if self.bot_token is None:
             raise SettingsError(f"{ENV_PREFIX}BOT_TOKEN: missing (a token from @BotFather)")
         return self.bot_token.get_secret_value()
+
+    def codec(self, rotating: bool = False) -> Codec | None:
+        """The codec of the data key (None without one: storage then refuses to open);
+        ``rotating``: the old key opens what it sealed, the new one seals."""
+        if self.data_key is None:
+            return None
+        older = []
+        if rotating:
+            if self.data_key_old is None:
+                raise SettingsError(f"{ENV_PREFIX}DATA_KEY_OLD: missing (the key to replace)")
+            older.append(parse_key(self.data_key_old.get_secret_value()))
+        return Codec(parse_key(self.data_key.get_secret_value()), older)
 
     @property
     def listen_port(self) -> int | None:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from bot.app import Qorgau, Runner
 from bot.settings import Settings
 from emulator import BotMessage, Call, CallbackAnswer, Emulator, Limits, SimGroup, SimUser
+from storage.crypto import new_key
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
@@ -504,6 +505,7 @@ def demo_settings(emu: Emulator, db: Path, coordinator_id: int, speed: float) ->
         "bot_token": emu.token, "telegram_api_url": emu.api_url, "database": db,
         "admin_ids": str(coordinator_id), "ack_timeout_seconds": max(3.0, 4.0 * speed),
         "repeat_seconds": 300.0, "log_level": "WARNING",
+        "data_key": new_key(),  # a throwaway key for the throwaway database
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

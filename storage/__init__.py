@@ -1,7 +1,9 @@
 """Storage: the only place with SQL. The rest of the code sees ``Storage`` and ``Tx``."""
 
+from storage.crypto import Codec, DataKeyError
 from storage.records import Alert, CheckIn, Due, Event, LiveShare, OutboxRow, Person, Timer
 from storage.sqlite import Storage, StorageError, Tx
 
-__all__ = ["Alert", "CheckIn", "Due", "Event", "LiveShare", "OutboxRow", "Person", "Storage",
+__all__ = ["Alert", "CheckIn", "Codec", "DataKeyError", "Due", "Event", "LiveShare",
+           "OutboxRow", "Person", "Storage",
            "StorageError", "Timer", "Tx"]

@@ -9,7 +9,9 @@ implementing the same ``Storage``/``Tx`` methods.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +21,8 @@ from typing import Any
 
 import aiosqlite
 
+from storage import rekey
+from storage.crypto import PERSONAL, Codec, DataKeyError
 from storage.records import (
     Alert,
     AuditEntry,
@@ -59,7 +63,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _person(row: aiosqlite.Row) -> Person:
+def _person(row: dict[str, Any]) -> Person:
     return Person(
         user_id=row["user_id"], role=row["role"], display_name=row["display_name"],
         region=row["region"], language=row["language"],
@@ -71,14 +75,13 @@ def _person(row: aiosqlite.Row) -> Person:
     )
 
 
-def _alert(row: aiosqlite.Row) -> Alert:
-    data = dict(row)
+def _alert(data: dict[str, Any]) -> Alert:
     data["urgent"] = bool(data["urgent"])
     data["concealed"] = bool(data.get("concealed"))
     return Alert(**data)
 
 
-def _outbox(row: aiosqlite.Row) -> OutboxRow:
+def _outbox(row: dict[str, Any]) -> OutboxRow:
     return OutboxRow(
         id=row["id"], chat_id=row["chat_id"], alert_id=row["alert_id"], kind=row["kind"],
         priority=row["priority"], state=row["state"], payload=row["payload"],
@@ -102,9 +105,29 @@ def _assignments(fields: dict[str, Any], allowed: set[str]) -> tuple[str, list[A
 class Tx:
     """One transaction: every query the domain needs, by what it means, not how it is stored."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, codec: Codec) -> None:
         self._db = db
         self.written_events: list[tuple[int, str]] = []  # (alert, kind) written: logged on commit
+        self._codec = codec
+
+    def _seal(self, table: str, column: str, value: Any) -> Any:
+        if value is None or column not in PERSONAL[table]:
+            return value
+        text = repr(float(value)) if PERSONAL[table][column] is float else str(value)
+        return self._codec.seal(text, f"{table}.{column}")
+
+    def _sealed(self, table: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Column values on their way into ``table``, personal ones sealed."""
+        return {k: self._seal(table, k, v) for k, v in fields.items()}
+
+    def _opened(self, table: str, row: aiosqlite.Row) -> dict[str, Any]:
+        """A row of ``table`` as a dict, personal columns opened to their plain type."""
+        data = dict(row)
+        for column, kind in PERSONAL[table].items():
+            value = data.get(column)
+            if value is not None:
+                data[column] = kind(self._codec.open(value, f"{table}.{column}"))
+        return data
 
     async def _one(self, sql: str, args: Sequence[Any] = ()) -> aiosqlite.Row | None:
         return next(iter(await self._all(sql, args)), None)
@@ -125,7 +148,7 @@ class Tx:
 
     async def person(self, user_id: int) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE user_id = ?", (user_id,))
-        return _person(row) if row else None
+        return _person(self._opened("people", row)) if row else None
 
     async def ensure_person(self, user_id: int, now: float, language: str, role: str) -> Person:
         """The person's row, created (unregistered) on first contact."""
@@ -139,7 +162,7 @@ class Tx:
         return person
 
     async def update_person(self, user_id: int, now: float, **fields: Any) -> None:
-        sets, values = _assignments(fields, _PERSON_COLUMNS)
+        sets, values = _assignments(self._sealed("people", fields), _PERSON_COLUMNS)
         await self._exec(
             f"UPDATE people SET {sets}, updated_at = ? WHERE user_id = ?",
             (*values, now, user_id),
@@ -165,7 +188,7 @@ class Tx:
             "SELECT * FROM people WHERE step = 'done' AND role IN ('lawyer', 'coordinator')"
             " ORDER BY user_id"
         )
-        return [_person(r) for r in rows]
+        return [_person(self._opened("people", r)) for r in rows]
 
     async def people(self, role: str | None = None) -> list[Person]:
         """Registered people, optionally of one role."""
@@ -173,27 +196,28 @@ class Tx:
         if role is not None:
             sql += " AND role = ?"
             args.append(role)
-        return [_person(r) for r in await self._all(sql + " ORDER BY user_id", args)]
+        return [_person(self._opened("people", r))
+                for r in await self._all(sql + " ORDER BY user_id", args)]
 
     # --- alerts -------------------------------------------------------------------------
 
     async def alert(self, alert_id: int) -> Alert | None:
         row = await self._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
-        return _alert(row) if row else None
+        return _alert(self._opened("alerts", row)) if row else None
 
     async def open_alert_of(self, reporter_id: int) -> Alert | None:
         row = await self._one(
             "SELECT * FROM alerts WHERE reporter_id = ? AND state != 'closed'", (reporter_id,)
         )
-        return _alert(row) if row else None
+        return _alert(self._opened("alerts", row)) if row else None
 
     async def open_alerts(self) -> list[Alert]:
         rows = await self._all("SELECT * FROM alerts WHERE state != 'closed' ORDER BY id")
-        return [_alert(r) for r in rows]
+        return [_alert(self._opened("alerts", r)) for r in rows]
 
     async def alerts_since(self, since: float) -> list[Alert]:
         rows = await self._all("SELECT * FROM alerts WHERE created_at >= ? ORDER BY id", (since,))
-        return [_alert(r) for r in rows]
+        return [_alert(self._opened("alerts", r)) for r in rows]
 
     async def unreached_alerts(self) -> list[Alert]:
         """Alerts that paged nobody because no lawyer or coordinator existed, and that
@@ -204,18 +228,18 @@ class Tx:
             " (SELECT 1 FROM alert_recipients r WHERE r.alert_id = a.id) AND NOT EXISTS"
             " (SELECT 1 FROM alert_events e WHERE e.alert_id = a.id"
             " AND e.kind IN ('unreached_told', 'held')) ORDER BY id")
-        return [_alert(r) for r in rows]
+        return [_alert(self._opened("alerts", r)) for r in rows]
 
     async def create_alert(self, reporter_id: int, now: float, **fields: Any) -> int:
         names = ["reporter_id", "created_at", *fields]
         marks = ", ".join("?" for _ in names)
         return await self._exec(
             f"INSERT INTO alerts ({', '.join(names)}) VALUES ({marks})",
-            (reporter_id, now, *_values(fields, _ALERT_COLUMNS)),
+            (reporter_id, now, *_values(self._sealed("alerts", fields), _ALERT_COLUMNS)),
         )
 
     async def update_alert(self, alert_id: int, **fields: Any) -> None:
-        sets, values = _assignments(fields, _ALERT_COLUMNS)
+        sets, values = _assignments(self._sealed("alerts", fields), _ALERT_COLUMNS)
         await self._exec(f"UPDATE alerts SET {sets} WHERE id = ?", (*values, alert_id))
 
     async def acknowledge(self, alert_id: int, lawyer_id: int, now: float) -> bool:
@@ -248,9 +272,12 @@ class Tx:
     ) -> None:
         await self._exec(
             "INSERT INTO alert_events (alert_id, at, kind, actor_id, detail) VALUES (?,?,?,?,?)",
-            (alert_id, at, kind, actor_id, json.dumps(detail, ensure_ascii=False)),
+            (alert_id, at, kind, actor_id, self._detail(detail)),
         )
         self.written_events.append((alert_id, kind))
+
+    def _detail(self, detail: dict[str, Any]) -> str:
+        return str(self._seal("alert_events", "detail", json.dumps(detail, ensure_ascii=False)))
 
     async def events(self, alert_id: int) -> list[Event]:
         rows = await self._all(
@@ -259,7 +286,7 @@ class Tx:
         return [
             Event(r["id"], r["alert_id"], r["at"], r["kind"], r["actor_id"],
                   json.loads(r["detail"]))
-            for r in rows
+            for r in (self._opened("alert_events", row) for row in rows)
         ]
 
     async def payloads_for(self, alert_id: int, chat_id: int, kind: str) -> list[str]:
@@ -269,7 +296,7 @@ class Tx:
             "SELECT payload FROM outbox WHERE alert_id = ? AND chat_id = ? AND kind = ?"
             " ORDER BY id", (alert_id, chat_id, kind),
         )
-        return [r[0] for r in rows]
+        return [self._codec.open(r[0], "outbox.payload") for r in rows]
 
     async def add_recipients(
         self, alert_id: int, user_ids: Iterable[int], wave: int, now: float
@@ -310,29 +337,34 @@ class Tx:
         return await self._exec(
             "INSERT INTO outbox (chat_id, alert_id, kind, priority, payload, target_id,"
             " not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-            (chat_id, alert_id, kind, priority, payload, target_id, now),
+            (chat_id, alert_id, kind, priority, self._seal("outbox", "payload", payload),
+             target_id, now),
         )
 
     async def enqueue_many(
         self, messages: Sequence[tuple[int, str, int, str]], now: float, alert_id: int | None
     ) -> None:
-        """Write many new messages (chat, kind, priority, payload) in one statement."""
+        """Write many new messages (chat, kind, priority, payload) in one statement. Equal
+        payloads (the same pin for 50 lawyers) are sealed once: the same ciphertext in
+        several rows tells nothing their kind and alert did not, and it halves an alert's
+        encryption cost."""
+        sealed = {p: self._seal("outbox", "payload", p) for p in {m[3] for m in messages}}
         await self._db.executemany(
             "INSERT INTO outbox (chat_id, alert_id, kind, priority, payload, not_before,"
             " created_at) VALUES (?, ?, ?, ?, ?, 0, ?)",
-            [(chat, alert_id, kind, prio, payload, now)
+            [(chat, alert_id, kind, prio, sealed[payload], now)
              for chat, kind, prio, payload in messages],
         )
 
     async def outbox_row(self, row_id: int) -> OutboxRow | None:
         row = await self._one("SELECT * FROM outbox WHERE id = ?", (row_id,))
-        return _outbox(row) if row else None
+        return _outbox(self._opened("outbox", row)) if row else None
 
     async def outbox_rows(self, row_ids: Sequence[int]) -> list[OutboxRow]:
         marks = ",".join("?" for _ in row_ids)
         rows = await self._all(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id",
                                list(row_ids))
-        return [_outbox(r) for r in rows]
+        return [_outbox(self._opened("outbox", r)) for r in rows]
 
     async def sent_rows(self, alert_id: int, kind: str | None = None) -> list[OutboxRow]:
         """Rows already delivered for an alert (e.g. to edit the notices in place)."""
@@ -341,7 +373,8 @@ class Tx:
         if kind is not None:
             sql += " AND kind = ?"
             args.append(kind)
-        return [_outbox(r) for r in await self._all(sql + " ORDER BY id", args)]
+        return [_outbox(self._opened("outbox", r))
+                for r in await self._all(sql + " ORDER BY id", args)]
 
     async def rows_with_message(self, chat_id: int, message_id: int) -> list[OutboxRow]:
         """The (possibly coalesced) rows that became one Telegram message."""
@@ -350,15 +383,15 @@ class Tx:
             " ORDER BY id",
             (chat_id, message_id),
         )
-        return [_outbox(r) for r in rows]
+        return [_outbox(self._opened("outbox", r)) for r in rows]
 
     async def record_incoming(self, chat_id: int, message_id: int, now: float) -> None:
         """Keep the id of a message a person sent, so that it can be deleted later like one
         of the bot's own (discreet mode): a row already 'sent', never sent by the worker."""
         await self._exec(
             "INSERT INTO outbox (chat_id, kind, priority, state, payload, not_before,"
-            " created_at, message_id) VALUES (?, 'incoming', 0, 'sent', '{}', 0, ?, ?)",
-            (chat_id, now, message_id),
+            " created_at, message_id) VALUES (?, 'incoming', 0, 'sent', ?, 0, ?, ?)",
+            (chat_id, self._seal("outbox", "payload", "{}"), now, message_id),
         )
 
     async def take_chat_messages(self, chat_id: int, since: float) -> list[OutboxRow]:
@@ -371,7 +404,7 @@ class Tx:
             "UPDATE outbox SET state = 'superseded', error = 'cleared'"
             " WHERE chat_id = ? AND state = 'pending' AND kind NOT IN ('delete', 'erase')",
             (chat_id,))
-        rows = [_outbox(r) for r in await self._all(
+        rows = [_outbox(self._opened("outbox", r)) for r in await self._all(
             "SELECT * FROM outbox WHERE chat_id = ? AND state = 'sent' AND target_id IS NULL"
             " AND message_id IS NOT NULL AND kind != 'cleared' ORDER BY id",
             (chat_id,),
@@ -414,7 +447,7 @@ class Tx:
             where, args = where + " AND alert_id = ?", [*args, alert_id]
         if chat_id is not None:
             where, args = where + " AND chat_id = ?", [*args, chat_id]
-        rows = [_outbox(r) for r in await self._all(
+        rows = [_outbox(self._opened("outbox", r)) for r in await self._all(
             f"SELECT * FROM outbox WHERE {where} AND state IN ('sent', 'pending')"
             " AND target_id IS NULL ORDER BY id", args)]
         await self._db.executemany("UPDATE outbox SET kind = 'withdrawn' WHERE id = ?",
@@ -443,7 +476,8 @@ class Tx:
         )
 
     async def set_payload(self, row_id: int, payload: str) -> None:
-        await self._exec("UPDATE outbox SET payload = ? WHERE id = ?", (payload, row_id))
+        await self._exec("UPDATE outbox SET payload = ? WHERE id = ?",
+                         (self._seal("outbox", "payload", payload), row_id))
 
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT state, COUNT(*) FROM outbox GROUP BY state")
@@ -486,7 +520,7 @@ class Tx:
             " not_before, state = 'pending' FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )
-        return [Due(*r[:8]) for r in rows if r[8]], (rows[-1][0] if rows else after_id)
+        return [self._due(r[:8]) for r in rows if r[8]], (rows[-1][0] if rows else after_id)
 
     async def pending_outbox(self) -> tuple[list[Due], int]:
         """Every pending row, without payloads, and the highest id in the outbox (the
@@ -496,7 +530,11 @@ class Tx:
             " not_before FROM outbox WHERE state = 'pending' ORDER BY id"
         )
         last = await self._one("SELECT MAX(id) FROM outbox")
-        return [Due(*r) for r in rows], int(last[0] or 0) if last else 0
+        return [self._due(r) for r in rows], int(last[0] or 0) if last else 0
+
+    def _due(self, r: Sequence[Any]) -> Due:
+        """A planning row; its size is the plain payload's, estimated from the sealed one."""
+        return Due(r[0], r[1], r[2], r[3], r[4], r[5], self._codec.plain_size(r[6]), r[7])
 
     async def pending_edits(self, target_id: int) -> int:
         """Edits of one message still queued (or in flight)."""
@@ -555,9 +593,7 @@ class Tx:
 
     async def live_share(self, user_id: int) -> LiveShare | None:
         row = await self._one("SELECT * FROM live_shares WHERE user_id = ?", (user_id,))
-        return LiveShare(row["user_id"], row["lat"], row["lon"], row["accuracy_m"],
-                         row["located_at"], row["stored_at"], row["live_until"],
-                         row["state"]) if row else None
+        return LiveShare(**self._opened("live_shares", row)) if row else None
 
     async def store_live_share(self, user_id: int, lat: float, lon: float,
                                accuracy_m: float | None, located_at: float, stored_at: float,
@@ -570,7 +606,9 @@ class Tx:
             " accuracy_m = excluded.accuracy_m, located_at = excluded.located_at,"
             " stored_at = excluded.stored_at, live_until = excluded.live_until,"
             " state = 'live'",
-            (user_id, lat, lon, accuracy_m, located_at, stored_at, live_until),
+            (user_id, *self._sealed("live_shares", {"lat": lat, "lon": lon,
+                                                    "accuracy_m": accuracy_m}).values(),
+             located_at, stored_at, live_until),
         )
 
     async def set_live_state(self, user_id: int, state: str) -> None:
@@ -665,7 +703,7 @@ class Tx:
         refresh of a case ever touches them again. One row per Telegram message is
         returned; a bundle's other parts lose their message id, so the one edit of that
         message shows only what the caller writes into the returned row."""
-        rows = [_outbox(r) for r in await self._all(
+        rows = [_outbox(self._opened("outbox", r)) for r in await self._all(
             "SELECT * FROM outbox WHERE chat_id = ? AND state = 'sent' AND alert_id IS NOT NULL"
             " AND target_id IS NULL AND kind != 'withdrawn' AND message_id IS NOT NULL"
             " ORDER BY id",
@@ -714,6 +752,13 @@ class Tx:
             (key, value),
         )
 
+    async def keep_after_delivery(self, residues: Sequence[tuple[int, str]]) -> None:
+        """Replace delivered rows' payloads (row id, what the row keeps): a message no
+        later edit needs keeps almost nothing of what it said (an invite link: nothing)."""
+        await self._db.executemany(
+            "UPDATE outbox SET payload = ? WHERE id = ?",
+            [(self._seal("outbox", "payload", residue), i) for i, residue in residues])
+
     # --- processed updates and held input (floods) --------------------------------------
 
     async def record_updates(self, update_ids: Sequence[int], now: float) -> None:
@@ -740,7 +785,7 @@ class Tx:
         """Many timeline events (alert, at, kind, actor, detail) in one statement."""
         await self._db.executemany(
             "INSERT INTO alert_events (alert_id, at, kind, actor_id, detail) VALUES (?,?,?,?,?)",
-            [(a, at, kind, actor, json.dumps(detail, ensure_ascii=False))
+            [(a, at, kind, actor, self._detail(detail))
              for a, at, kind, actor, detail in events],
         )
         self.written_events.extend((a, kind) for a, _, kind, _, _ in events)
@@ -781,17 +826,34 @@ class StorageError(Exception):
 
 
 class Storage:
-    """The storage interface: open, migrate, and run domain steps as transactions."""
+    """The storage interface: open, migrate, and run domain steps as transactions.
 
-    def __init__(self, path: Path | str) -> None:
+    ``codec`` seals personal values with the data key; without one the database is not
+    opened at all (there is no plain-text mode). ``exclusive``: hold the file alone until
+    closed, and refuse if the bot (or anything else) has it open: for key rotation and
+    restore, which must not race a running bot."""
+
+    def __init__(self, path: Path | str, codec: Codec | None,
+                 exclusive: bool = False) -> None:
         self.path = Path(path)
+        self.codec = codec
+        self.exclusive = exclusive
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
-        """Open (creating if missing) the database file; StorageError if it cannot be."""
+        """Open (creating if missing, readable by this user only) the database file;
+        StorageError if it cannot be, DataKeyError if there is no key."""
+        if self.codec is None:
+            check, _ = rekey.stored_check(self.path)
+            raise DataKeyError(
+                "QORGAU_DATA_KEY: missing; this database holds encrypted data: set the key "
+                "it was created with" if check else
+                "QORGAU_DATA_KEY: missing; run `qorgau keygen` and set QORGAU_DATA_KEY to "
+                "the key it prints (keep a copy: without it the data cannot be read)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            private(self.path)
             # Tried with plain sqlite3 first: aiosqlite's thread outlives a failed connect and
             # prints a traceback when the program then exits with its one-line error.
             await asyncio.to_thread(_probe, self.path)
@@ -814,6 +876,8 @@ class Storage:
         # Deleted rows are overwritten, not left in free pages for a seized disk to give up.
         await db.execute("PRAGMA secure_delete = ON")
         await db.execute("PRAGMA busy_timeout = 5000")
+        if self.exclusive:
+            await _hold_alone(db)
         self._db = db
 
     async def close(self) -> None:
@@ -834,6 +898,89 @@ class Storage:
         await self.close()
 
     async def migrate(self) -> int:
+        """Apply every migration newer than PRAGMA user_version, then check the data key
+        (sealing an older database's plain values on first start); return the version."""
+        version = await self._schema()
+        async with self._lock:
+            await self._check_key()
+        return version
+
+    async def _check_key(self) -> None:
+        """The key must open the stored verification value; a database without one is
+        new or older than encryption, and its plain values are sealed now, before the
+        verification value is written (an interrupted upgrade simply runs again)."""
+        db, codec = self._require(), self._codec()
+        if await rekey.kv(db, rekey.KEY_NEXT) is not None:
+            raise DataKeyError("QORGAU_DATA_KEY: a key rotation was interrupted; run "
+                               "`qorgau rotate-key` again with the same two keys")
+        check = await rekey.kv(db, rekey.KEY_CHECK)
+        if check is None:
+            if await rekey.reseal(db, codec, plain_ok=True):
+                await rekey.forget_old_pages(db)
+            await db.execute("BEGIN IMMEDIATE")
+            await rekey.set_kv(db, rekey.KEY_CHECK, rekey.sealed_check(codec))
+            await db.execute("COMMIT")
+        elif codec.sealed_with(check) != codec.key_id or not rekey.opens(codec, check):
+            raise DataKeyError("QORGAU_DATA_KEY: not the key this database was encrypted "
+                               "with; nothing was changed")
+
+    async def rotate(self, batch: int = 500) -> int:
+        """Re-seal every personal value with the codec's current key (its older key opens
+        the old values); return the rows changed. Resumable: the target key is recorded
+        first, and a rerun with the same keys continues."""
+        await self._schema()
+        db, codec = self._require(), self._codec()
+        async with self._lock:
+            check = await rekey.kv(db, rekey.KEY_CHECK)
+            target = await rekey.kv(db, rekey.KEY_NEXT)
+            if check is None:
+                raise DataKeyError("QORGAU_DATA_KEY_OLD: this database was never encrypted; "
+                                   "start the bot once with the old key first")
+            if target is not None and target != codec.key_id:
+                raise DataKeyError(f"QORGAU_DATA_KEY: an interrupted rotation was moving to "
+                                   f"key {target}; give that key")
+            if not rekey.opens(codec, check):
+                raise DataKeyError("QORGAU_DATA_KEY_OLD: not the key this database was "
+                                   "encrypted with; nothing was changed")
+            await db.execute("BEGIN IMMEDIATE")
+            await rekey.set_kv(db, rekey.KEY_NEXT, codec.key_id)
+            await db.execute("COMMIT")
+            changed = await rekey.reseal(db, codec, batch)
+            await db.execute("BEGIN IMMEDIATE")
+            await rekey.set_kv(db, rekey.KEY_CHECK, rekey.sealed_check(codec))
+            await rekey.set_kv(db, rekey.KEY_NEXT, None)
+            await db.execute("COMMIT")
+            await rekey.forget_old_pages(db)
+            return changed
+
+    async def backup(self, dest: Path) -> None:
+        """A consistent copy of the open database at ``dest`` (a new file, this user's
+        only), taken with SQLite's online backup API while the bot may be writing. It is
+        written beside ``dest`` and renamed when complete: a killed backup leaves no file
+        at ``dest`` that looks like a good copy."""
+        partial = _new_file(dest)
+        async with aiosqlite.connect(partial) as target:
+            await self._require().backup(target)
+        os.replace(partial, dest)
+
+    async def restore_from(self, source: Path) -> None:
+        """Replace this (exclusively held) database with ``source``, a backup, after
+        checking that the data key opens it; nothing is replaced if it does not."""
+        check, pending = rekey.stored_check(source)
+        if check is None or pending is not None:
+            raise StorageError(f"{source} is not a complete Qorgau backup")
+        codec = self._codec()
+        if codec.sealed_with(check) != codec.key_id or not rekey.opens(codec, check):
+            raise DataKeyError("QORGAU_DATA_KEY: not the key this backup was encrypted "
+                               "with; nothing was replaced")
+        async with aiosqlite.connect(f"file:{source}?mode=ro", uri=True) as src:
+            await src.backup(self._require())
+
+    def _codec(self) -> Codec:
+        assert self.codec is not None  # open() refuses to open without one
+        return self.codec
+
+    async def _schema(self) -> int:
         """Apply every migration newer than PRAGMA user_version; return the new version."""
         db = self._require()
         async with self._lock:
@@ -874,7 +1021,7 @@ class Storage:
         async with self._lock:
             await db.execute("BEGIN IMMEDIATE")
             try:
-                yield Tx(db)
+                yield Tx(db, self._codec())
                 await db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:  # a failed COMMIT must not leave the connection stuck
@@ -888,7 +1035,7 @@ class Storage:
         trips to the database thread. Writing through it is a bug."""
         db = self._require()
         async with self._lock:
-            yield Tx(db)
+            yield Tx(db, self._codec())
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:
@@ -899,6 +1046,42 @@ class Storage:
 def _probe(path: Path) -> None:
     """Open and close the file: sqlite3.Error or OSError if it cannot be a database."""
     sqlite3.connect(path).close()
+def private(path: Path) -> None:
+    """Create ``path`` readable and writable by this user only, or make it so (SQLite
+    gives the WAL and shared-memory files the database file's mode)."""
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists():
+            with contextlib.suppress(OSError):  # not ours to change: SQLite will say
+                os.chmod(file, 0o600)
+
+
+def _new_file(path: Path) -> Path:
+    """The private file a backup is written to before it becomes ``path``. A backup never
+    overwrites: an old copy may be the only good one."""
+    if path.exists():
+        raise StorageError(f"{path} exists; choose a new file for the backup")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.partial")
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)  # from a backup killed half-way
+    private(partial)
+    return partial
+
+
+async def _hold_alone(db: aiosqlite.Connection) -> None:
+    """Take the file for this connection alone until it closes; a running bot keeps a
+    lock on it (WAL mode), so this fails fast instead of changing data under it."""
+    await db.execute("PRAGMA busy_timeout = 200")
+    await db.execute("PRAGMA locking_mode = EXCLUSIVE")
+    try:
+        await db.execute("BEGIN EXCLUSIVE")
+        await db.execute("COMMIT")
+    except sqlite3.OperationalError:
+        await db.close()
+        raise StorageError("the database is in use: stop the bot first") from None
+    await db.execute("PRAGMA busy_timeout = 5000")
 
 
 def _split_sql(script: str) -> list[str]:

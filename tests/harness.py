@@ -4,6 +4,7 @@ through the same buttons a person would press. Nothing of our code is mocked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from bot.app import Qorgau, Runner
 from bot.clock import Clock
 from bot.settings import Settings
 from emulator import Emulator, Limits, SimGroup, SimUser
+from storage.crypto import PERSONAL, Codec, DataKeyError, new_key, parse_key
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
@@ -26,6 +28,10 @@ FAST_LIMITS = Limits(per_chat=20, per_chat_window=1.0, per_group=60, per_group_w
 FAST_RATES = {"rate_private_per_second": 20.0, "rate_group_per_minute": 60.0,
               "rate_global_per_second": 200.0}
 
+# Every test database is encrypted with this throwaway key (the bot in-process and
+# BotProcess alike); a test reading raw rows opens them with ``data_codec()``.
+TEST_KEY = new_key()
+
 ALMATY = (43.2567, 76.9286)
 ASTANA = (51.1282, 71.4307)
 SHYMKENT = (42.3155, 69.5869)
@@ -34,7 +40,7 @@ SHYMKENT = (42.3155, 69.5869)
 def make_settings(emu: Emulator, db: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "bot_token": emu.token, "telegram_api_url": emu.api_url, "database": db,
-        **FAST_RATES, **overrides,
+        "data_key": TEST_KEY, **FAST_RATES, **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -152,11 +158,28 @@ async def card_for(user: SimUser, alert_id: int, after: int = 0) -> Any:
     return await user.wait_for(predicate=lambda m: label in m.buttons, after=after)
 
 
+def data_codec() -> Codec:
+    return Codec(parse_key(TEST_KEY))
+
+
 def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    """Read the bot's database as an auditor would (tests only; the bot never does this)."""
+    """Read the bot's database as an auditor with the key would (tests only; the bot never
+    does this): ``plain(column)`` in the SQL opens a sealed value."""
     import sqlite3
 
-    with sqlite3.connect(db) as conn:
+    codec = data_codec()
+
+    def plain(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        for table, columns in PERSONAL.items():
+            for column in columns:
+                with contextlib.suppress(DataKeyError):
+                    return codec.open(value, f"{table}.{column}")
+        raise DataKeyError("not sealed with the test key")
+
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: no lock left behind
+        conn.create_function("plain", 1, plain)
         return conn.execute(sql, args).fetchall()
 
 
@@ -192,6 +215,7 @@ class BotProcess:
             "QORGAU_BOT_TOKEN": self.world.emu.token,
             "QORGAU_TELEGRAM_API_URL": self.world.emu.api_url,
             "QORGAU_DATABASE": str(self.world.db),
+            "QORGAU_DATA_KEY": TEST_KEY,
             "QORGAU_ADMIN_IDS": str(self.world.coordinator.id),
             "QORGAU_ACK_TIMEOUT_SECONDS": "3600",
             "PTB_TIMEDELTA": "1",

@@ -83,7 +83,7 @@ async def test_a_refused_edit_fails_once_is_recorded_and_coordinators_are_told(
                             " WHERE state = 'failed'")
     assert [(c, k, a) for c, k, a, _ in failed] == [(marat.id, "edit", 1)]
     assert "message to edit not found" in failed[0][3].lower()
-    events = rows(world.db, "SELECT kind, detail FROM alert_events WHERE alert_id = ?"
+    events = rows(world.db, "SELECT kind, plain(detail) FROM alert_events WHERE alert_id = ?"
                             " AND kind = 'delivery_failed'", alert_id)
     assert len(events) == 1 and str(marat.id) in events[0][1]
     edits = [c for c in world.emu.calls

@@ -46,8 +46,8 @@ async def test_lawyer_registers_regions_and_languages(world: World) -> None:
     await world.start()
     await world.register_coordinator()
     lawyer = await world.register_lawyer("Marat", ("Almaty", "Astana"), on_call=False)
-    assert rows(world.db, "SELECT role, display_name, serves_regions, speaks, step FROM people"
-                       " WHERE user_id = ?", lawyer.id) == [
+    assert rows(world.db, "SELECT role, plain(display_name), serves_regions, speaks, step"
+                          " FROM people WHERE user_id = ?", lawyer.id) == [
         ("lawyer", "Marat", "almaty,astana", "ru", "done")]
     assert lawyer.keyboard is not None and lawyer.keyboard[-1] == ["🟢 Go on call"]
     assert "📍 SOS: send my location" in lawyer.keyboard[0]  # a lawyer can be detained too

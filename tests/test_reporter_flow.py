@@ -18,7 +18,7 @@ async def test_register_and_one_tap_alert_is_stored_then_confirmed(world: World)
     confirm = await aida.wait_for("received and saved", after=mark)
     assert confirm.text is not None and "Alert #1" in confirm.text
     # The confirmation was sent only after the alert was committed.
-    (alert,) = rows(world.db, "SELECT id, state, region, lat, lon FROM alerts")
+    (alert,) = rows(world.db, "SELECT id, state, region, plain(lat), plain(lon) FROM alerts")
     assert alert[:3] == (1, "open", "almaty")  # region from the location, not the profile
     sent = world.emu.sent(chat_id=aida.id, method="sendMessage")
     assert any("received and saved" in (c.params.get("text") or "") for c in sent)
@@ -35,7 +35,7 @@ async def test_second_tap_adds_position_instead_of_a_duplicate(world: World) -> 
     await aida.tap("📍 SOS: send my location", location=ASTANA)
     await aida.wait_for("new position was added", after=mark)
     assert rows(world.db, "SELECT COUNT(*) FROM alerts") == [(1,)]
-    assert rows(world.db, "SELECT round(lat, 2) FROM alerts") == [(51.13,)]
+    assert rows(world.db, "SELECT round(plain(lat), 2) FROM alerts") == [(51.13,)]
     kinds = [k for (k,) in rows(world.db, "SELECT kind FROM alert_events ORDER BY id")]
     assert kinds == ["raised", "position"]
 
@@ -45,7 +45,7 @@ async def test_alert_without_location_uses_registered_region(world: World) -> No
     bek = await world.register_reporter("Bek", region="Shymkent")
     await bek.tap("🆘 Alert without location")
     await bek.wait_for("received and saved")
-    assert rows(world.db, "SELECT region, lat FROM alerts") == [("shymkent", None)]
+    assert rows(world.db, "SELECT region, plain(lat) FROM alerts") == [("shymkent", None)]
 
 
 async def test_live_location_update_moves_the_open_alert(world: World) -> None:
@@ -57,7 +57,7 @@ async def test_live_location_update_moves_the_open_alert(world: World) -> None:
     clock.advance(11)  # past the throttle (one stored position per 10 s)
     await aida.edit_live_location(msg, *ASTANA)
     await world.drain()
-    assert rows(world.db, "SELECT COUNT(*), round(lat, 2) FROM alerts") == [(1, 51.13)]
+    assert rows(world.db, "SELECT COUNT(*), round(plain(lat), 2) FROM alerts") == [(1, 51.13)]
 
 
 async def test_name_that_is_empty_or_a_command_is_refused_politely(world: World) -> None:
@@ -71,7 +71,7 @@ async def test_name_that_is_empty_or_a_command_is_refused_politely(world: World)
     await u.send_text("   ")
     await u.send_text("\u200b")
     await u.wait_for("Please send a name", after=mark)
-    assert rows(world.db, "SELECT display_name, step FROM people") == [(None, "name")]
+    assert rows(world.db, "SELECT plain(display_name), step FROM people") == [(None, "name")]
 
 
 async def test_forged_region_button_changes_nothing(world: World) -> None:

@@ -45,7 +45,7 @@ async def test_media_and_captions_reach_the_holder_as_copies(world: World) -> No
     assert {c.params["from_chat_id"] for c in calls} == {reporter.id}
     assert sorted(c.params["message_id"] for c in calls) == sorted(
         m["message_id"] for m in (photo, voice, document))
-    events = rows(world.db, "SELECT detail FROM alert_events WHERE kind = 'reporter_media'"
+    events = rows(world.db, "SELECT plain(detail) FROM alert_events WHERE kind = 'reporter_media'"
                             " ORDER BY id")
     details = [json.loads(d) for (d,) in events]
     assert [d["media"] for d in details] == ["photo", "voice", "document"]
@@ -108,8 +108,9 @@ async def test_forwarded_location_never_raises_an_alert_there(world: World) -> N
     mark = reporter.mark()
     await reporter.forward_location(*ASTANA, from_name="A friend")
     await reporter.wait_for("does not change your alert's position", after=mark)
-    assert rows(world.db, "SELECT COUNT(*), round(lat, 2) FROM alerts") == [(1, 43.26)]
-    (detail,) = rows(world.db, "SELECT detail FROM alert_events WHERE kind = 'reporter_text'")
+    assert rows(world.db, "SELECT COUNT(*), round(plain(lat), 2) FROM alerts") == [(1, 43.26)]
+    (detail,) = rows(world.db,
+                     "SELECT plain(detail) FROM alert_events WHERE kind = 'reporter_text'")
     assert "51.12820, 71.43070" in json.loads(detail[0])["text"]
     await world.drain()
     assert not any("Alert #" in (m.text or "") for m in aigul.inbox)  # Astana's: nothing

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import TEST_KEY
+
 REPO = Path(__file__).resolve().parent.parent
 # Syntactically valid (digits:35 characters), but not a real bot's token.
 TOKEN = "123456789:AAFakeTokenForTestsOnly_0123456789xyz"
@@ -36,6 +38,7 @@ def clean_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
+    env["QORGAU_DATA_KEY"] = TEST_KEY  # a throwaway data key, unless a test sets its own
     env.update(settings)
     return env
 

@@ -12,7 +12,7 @@ from bot.clock import ManualClock
 from bot.domain.notify import LOCAL_TZ
 from tests.harness import ALMATY, World, card_for, raise_alert, rows
 
-PERSON = "SELECT role, step, display_name, serves_regions, on_call, on_call_until" \
+PERSON = "SELECT role, step, plain(display_name), serves_regions, on_call, on_call_until" \
          " FROM people WHERE user_id = ?"
 
 

@@ -58,7 +58,7 @@ async def test_names_are_cleaned_at_registration_and_quoted_on_cards(world: Worl
     await user.press("Almaty", message=await user.wait_for("Where are you based?"))
     await user.press("No, region only", message=await user.wait_for("May press-freedom"))
     await user.wait_for("You are registered")
-    names = dict(rows(world.db, "SELECT user_id, display_name FROM people"))
+    names = dict(rows(world.db, "SELECT user_id, plain(display_name) FROM people"))
     assert names[coordinator.id] == "Dana Coordinator"
     assert names[lawyer.id] == "Marat ‼️ URGENT"
     assert names[user.id] == "Aida State: closedx Taken by Marat"

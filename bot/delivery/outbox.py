@@ -33,7 +33,15 @@ from typing import Protocol
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
-from bot.domain.messages import DELETE, ERASE, PRIORITY_ALERT, PRIORITY_CASE, Outgoing, combine
+from bot.domain.messages import (
+    DELETE,
+    EDITED_IN_PLACE,
+    ERASE,
+    PRIORITY_ALERT,
+    PRIORITY_CASE,
+    Outgoing,
+    combine,
+)
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
 from storage import Due, OutboxRow, Tx
@@ -74,6 +82,20 @@ def backoff(attempts: int, rng: random.Random) -> float:
     """Exponential back-off with jitter, capped low: after an outage, alerts queued during
     it must go within seconds of the Bot API coming back, not a minute later."""
     return rng.uniform(0.5, 1.0) * min(15.0, 0.5 * 2 ** max(0, attempts - 1))
+
+
+def residues(batch: Iterable[OutboxRow], kept: Iterable[str]) -> list[tuple[int, str]]:
+    """What each settled row keeps of its payload: all of it for the kinds in ``kept``
+    (edited later), else only what withdrawing the message needs (nothing personal)."""
+    keep = set(kept)
+    return [(r.id, _residue(r.payload)) for r in batch if r.kind not in keep]
+
+
+def _residue(payload: str) -> str:
+    try:
+        return Outgoing.from_json(payload).residue().to_json()
+    except (ValueError, TypeError, KeyError):  # a payload that could not be sent either
+        return Outgoing().to_json()
 
 
 @dataclass
@@ -418,10 +440,12 @@ class OutboxWorker:
                     # the message now says what the edit said
                     await tx.set_payload(first.target_id, first.payload)
                 await self._catch_up_edits(tx, o.batch)
+                await tx.keep_after_delivery(residues(o.batch, kept=EDITED_IN_PLACE))
             elif o.retry_in is not None:
                 await tx.mark_retry(o.ids, o.not_before, o.failure)
             else:
                 await tx.mark_failed(o.ids, o.failure)
+                await tx.keep_after_delivery(residues(o.batch, kept=()))
 
     async def _settle_backlog(self) -> None:
         """Record what was sent while the database refused writes."""

@@ -45,6 +45,13 @@ class Outgoing:
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
 
+    def residue(self) -> Outgoing:
+        """What a delivered row keeps when no edit will need its words: whether it was a
+        copy (of which message), a pin or captioned, all that withdrawing it asks; never
+        its text, a position or a link (an invite link must not outlive its sending)."""
+        return Outgoing(text="…" if self.text else "", copy_of=self.copy_of,
+                        location=(0.0, 0.0) if self.location is not None else None)
+
     @classmethod
     def from_json(cls, raw: str) -> Outgoing:
         data = json.loads(raw)
@@ -192,3 +199,6 @@ DELETE = "delete"
 # Outbox kind of a request to delete a message a person sent us (a typed PIN); its payload is
 # ``{"message_id": N}``, in the chat of the row.
 ERASE = "erase"
+# The kinds of message edited in place as an alert moves (cards, group notices): their
+# rows keep the whole payload (sealed) after delivery; every other row keeps a residue.
+EDITED_IN_PLACE = ("alert", "group")

@@ -1,0 +1,115 @@
+"""Sealing every personal value of a database with the current key, batch by batch: the
+upgrade of an older database with plain values, and ``qorgau rotate-key``.
+
+Each batch is its own transaction and only values not yet sealed with the current key are
+read, so a crash loses at most one batch of work and the next run carries on where this
+one stopped. Nothing is written that was not first opened with a key we hold: a wrong key
+stops the run with every row as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from storage.crypto import PERSONAL, PREFIX, Codec, DataKeyError
+
+KEY_CHECK = "data_key_check"  # kv: a known text sealed with the current key
+KEY_NEXT = "data_key_next"  # kv: the key id a rotation in progress is moving to
+CHECK_TEXT = "qorgau data key check"
+
+
+async def reseal(db: aiosqlite.Connection, codec: Codec, batch: int = 500,
+                 plain_ok: bool = False) -> int:
+    """Seal with the current key every personal value that is not sealed with it yet;
+    return how many rows changed. ``plain_ok``: plain values are an older database's and
+    are sealed as they are (the upgrade); otherwise a plain value is an error."""
+    mine = f"{PREFIX}{codec.key_id}."
+    total = 0
+    for table, columns in PERSONAL.items():
+        names = list(columns)
+        stale = " OR ".join(f"({c} IS NOT NULL AND substr({c}, 1, {len(mine)}) IS NOT ?)"
+                            for c in names)
+        last = 0
+        while True:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = list(await db.execute_fetchall(
+                    f"SELECT rowid, {', '.join(names)} FROM {table}"
+                    f" WHERE rowid > ? AND ({stale}) ORDER BY rowid LIMIT ?",
+                    (last, *[mine] * len(names), batch)))
+                updates = [(*(_resealed(codec, table, c, columns[c], v, plain_ok)
+                              for c, v in zip(names, r[1:], strict=True)), r[0])
+                           for r in rows]
+                await db.executemany(
+                    f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in names)}"
+                    " WHERE rowid = ?", updates)
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            if not rows:
+                break
+            last, total = rows[-1][0], total + len(rows)
+    return total
+
+
+async def forget_old_pages(db: aiosqlite.Connection) -> None:
+    """Copy the WAL into the database file and empty it, so the pages that held the
+    old values (plain, or under the old key) are overwritten, not left in the WAL."""
+    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _resealed(codec: Codec, table: str, column: str, kind: type, value: Any,
+              plain_ok: bool) -> Any:
+    where = f"{table}.{column}"
+    if value is None:
+        return None
+    if isinstance(value, str) and value.startswith(PREFIX):
+        return codec.seal(codec.open(value, where), where)
+    if not plain_ok:
+        raise DataKeyError(f"{where}: a value is not encrypted")
+    return codec.seal(repr(float(value)) if kind is float else str(value), where)
+
+
+async def kv(db: aiosqlite.Connection, key: str) -> str | None:
+    rows = list(await db.execute_fetchall("SELECT value FROM kv WHERE key = ?", (key,)))
+    return str(rows[0][0]) if rows else None
+
+
+async def set_kv(db: aiosqlite.Connection, key: str, value: str | None) -> None:
+    if value is None:
+        await db.execute("DELETE FROM kv WHERE key = ?", (key,))
+    else:
+        await db.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                         " DO UPDATE SET value = excluded.value", (key, value))
+
+
+def opens(codec: Codec, check: str) -> bool:
+    """Whether the stored verification value opens with one of the codec's keys."""
+    try:
+        return codec.open(check, f"kv.{KEY_CHECK}") == CHECK_TEXT
+    except DataKeyError:
+        return False
+
+
+def sealed_check(codec: Codec) -> str:
+    return codec.seal(CHECK_TEXT, f"kv.{KEY_CHECK}")
+
+
+def stored_check(path: Path) -> tuple[str | None, str | None]:
+    """The verification value and any unfinished rotation of a database file, read
+    without writing to it; (None, None) if it has neither (or is no database of ours)."""
+    if not path.is_file():
+        return None, None
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            found = dict(conn.execute("SELECT key, value FROM kv WHERE key IN (?, ?)",
+                                      (KEY_CHECK, KEY_NEXT)).fetchall())
+    except sqlite3.Error:
+        return None, None
+    return found.get(KEY_CHECK), found.get(KEY_NEXT)
