@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.erasure import FORGET_DATA
 from bot.domain.messages import utf16_len
 from bot.domain.notify import RAISE_NOW_DATA
 from bot.i18n import t
@@ -112,6 +113,11 @@ async def _decline_choices(q: Domain, uid: int, a: list[str]) -> str | None:
 @route("decl:" + NUM + ":([a-z]{2,5})")
 async def _decline(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.decline(uid, int(a[0]), a[1])
+
+
+@route(FORGET_DATA)
+async def _forget(q: Domain, uid: int, _: list[str]) -> str | None:
+    return await q.erasure.forget(uid, "en")
 
 
 async def on_button(update: Update, context: Context) -> None:

@@ -67,11 +67,20 @@ async def language(update: Update, context: Context) -> None:
                                   "Use /language en, /language kk or /language ru."))
 
 
+async def forget(update: Update, context: Context) -> None:
+    """/forget: erase what is stored about the sender, after a confirmation button."""
+    if not is_private(update):
+        return
+    user_id, lang = sender(update)
+    await say(context, user_id, await domain(context).erasure.forget_choice(user_id, lang))
+
+
 def handlers() -> list[object]:
     private = filters.ChatType.PRIVATE
     return [
         CommandHandler("start", start, filters=NEW_MESSAGES),
         CommandHandler("language", language, filters=NEW_MESSAGES),
+        CommandHandler("forget", forget, filters=NEW_MESSAGES),
         MessageHandler(private & filters.LOCATION, location),
         MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                        text),

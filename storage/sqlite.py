@@ -19,12 +19,15 @@ from typing import Any
 
 import aiosqlite
 
+from storage import personal
 from storage.records import Alert, AuditEntry, Due, Event, HeldInput, OutboxRow, Person, Timer
 
 _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
     "share_location", "step", "on_call", "on_call_until",
 }
+# The placeholder reporter of an anonymised alert (migration 0008): Telegram has no user 0.
+ERASED = 0
 _ALERT_COLUMNS = {
     "state", "region", "lat", "lon", "accuracy_m", "located_at", "urgent", "wave",
     "acknowledged_by", "acknowledged_at", "claimed_by", "claimed_at", "last_update_at",
@@ -537,6 +540,94 @@ class Tx:
     async def forget_updates(self, before: float) -> int:
         return await self._exec("DELETE FROM processed_updates WHERE at < ?", (before,))
 
+    # --- retention and erasure: storage.personal lists what is personal -----------------
+
+    async def alerts_to_anonymise(self, closed_before: float, limit: int) -> list[int]:
+        """Closed alerts, closed before the given time, still linked to their reporter."""
+        rows = await self._all(
+            "SELECT id FROM alerts WHERE state = 'closed' AND closed_at < ?"
+            " AND reporter_id != ? ORDER BY id LIMIT ?", (closed_before, ERASED, limit))
+        return [r[0] for r in rows]
+
+    async def closed_alerts_of(self, reporter_id: int) -> list[int]:
+        rows = await self._all(
+            "SELECT id FROM alerts WHERE reporter_id = ? AND state = 'closed' ORDER BY id",
+            (reporter_id,))
+        return [r[0] for r in rows]
+
+    async def anonymise_alert(self, alert_id: int, now: float) -> int | None:
+        """Remove everything personal about one closed alert: its position, the personal
+        fields of its timeline (a recorded redaction the triggers allow), the rows of
+        ``personal.ALERT_TABLES``, and what its reporter's chat was sent about it; the alert
+        then points at the placeholder reporter 0. Returns the former reporter, or None if
+        the alert is open, unknown or anonymous already."""
+        alert = await self.alert(alert_id)
+        if alert is None or alert.is_open or alert.reporter_id == ERASED:
+            return None
+        nulls = "".join(f", {c} = NULL" for c in personal.ALERT_COLUMNS)
+        await self._exec(f"UPDATE alerts SET reporter_id = ?{nulls} WHERE id = ?",
+                         (ERASED, alert_id))
+        rows = await self._all(
+            "SELECT id, actor_id, detail FROM alert_events WHERE alert_id = ?"
+            " AND redacted_at IS NULL", (alert_id,))
+        await self._db.executemany(
+            "UPDATE alert_events SET detail = ?, actor_id = ?, redacted_at = ? WHERE id = ?",
+            [(json.dumps(personal.redact_detail(json.loads(r["detail"])), ensure_ascii=False),
+              None if r["actor_id"] == alert.reporter_id else r["actor_id"], now, r["id"])
+             for r in rows])
+        for table, column in personal.ALERT_TABLES.items():
+            await self._exec(f"DELETE FROM {table} WHERE {column} = ?", (alert_id,))
+        await self._forget_settled("chat_id = ? AND alert_id = ?", (alert.reporter_id, alert_id))
+        return alert.reporter_id
+
+    async def redact_sent_payloads(self, limit: int) -> int:
+        """Settled outbox rows of anonymised alerts keep only the shape of their message
+        (``personal.redact_payload``); returns how many were redacted in this batch."""
+        rows = await self._all(
+            "SELECT o.id, o.payload FROM outbox o JOIN alerts a ON a.id = o.alert_id"
+            " WHERE a.reporter_id = ? AND o.redacted = 0 AND o.state != 'pending' LIMIT ?",
+            (ERASED, limit))
+        await self._db.executemany(
+            "UPDATE outbox SET payload = ?, redacted = 1 WHERE id = ?",
+            [(personal.redact_payload(r["payload"]), r["id"]) for r in rows])
+        return len(rows)
+
+    async def forget_erased_chats(self) -> int:
+        """Settled messages to people who were erased (sent after the erasure, such as its
+        confirmation) go too."""
+        return await self._forget_settled(
+            "chat_id > 0 AND NOT EXISTS (SELECT 1 FROM people p WHERE p.user_id = chat_id"
+            " AND p.step != 'erased')", ())
+
+    async def _forget_settled(self, where: str, args: Sequence[Any]) -> int:
+        """Delete the settled outbox rows matching ``where`` that no other row still
+        refers to (an edit in flight keeps its target until the next purge)."""
+        return await self._exec(
+            f"DELETE FROM outbox WHERE state != 'pending' AND ({where}) AND id NOT IN ("
+            f" SELECT target_id FROM outbox WHERE target_id IS NOT NULL"
+            f" AND NOT (state != 'pending' AND ({where})))", (*args, *args))
+
+    async def erase_person(self, user_id: int) -> None:
+        """Erase a person: the rows of ``personal.PERSON_TABLES``, their timers, the settled
+        messages to them, and their profile; a former lawyer still named as the one who
+        acknowledged or claimed an alert keeps an empty row (the alert refers to it)."""
+        for table, column in personal.PERSON_TABLES.items():
+            await self._exec(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
+        marks = ",".join("?" for _ in personal.PERSON_TIMERS)
+        await self._exec(f"DELETE FROM timers WHERE subject_id = ? AND kind IN ({marks})",
+                         (user_id, *personal.PERSON_TIMERS))
+        await self._forget_settled("chat_id = ?", (user_id,))
+        referenced = await self._one(
+            "SELECT 1 FROM alerts WHERE reporter_id = ? OR acknowledged_by = ?"
+            " OR claimed_by = ? LIMIT 1", (user_id, user_id, user_id))
+        if referenced is None:
+            await self._exec("DELETE FROM people WHERE user_id = ?", (user_id,))
+        else:
+            await self._exec(
+                "UPDATE people SET role = 'reporter', display_name = NULL, region = NULL,"
+                " serves_regions = '', speaks = '', share_location = 0, step = 'erased',"
+                " on_call = 0, on_call_until = NULL WHERE user_id = ?", (user_id,))
+
     async def add_events(self, events: Sequence[tuple[int, float, str, int | None,
                                                       dict[str, Any]]]) -> None:
         """Many timeline events (alert, at, kind, actor, detail) in one statement."""
@@ -676,6 +767,13 @@ class Storage:
         db = self._require()
         async with self._lock:
             yield Tx(db)
+
+    async def checkpoint(self) -> None:
+        """Move the WAL into the database file and empty it: after a purge, the old
+        versions of the pages it overwrote must not survive in the WAL."""
+        db = self._require()
+        async with self._lock:
+            await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:

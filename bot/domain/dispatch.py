@@ -15,7 +15,8 @@ from storage import Person
 # Each role's commands: (usage, what it does). English sources, translated when shown.
 COMMON = (("/language en|kk|ru", "change the language"), ("/help", "this help"))
 COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "reporter": (("/start", "register, or show your SOS buttons again"), *COMMON),
+    "reporter": (("/start", "register, or show your SOS buttons again"),
+                 ("/forget", "erase your profile and history here"), *COMMON),
     "lawyer": (
         ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),
         ("/offcall", "go off call"),
@@ -34,6 +35,7 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("/invite lawyer|coordinator", "a single-use invite link"),
         ("/people [role]", "who is registered"),
         ("/revoke <user id>", "take a lawyer's or coordinator's role away"),
+        ("/erase <user id>", "erase everything stored about a person"),
         ("/audit [days]", "invites, joins and revocations"),
         ("/leave", "leave the team"),
         ("/connect, /disconnect", "inside a press-freedom group: its alert notices"),

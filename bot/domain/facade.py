@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.domain.casework import CaseWork
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
+from bot.domain.erasure import ERASE, FORGET, RETENTION, Erasure
 from bot.domain.flood import SUMMARY, Flood
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
@@ -25,6 +26,7 @@ class Domain:
     coordination: Coordination
     private_text: PrivateText
     flood: Flood
+    erasure: Erasure
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -33,7 +35,7 @@ class Domain:
         flood = Flood(svc)
         reporting = Reporting(svc, casework.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
-                   PrivateText(svc, reporting, team, casework), flood)
+                   PrivateText(svc, reporting, team, casework), flood, Erasure(svc))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
@@ -41,9 +43,13 @@ class Domain:
             await self.team.on_call_ended(subject)
         elif kind == SUMMARY:
             await self.flood.summary(subject)
+        elif kind == RETENTION:
+            await self.erasure.purge()
+        elif kind in (FORGET, ERASE):
+            await self.erasure.erasure_due(kind, subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
-                                                  SUMMARY)}
+                                                  SUMMARY, RETENTION, FORGET, ERASE)}

@@ -1,0 +1,162 @@
+"""Retention (issue 8, point 4): a daily timer row anonymises alerts closed more than
+QORGAU_RETENTION_DAYS ago. Driven through the real bot over the emulator, on an injected
+clock; the database file and its WAL are then read as a thief would read them."""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from emulator import SimUser
+from storage import personal
+from tests.harness import ALMATY, ASTANA, World, claim, raise_alert, rows
+
+DAY = 86400.0
+NAME = "Zhuldyzai"  # the reporter's chosen name: must not survive the purge
+TEXT = "Kokbazar-backroom-4417"  # what the reporter wrote
+NOTE = "Protocol-number-90210"  # the lawyer's note
+CLOSING = "Released-at-dawn-5531"  # the lawyer's closing note
+
+
+def raw_bytes(db: Path) -> bytes:
+    """The database file and its WAL, as copied off a seized disk."""
+    wal = Path(f"{db}-wal")
+    return db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def traces(blob: bytes, *texts: str, where: tuple[float, float] = ALMATY) -> list[str]:
+    """Which of these personal values (and the position, as text or as SQLite's
+    big-endian doubles) can be found in the bytes."""
+    found = [s for s in texts if s.encode() in blob]
+    for value in where:
+        if str(value).encode() in blob or struct.pack(">d", value) in blob:
+            found.append(str(value))
+    return found
+
+
+async def closed_case(world: World, lawyer: SimUser) -> tuple[SimUser, int]:
+    """A reporter raises an alert, writes, the lawyer claims, notes and closes it."""
+    reporter, alert_id = await raise_alert(world, NAME, ALMATY)
+    await claim(lawyer, alert_id)
+    await reporter.send_text(TEXT)
+    await lawyer.wait_for(TEXT)
+    await lawyer.send_command("/note", f"{alert_id} {NOTE}")
+    await reporter.wait_for(NOTE)
+    await lawyer.send_command("/close", f"{alert_id} {CLOSING}")
+    choice = await lawyer.wait_for(f"How did case #{alert_id} end?")
+    await lawyer.press("released", message=choice)
+    await reporter.wait_for(CLOSING)
+    await world.drain()
+    return reporter, alert_id
+
+
+async def stats(coordinator: SimUser, days: int) -> str:
+    mark = coordinator.mark()
+    await coordinator.send_command("/stats", str(days))
+    msg = await coordinator.wait_for("alert(s) raised", after=mark)
+    return msg.text or ""
+
+
+async def test_purge_erases_old_alerts_and_keeps_the_statistics(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock, retention_days=30)
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty", "Astana"))
+    reporter, old = await closed_case(world, marat)
+    assert traces(raw_bytes(world.db), NAME, TEXT, NOTE, CLOSING)  # the test can see them
+
+    clock.advance(20 * DAY)  # a second reporter: an open alert, never purged
+    other, open_id = await raise_alert(world, "Saule", ASTANA)
+    before = await stats(coordinator, 60)
+    assert "2 alert(s) raised, 1 still open" in before
+
+    clock.advance(10 * DAY + 60)  # the first alert is now 30 days and a minute old
+    await world.q.timers.run_due()
+    await world.drain()
+    await world.q.timers.run_due()  # idempotent: a second run finds nothing to do
+
+    assert await stats(coordinator, 60) == before
+    assert rows(world.db, "SELECT reporter_id, lat, lon, accuracy_m, located_at, region,"
+                " outcome, claimed_by FROM alerts WHERE id = ?", old) == [
+        (0, None, None, None, None, "almaty", "released", marat.id)]
+    assert rows(world.db, "SELECT COUNT(*) FROM people WHERE user_id = ?", reporter.id) == [(0,)]
+    assert rows(world.db, "SELECT COUNT(*) FROM outbox WHERE chat_id = ?", reporter.id) == [(0,)]
+    assert rows(world.db, "SELECT COUNT(*) FROM alert_events WHERE alert_id = ? AND"
+                " actor_id = ?", old, reporter.id) == [(0,)]
+    kinds = [k for (k,) in rows(world.db, "SELECT kind FROM alert_events WHERE alert_id = ?"
+                                " ORDER BY id", old)]
+    assert kinds[0] == "raised" and kinds[-1] == "erased" and "lawyer_note" in kinds
+    # Nothing personal in the file or its WAL, however it is read.
+    assert traces(raw_bytes(world.db), NAME, TEXT, NOTE, CLOSING) == []
+    # The open alert and the second reporter are untouched; the next purge is due tomorrow.
+    assert rows(world.db, "SELECT reporter_id, lat FROM alerts WHERE id = ?", open_id) == [
+        (other.id, ASTANA[0])]
+    assert rows(world.db, "SELECT due_at FROM timers WHERE kind = 'retention'") == [
+        (pytest.approx(clock.now() + DAY),)]
+    # The coordinator still reads the anonymous timeline, without the texts.
+    mark = coordinator.mark()
+    await coordinator.send_command("/case", str(old))
+    timeline = await coordinator.wait_for(f"#{old}", after=mark)
+    assert "erased" in (timeline.text or "") and TEXT not in (timeline.text or "")
+
+
+async def test_a_reporter_with_a_younger_alert_keeps_the_profile(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock, retention_days=30)
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    reporter, old = await closed_case(world, marat)
+    clock.advance(20 * DAY)
+    mark = reporter.mark()
+    await reporter.tap("📍 SOS: send my location", location=ALMATY)
+    msg = await reporter.wait_for("received and saved", after=mark)
+    young = int((msg.text or "").split("#")[1].split()[0])
+    clock.advance(10 * DAY + 60)
+    await world.q.timers.run_due()
+    assert rows(world.db, "SELECT id, reporter_id FROM alerts ORDER BY id") == [
+        (old, 0), (young, reporter.id)]
+    assert rows(world.db, "SELECT display_name FROM people WHERE user_id = ?",
+                reporter.id) == [(NAME,)]
+
+
+def test_the_timeline_allows_a_redaction_only() -> None:
+    """The triggers let a redaction remove fields once, and nothing else."""
+    from storage.sqlite import _migrations, _split_sql
+
+    db = sqlite3.connect(":memory:")
+    for _, sql in _migrations():
+        for statement in _split_sql(sql):
+            db.execute(statement)
+    db.execute("INSERT INTO alerts (id, reporter_id, created_at) VALUES (1, 0, 0)")
+    db.execute("INSERT INTO alert_events (alert_id, at, kind, actor_id, detail)"
+               " VALUES (1, 1, 'reporter_text', 7, '{\"text\": \"hi\", \"held\": true}')")
+    refused = [
+        "UPDATE alert_events SET detail = '{\"text\": \"bye\", \"held\": true}',"
+        " redacted_at = 2",  # rewriting a value
+        "UPDATE alert_events SET detail = '{\"held\": true}'",  # not recorded as a redaction
+        "UPDATE alert_events SET kind = 'x', detail = '{}', redacted_at = 2",
+        "UPDATE alert_events SET actor_id = 8, detail = '{}', redacted_at = 2",
+        "UPDATE alert_events SET detail = '{\"held\": true, \"x\": 1}', redacted_at = 2",
+        "DELETE FROM alert_events",
+    ]
+    for sql in refused:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(sql)
+    db.execute("UPDATE alert_events SET detail = ?, actor_id = NULL, redacted_at = 2",
+               ('{"held": true}',))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):  # once only
+        db.execute("UPDATE alert_events SET detail = '{}', redacted_at = 3")
+
+
+def test_redaction_keeps_only_anonymous_fields() -> None:
+    assert personal.redact_detail({"text": "x", "outcome": "released", "lawyer": 5,
+                                   "file_id": "f", "caption": "c"}) == {
+        "outcome": "released", "lawyer": 5}
+    assert personal.redact_payload('{"text": "Aida at 43.2", "copy_of": [1, 2]}') == \
+        '{"redacted": true, "copy_of": [0, 0]}'
+    assert personal.redact_payload("not json") == '{"redacted": true}'
