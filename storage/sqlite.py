@@ -558,7 +558,7 @@ class Tx:
     async def anonymise_alert(self, alert_id: int, now: float) -> int | None:
         """Remove everything personal about one closed alert: its position, the personal
         fields of its timeline (a recorded redaction the triggers allow), the rows of
-        ``personal.ALERT_TABLES``, and what its reporter's chat was sent about it; the alert
+        ``personal.ALERT_TABLES``, and the messages to its reporter about it; the alert
         then points at the placeholder reporter 0. Returns the former reporter, or None if
         the alert is open, unknown or anonymous already."""
         alert = await self.alert(alert_id)
@@ -578,38 +578,44 @@ class Tx:
         for table, column in personal.ALERT_TABLES.items():
             await self._exec(f"DELETE FROM {table} WHERE {column} = ?", (alert_id,))
         await self._forget_settled("chat_id = ? AND alert_id = ?", (alert.reporter_id, alert_id))
+        await self._redact_payloads("o.alert_id = ?", (alert_id,), limit=-1)
         return alert.reporter_id
 
     async def redact_sent_payloads(self, limit: int) -> int:
-        """Settled outbox rows of anonymised alerts keep only the shape of their message
-        (``personal.redact_payload``); returns how many were redacted in this batch."""
+        """Settled outbox rows of anonymised alerts (those still pending when their alert
+        was anonymised) keep only the shape of their message; returns how many were
+        redacted in this batch."""
+        return await self._redact_payloads("a.reporter_id = ?", (ERASED,), limit)
+
+    async def _redact_payloads(self, where: str, args: Sequence[Any], limit: int) -> int:
         rows = await self._all(
             "SELECT o.id, o.payload FROM outbox o JOIN alerts a ON a.id = o.alert_id"
-            " WHERE a.reporter_id = ? AND o.redacted = 0 AND o.state != 'pending' LIMIT ?",
-            (ERASED, limit))
+            f" WHERE ({where}) AND o.redacted = 0 AND o.state != 'pending' LIMIT ?",
+            (*args, limit))
         await self._db.executemany(
             "UPDATE outbox SET payload = ?, redacted = 1 WHERE id = ?",
             [(personal.redact_payload(r["payload"]), r["id"]) for r in rows])
         return len(rows)
 
     async def forget_erased_chats(self) -> int:
-        """Settled messages to people who were erased (sent after the erasure, such as its
-        confirmation) go too."""
+        """Settled messages to people who were erased (such as the confirmation, sent after
+        the erasure) are blanked too."""
         return await self._forget_settled(
             "chat_id > 0 AND NOT EXISTS (SELECT 1 FROM people p WHERE p.user_id = chat_id"
             " AND p.step != 'erased')", ())
 
     async def _forget_settled(self, where: str, args: Sequence[Any]) -> int:
-        """Delete the settled outbox rows matching ``where`` that no other row still
-        refers to (an edit in flight keeps its target until the next purge)."""
+        """Settled outbox rows matching ``where`` keep nothing of their chat or message:
+        rows are blanked, not deleted, so that ids never go back (the delivery worker reads
+        new rows by id) and an edit's target stays where it was."""
         return await self._exec(
-            f"DELETE FROM outbox WHERE state != 'pending' AND ({where}) AND id NOT IN ("
-            f" SELECT target_id FROM outbox WHERE target_id IS NOT NULL"
-            f" AND NOT (state != 'pending' AND ({where})))", (*args, *args))
+            "UPDATE outbox SET chat_id = 0, payload = ?, redacted = 1, message_id = NULL,"
+            f" error = NULL WHERE state != 'pending' AND ({where})",
+            (personal.redact_payload(""), *args))
 
     async def erase_person(self, user_id: int) -> None:
         """Erase a person: the rows of ``personal.PERSON_TABLES``, their timers, the settled
-        messages to them, and their profile; a former lawyer still named as the one who
+        messages to them (blanked), and their profile; a former lawyer still named as the one who
         acknowledged or claimed an alert keeps an empty row (the alert refers to it)."""
         for table, column in personal.PERSON_TABLES.items():
             await self._exec(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))

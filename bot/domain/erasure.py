@@ -140,7 +140,8 @@ class Erasure:
                 await self._erase_now(tx, user_id, None, "request")
                 text = t(lang, ERASED_TEXT)
             await notify.send(tx, user_id, Outgoing(text), now, priority=PRIORITY_REPLY)
-            return None
+        await self.svc.storage.checkpoint()
+        return None
 
     async def _forget_refusal(self, tx: Tx, person: Person | None, language: str
                               ) -> str | None:
@@ -151,7 +152,7 @@ class Erasure:
         if person.role != "reporter":
             return t(lang, "You are on the team. Leave it first with /leave, then send "
                            "/forget.")
-        if await tx.timer(FORGET, person.user_id) or await tx.timer(ERASE, person.user_id):
+        if await tx.timer(FORGET, person.user_id) is not None:
             return t(lang, "You already asked. Everything stored about you here is erased "
                            "once your SOS is closed.")
         return None
@@ -178,13 +179,15 @@ class Erasure:
                 return t(lang, "{id} has open alert #{n}. It is kept until it is closed; then "
                                "everything about them is erased.", id=target_id, n=open_alert.id)
             n = await self._erase_now(tx, target_id, user_id, "coordinator")
-            return t(lang, "Erased everything stored about {id}: their profile and {n} "
-                           "alert(s).", id=target_id, n=n)
+        await self.svc.storage.checkpoint()
+        return t(lang, "Erased everything stored about {id}: their profile and {n} alert(s).",
+                 id=target_id, n=n)
 
     # --- a waiting erasure ---------------------------------------------------------------------
 
     async def erasure_due(self, kind: str, user_id: int) -> None:
-        """A waiting /forget or /erase: done once the person has no open alert."""
+        """A waiting /forget or /erase: done once the person has no open alert. The WAL is
+        checkpointed after every erasure, as after a purge."""
         async with self.svc.step() as tx:
             now = self.svc.now()
             timer = await tx.timer(kind, user_id)
@@ -202,3 +205,4 @@ class Erasure:
             if kind == FORGET:
                 await notify.send(tx, user_id, Outgoing(t(person.language, ERASED_TEXT)), now,
                                   priority=PRIORITY_REPLY)
+        await self.svc.storage.checkpoint()
