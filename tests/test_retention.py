@@ -4,6 +4,7 @@ clock; the database file and its WAL are then read as a thief would read them.""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import struct
 import time
@@ -14,7 +15,7 @@ import pytest
 from bot.clock import ManualClock
 from emulator import SimUser
 from storage import personal
-from tests.harness import ALMATY, ASTANA, World, claim, raise_alert, rows
+from tests.harness import ALMATY, ASTANA, BotProcess, World, claim, raise_alert, rows
 
 DAY = 86400.0
 NAME = "Zhuldyzai"  # the reporter's chosen name: must not survive the purge
@@ -122,6 +123,51 @@ async def test_a_reporter_with_a_younger_alert_keeps_the_profile(world: World) -
         (old, 0), (young, reporter.id)]
     assert rows(world.db, "SELECT display_name FROM people WHERE user_id = ?",
                 reporter.id) == [(NAME,)]
+
+
+async def test_a_purge_killed_half_way_finishes_on_the_next_run(world: World) -> None:
+    """Sixty alerts closed forty days ago; the bot, as its own process, starts the overdue
+    purge and is killed with SIGKILL as soon as its first batch is committed (or later: the
+    moment is the operating system's). The next start finishes the purge, once."""
+    count = 60
+    await world.start(clock=ManualClock(time.time() - 40 * DAY),
+                      unregistered_alerts_per_minute=1000,
+                      unregistered_alerts_per_person_per_hour=1000)
+    coordinator = await world.register_coordinator()
+    for i in range(count):
+        reporter = world.emu.user(first_name=f"Reporter{i}")
+        await reporter.send_location(*ALMATY)
+        await reporter.wait_for("received and saved")
+    for alert_id in range(1, count + 1):
+        answer = await coordinator.press_data(coordinator.inbox[-1], f"out:{alert_id}:rel")
+        assert answer.text is not None and "closed" in answer.text
+    await world.drain()
+    await world.stop()
+
+    def erased() -> int:
+        return int(rows(world.db, "SELECT COUNT(*) FROM alerts WHERE reporter_id = 0")[0][0])
+
+    proc = BotProcess(world)
+    proc.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while erased() == 0:
+            assert asyncio.get_running_loop().time() < deadline, "the purge never started"
+            await asyncio.sleep(0.005)
+        proc.kill()
+    finally:
+        await proc.stop()
+    await world.start()
+    await world.q.timers.run_due()
+    assert erased() == count
+    assert rows(world.db, "SELECT COUNT(*) FROM alert_events WHERE kind = 'erased'") == [
+        (count,)]  # each alert's erasure recorded once, however the work was split
+    assert rows(world.db, "SELECT COUNT(*) FROM people WHERE role = 'reporter'"
+                " AND user_id != 0") == [(0,)]
+    assert rows(world.db, "SELECT COUNT(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id"
+                " WHERE o.redacted = 0 AND o.state != 'pending'") == [(0,)]
+    assert rows(world.db, "SELECT due_at > ? FROM timers WHERE kind = 'retention'",
+                time.time() + DAY / 2) == [(1,)]
 
 
 def test_the_timeline_allows_a_redaction_only() -> None:
