@@ -117,7 +117,7 @@ async def _decline(q: Domain, uid: int, a: list[str]) -> str | None:
 
 @route(FORGET_DATA)
 async def _forget(q: Domain, uid: int, _: list[str]) -> str | None:
-    return await q.erasure.forget(uid, "en")
+    return await q.erasure.forget(uid, "en", confirmed=True)
 
 
 async def on_button(update: Update, context: Context) -> None:

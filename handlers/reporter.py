@@ -72,7 +72,7 @@ async def forget(update: Update, context: Context) -> None:
     if not is_private(update):
         return
     user_id, lang = sender(update)
-    await say(context, user_id, await domain(context).erasure.forget_choice(user_id, lang))
+    await say(context, user_id, await domain(context).erasure.forget(user_id, lang))
 
 
 def handlers() -> list[object]:

@@ -104,27 +104,11 @@ class Erasure:
 
     # --- /forget, for reporters -------------------------------------------------------------
 
-    async def forget_choice(self, user_id: int, language: str) -> str | None:
-        """/forget: what erasing would do, with one confirmation button."""
-        async with self.svc.step() as tx:
-            person = await tx.person(user_id)
-            refusal = await self._forget_refusal(tx, person, language)
-            if refusal is not None or person is None:
-                return refusal
-            lang = person.language
-            if await tx.open_alert_of(user_id) is not None:
-                text = t(lang, "Your SOS is still open. It is kept until it is closed; then "
-                               "everything stored about you here is erased. Go ahead?")
-            else:
-                text = t(lang, "Erase everything stored about you here: your profile and "
-                               "your history? This cannot be undone.")
-            await notify.send(tx, user_id, Outgoing(text, buttons=(
-                (Button(t(lang, "Yes, erase everything"), FORGET_DATA),),)),
-                self.svc.now(), priority=PRIORITY_REPLY)
-            return None
-
-    async def forget(self, user_id: int, language: str) -> str | None:
-        """The confirmation button: erase now, or once the open alert has closed."""
+    async def forget(self, user_id: int, language: str, confirmed: bool = False
+                     ) -> str | None:
+        """/forget (``confirmed`` False): what erasing would do, with one confirmation
+        button. The button (True): erase now, or once the open alert has closed. A refusal
+        is returned; everything else is a message."""
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
             refusal = await self._forget_refusal(tx, person, language)
@@ -132,15 +116,25 @@ class Erasure:
                 return refusal
             lang = person.language
             now = self.svc.now()
-            if await tx.open_alert_of(user_id) is not None:
+            waiting = await tx.open_alert_of(user_id) is not None
+            buttons: tuple[tuple[Button, ...], ...] = ()
+            if not confirmed:
+                text = t(lang, "Your SOS is still open. It is kept until it is closed; then "
+                               "everything stored about you here is erased. Go ahead?"
+                         if waiting else "Erase everything stored about you here: your "
+                         "profile and your history? This cannot be undone.")
+                buttons = ((Button(t(lang, "Yes, erase everything"), FORGET_DATA),),)
+            elif waiting:
                 await tx.set_timer(FORGET, user_id, now + RECHECK)
                 text = t(lang, "Noted. Everything stored about you here is erased once your "
                                "SOS is closed.")
             else:
                 await self._erase_now(tx, user_id, None, "request")
                 text = t(lang, ERASED_TEXT)
-            await notify.send(tx, user_id, Outgoing(text), now, priority=PRIORITY_REPLY)
-        await self.svc.storage.checkpoint()
+            await notify.send(tx, user_id, Outgoing(text, buttons=buttons), now,
+                              priority=PRIORITY_REPLY)
+        if confirmed and not waiting:
+            await self.svc.storage.checkpoint()
         return None
 
     async def _forget_refusal(self, tx: Tx, person: Person | None, language: str
