@@ -26,7 +26,7 @@ _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
     "share_location", "step", "on_call", "on_call_until",
 }
-# The placeholder reporter of an anonymised alert (migration 0008): Telegram has no user 0.
+# The placeholder reporter of anonymised alerts (see migration 0008): Telegram has no user 0.
 ERASED = 0
 _ALERT_COLUMNS = {
     "state", "region", "lat", "lon", "accuracy_m", "located_at", "urgent", "wave",
@@ -332,7 +332,9 @@ class Tx:
         )
 
     async def set_payload(self, row_id: int, payload: str) -> None:
-        await self._exec("UPDATE outbox SET payload = ? WHERE id = ?", (payload, row_id))
+        # A new payload (an edit landed on a redacted message) is redacted again by the purge.
+        await self._exec("UPDATE outbox SET payload = ?, redacted = 0 WHERE id = ?",
+                         (payload, row_id))
 
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT state, COUNT(*) FROM outbox GROUP BY state")
@@ -564,6 +566,9 @@ class Tx:
         alert = await self.alert(alert_id)
         if alert is None or alert.is_open or alert.reporter_id == ERASED:
             return None
+        await self._exec(
+            "INSERT OR IGNORE INTO people (user_id, role, step, created_at, updated_at)"
+            " VALUES (?, 'reporter', 'erased', 0, 0)", (ERASED,))
         nulls = "".join(f", {c} = NULL" for c in personal.ALERT_COLUMNS)
         await self._exec(f"UPDATE alerts SET reporter_id = ?{nulls} WHERE id = ?",
                          (ERASED, alert_id))

@@ -14,7 +14,7 @@ import pytest
 
 from bot.clock import ManualClock
 from emulator import SimUser
-from storage import personal
+from storage import Storage, personal
 from tests.harness import ALMATY, ASTANA, BotProcess, World, claim, raise_alert, rows
 
 DAY = 86400.0
@@ -206,3 +206,21 @@ def test_redaction_keeps_only_anonymous_fields() -> None:
     assert personal.redact_payload('{"text": "Aida at 43.2", "copy_of": [1, 2]}') == \
         '{"redacted": true, "copy_of": [0, 0]}'
     assert personal.redact_payload("not json") == '{"redacted": true}'
+
+
+async def test_an_edit_landing_on_a_redacted_message_is_redacted_again(tmp_path: Path) -> None:
+    """A message's edit may land after its alert was anonymised (it was in flight): the
+    payload it writes back is redacted by the next purge."""
+    async with Storage(tmp_path / "qorgau.db") as storage, storage.transaction() as tx:
+        await tx.ensure_person(5, 0.0, "en", "reporter")
+        alert = await tx.create_alert(5, 0.0, state="closed", closed_at=1.0)
+        row = await tx.enqueue(7, "case", 1, '{"text": "Reporter Aida"}', 0.0, alert_id=alert)
+        await tx.mark_sent([row], 99, 1.0)
+        assert await tx.anonymise_alert(alert, 2.0) == 5
+        assert await tx.anonymise_alert(alert, 3.0) is None  # once
+        sent = await tx.outbox_row(row)
+        assert sent is not None and sent.payload == '{"redacted": true}'
+        await tx.set_payload(row, '{"text": "Reporter Aida, closed"}')  # the edit landed
+        assert await tx.redact_sent_payloads(10) == 1
+        sent = await tx.outbox_row(row)
+        assert sent is not None and sent.payload == '{"redacted": true}'

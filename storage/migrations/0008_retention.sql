@@ -1,10 +1,9 @@
 -- Retention and erasure (issue 8, points 4 and 5).
 --
--- An anonymised alert points at this placeholder instead of its reporter: the alert keeps
--- its region, times, outcome and the staff ids of who acknowledged and claimed it (what
--- /stats needs), and nothing links it to a person any more. Telegram has no user 0.
-INSERT OR IGNORE INTO people (user_id, role, step, created_at, updated_at)
-VALUES (0, 'reporter', 'erased', 0, 0);
+-- An anonymised alert points at the placeholder person 0 instead of its reporter (created
+-- by the first anonymisation, storage.sqlite.Tx.anonymise_alert): the alert keeps its
+-- region, times, outcome and the staff ids of who acknowledged and claimed it (what /stats
+-- needs), and nothing links it to a person any more. Telegram has no user 0.
 
 -- The timeline stays append-only for what happened, but an event's personal fields may be
 -- redacted once: the same row (alert, time, kind), its actor kept or removed, its detail
