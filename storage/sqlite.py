@@ -603,19 +603,23 @@ class Tx:
         return len(rows)
 
     async def forget_erased_chats(self) -> int:
-        """Settled messages to people who were erased (such as the confirmation, sent after
-        the erasure) are blanked too."""
+        """Blank what was still being sent at an erasure: settled messages to people who
+        were erased (such as the confirmation, sent after it), and to a reporter about an
+        anonymised alert (only its own reporter gets those)."""
         return await self._forget_settled(
-            "chat_id > 0 AND NOT EXISTS (SELECT 1 FROM people p WHERE p.user_id = chat_id"
-            " AND p.step != 'erased')", ())
+            "chat_id > 0 AND (NOT EXISTS (SELECT 1 FROM people p WHERE p.user_id = chat_id"
+            " AND p.step != 'erased') OR (alert_id IN (SELECT id FROM alerts WHERE"
+            " reporter_id = ?) AND EXISTS (SELECT 1 FROM people p WHERE p.user_id = chat_id"
+            " AND p.role = 'reporter')))", (ERASED,))
 
     async def _forget_settled(self, where: str, args: Sequence[Any]) -> int:
         """Settled outbox rows matching ``where`` keep nothing of their chat or message:
         rows are blanked, not deleted, so that ids never go back (the delivery worker reads
-        new rows by id) and an edit's target stays where it was."""
+        new rows by id); a row a queued edit still refers to waits for the next purge."""
         return await self._exec(
             "UPDATE outbox SET chat_id = 0, payload = ?, redacted = 1, message_id = NULL,"
-            f" error = NULL WHERE state != 'pending' AND ({where})",
+            f" error = NULL WHERE state != 'pending' AND ({where}) AND id NOT IN ("
+            " SELECT target_id FROM outbox WHERE state = 'pending' AND target_id IS NOT NULL)",
             (personal.redact_payload(""), *args))
 
     async def erase_person(self, user_id: int) -> None:

@@ -224,3 +224,29 @@ async def test_an_edit_landing_on_a_redacted_message_is_redacted_again(tmp_path:
         assert await tx.redact_sent_payloads(10) == 1
         sent = await tx.outbox_row(row)
         assert sent is not None and sent.payload == '{"redacted": true}'
+
+
+async def test_messages_in_flight_at_an_erasure_are_blanked_by_the_next_purge(
+        tmp_path: Path) -> None:
+    """What was still being sent when an alert was anonymised (to its reporter) or a
+    person erased: once settled, the next purge leaves nothing of it, not even the chat.
+    A message a queued edit still refers to waits until that edit is settled."""
+    async with Storage(tmp_path / "qorgau.db") as storage, storage.transaction() as tx:
+        for user in (5, 6):
+            await tx.ensure_person(user, 0.0, "en", "reporter")
+        older = await tx.create_alert(5, 0.0, state="closed", closed_at=1.0)
+        await tx.create_alert(5, 1.0)  # a younger, open alert: the reporter stays
+        closing = await tx.enqueue(5, "case", 1, '{"text": "Closed, note"}', 1.0,
+                                   alert_id=older)
+        card = await tx.enqueue(6, "reply", 1, '{"text": "Registered, Saule"}', 1.0)
+        await tx.mark_sent([card], 41, 1.0)
+        edit = await tx.enqueue(6, "edit", 1, '{"text": "Saule!"}', 1.0, target_id=card)
+        assert await tx.anonymise_alert(older, 2.0) == 5
+        await tx.erase_person(6)
+        await tx.mark_sent([closing], 42, 3.0)  # both land after the erasures
+        assert await tx.forget_erased_chats() == 1  # the closing message; the card waits
+        await tx.mark_sent([edit], 41, 3.0)
+        assert await tx.forget_erased_chats() == 2
+        blanked = await tx.outbox_rows([closing, card, edit])
+        assert [(r.chat_id, r.payload, r.message_id) for r in blanked] == [
+            (0, '{"redacted": true}', None)] * 3
