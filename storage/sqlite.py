@@ -783,12 +783,14 @@ class Storage:
         async with self._lock:
             yield Tx(db)
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self) -> bool:
         """Move the WAL into the database file and empty it: after a purge, the old
-        versions of the pages it overwrote must not survive in the WAL."""
+        versions of the pages it overwrote must not survive in the WAL. False if another
+        reader (a backup, an auditor's copy) kept it from finishing."""
         db = self._require()
-        async with self._lock:
-            await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        async with self._lock, db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+        return row is not None and row[0] == 0
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:

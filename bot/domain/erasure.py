@@ -68,11 +68,16 @@ class Erasure:
             await tx.forget_erased_chats()
         # Overwritten pages are zeroed in the file (secure_delete); their old copies in the
         # WAL go with the checkpoint.
-        await self.svc.storage.checkpoint()
+        await self._checkpoint()
         async with self.svc.step() as tx:
             await tx.set_timer(RETENTION, 0, started + DAY)
         log.info("retention purge: %d alert(s) anonymised, %d person(s) erased, "
                  "%d message(s) redacted", alerts, people, payloads)
+
+    async def _checkpoint(self) -> None:
+        if not await self.svc.storage.checkpoint():
+            log.warning("the WAL could not be emptied after an erasure (a reader held it); "
+                        "the next purge tries again")
 
     async def _anonymise(self, tx: Tx, alert_id: int, actor: int | None, by: str) -> int | None:
         """Anonymise one closed alert and record on its timeline that it was erased."""
@@ -134,7 +139,7 @@ class Erasure:
             await notify.send(tx, user_id, Outgoing(text, buttons=buttons), now,
                               priority=PRIORITY_REPLY)
         if confirmed and not waiting:
-            await self.svc.storage.checkpoint()
+            await self._checkpoint()
         return None
 
     async def _forget_refusal(self, tx: Tx, person: Person | None, language: str
@@ -173,7 +178,7 @@ class Erasure:
                 return t(lang, "{id} has open alert #{n}. It is kept until it is closed; then "
                                "everything about them is erased.", id=target_id, n=open_alert.id)
             n = await self._erase_now(tx, target_id, user_id, "coordinator")
-        await self.svc.storage.checkpoint()
+        await self._checkpoint()
         return t(lang, "Erased everything stored about {id}: their profile and {n} alert(s).",
                  id=target_id, n=n)
 
@@ -199,4 +204,4 @@ class Erasure:
             if kind == FORGET:
                 await notify.send(tx, user_id, Outgoing(t(person.language, ERASED_TEXT)), now,
                                   priority=PRIORITY_REPLY)
-        await self.svc.storage.checkpoint()
+        await self._checkpoint()
