@@ -9,7 +9,7 @@ import time
 
 from bot.clock import ManualClock
 from emulator import SimUser
-from tests.harness import ALMATY, ASTANA, World, claim, raise_alert, rows
+from tests.harness import ALMATY, ASTANA, World, card_for, claim, raise_alert, rows
 from tests.test_retention import CLOSING, NAME, NOTE, TEXT, closed_case, raw_bytes, traces
 
 CONFIRM = "Yes, erase everything"
@@ -65,6 +65,11 @@ async def test_forget_erases_after_confirmation_and_twice_is_answered(world: Wor
     assert await command(world, reporter, "/forget") == NOTHING
     stats = await command(world, coordinator, "/stats", "7")
     assert "1 alert(s) raised, 0 still open" in stats
+    # Their SOS button still raises an alert, as for anyone unregistered.
+    mark = reporter.mark()
+    await reporter.tap("📍 SOS: send my location", location=ALMATY)
+    await reporter.wait_for("received and saved", after=mark)
+    await card_for(marat, 2)
 
 
 async def test_forget_with_an_open_alert_waits_until_it_closes(world: World) -> None:

@@ -105,6 +105,14 @@ async def test_purge_erases_old_alerts_and_keeps_the_statistics(world: World) ->
     timeline = await coordinator.wait_for(f"#{old}", after=mark)
     assert "erased" in (timeline.text or "") and TEXT not in (timeline.text or "")
 
+    # Revoking the lawyer later still withdraws the purged alert's card.
+    card = next(m for m in marat.inbox if f"🚨 Alert #{old}" in (m.text or ""))
+    assert NAME in (card.text or "")
+    await coordinator.send_command("/revoke", str(marat.id))
+    await coordinator.wait_for("Marat is now a reporter only")
+    await world.drain()
+    assert card.text == "This message is no longer available."
+
 
 async def test_a_reporter_with_a_younger_alert_keeps_the_profile(world: World) -> None:
     clock = ManualClock(time.time())
