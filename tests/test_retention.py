@@ -5,6 +5,7 @@ clock; the database file and its WAL are then read as a thief would read them.""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import struct
 import time
@@ -63,7 +64,9 @@ async def stats(coordinator: SimUser, days: int) -> str:
     return msg.text or ""
 
 
-async def test_purge_erases_old_alerts_and_keeps_the_statistics(world: World) -> None:
+async def test_purge_erases_old_alerts_and_keeps_the_statistics(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot")
     clock = ManualClock(time.time())
     await world.start(clock=clock, retention_days=30)
     coordinator = await world.register_coordinator()
@@ -82,6 +85,10 @@ async def test_purge_erases_old_alerts_and_keeps_the_statistics(world: World) ->
     await world.q.timers.run_due()  # idempotent: a second run finds nothing to do
 
     assert await stats(coordinator, 60) == before
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("bot")]
+    assert "retention purge: 1 alert(s) anonymised, 1 person(s) erased, 0 late message(s) " \
+        "redacted" in said  # counts only: the rest were redacted with their alert
+    assert not [line for line in said if NAME in line or TEXT in line or NOTE in line]
     assert rows(world.db, "SELECT reporter_id, lat, lon, accuracy_m, located_at, region,"
                 " outcome, claimed_by FROM alerts WHERE id = ?", old) == [
         (0, None, None, None, None, "almaty", "released", marat.id)]

@@ -72,7 +72,7 @@ class Erasure:
         async with self.svc.step() as tx:
             await tx.set_timer(RETENTION, 0, started + DAY)
         log.info("retention purge: %d alert(s) anonymised, %d person(s) erased, "
-                 "%d message(s) redacted", alerts, people, payloads)
+                 "%d late message(s) redacted", alerts, people, payloads)
 
     async def _checkpoint(self) -> None:
         if not await self.svc.storage.checkpoint():
