@@ -13,6 +13,14 @@ import json
 # Columns of ``alerts`` nulled when an alert is anonymised (its reporter_id becomes 0).
 ALERT_COLUMNS = ("lat", "lon", "accuracy_m", "located_at")
 
+# Columns of ``people`` cleared, and to what, when a person who must keep a row (a former
+# lawyer still named on an alert as who acknowledged or claimed it) is erased; everyone
+# else's row is deleted.
+PERSON_COLUMNS: dict[str, object] = {
+    "display_name": None, "region": None, "serves_regions": "", "speaks": "",
+    "share_location": 0, "on_call": 0, "on_call_until": None,
+}
+
 # Tables with rows about one alert, and the column naming the alert: those rows are deleted
 # when the alert is anonymised (e.g. "live_positions": "alert_id").
 ALERT_TABLES: dict[str, str] = {}

@@ -638,10 +638,10 @@ class Tx:
         if referenced is None:
             await self._exec("DELETE FROM people WHERE user_id = ?", (user_id,))
         else:
+            sets = "".join(f", {c} = ?" for c in personal.PERSON_COLUMNS)
             await self._exec(
-                "UPDATE people SET role = 'reporter', display_name = NULL, region = NULL,"
-                " serves_regions = '', speaks = '', share_location = 0, step = 'erased',"
-                " on_call = 0, on_call_until = NULL WHERE user_id = ?", (user_id,))
+                f"UPDATE people SET role = 'reporter', step = 'erased'{sets} WHERE user_id = ?",
+                (*personal.PERSON_COLUMNS.values(), user_id))
 
     async def add_events(self, events: Sequence[tuple[int, float, str, int | None,
                                                       dict[str, Any]]]) -> None:

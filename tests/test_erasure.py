@@ -173,3 +173,15 @@ async def test_coordinator_erases_a_person_and_others_cannot(world: World) -> No
     assert rows(world.db, "SELECT COUNT(*) FROM people WHERE user_id = ?", other.id) == [(0,)]
     assert rows(world.db, "SELECT reporter_id FROM alerts ORDER BY id") == [(0,), (0,)]
     assert other.inbox[mark:] == []
+
+    # A former lawyer: revoked, then erased; the alerts keep their staff id, the row is
+    # emptied, and a second /erase finds nothing.
+    await command(world, coordinator, "/revoke", str(marat.id))
+    assert await command(world, coordinator, "/erase", str(marat.id)) == (
+        f"Erased everything stored about {marat.id}: their profile and 0 alert(s).")
+    assert rows(world.db, "SELECT role, display_name, region, serves_regions, step FROM people"
+                " WHERE user_id = ?", marat.id) == [("reporter", None, None, "", "erased")]
+    assert rows(world.db, "SELECT claimed_by FROM alerts ORDER BY id") == [
+        (marat.id,), (marat.id,)]
+    assert await command(world, coordinator, "/erase", str(marat.id)) == \
+        f"Nothing is stored about {marat.id}."
