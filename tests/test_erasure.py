@@ -156,6 +156,8 @@ async def test_coordinator_erases_a_person_and_others_cannot(world: World) -> No
     assert rows(world.db, "SELECT actor_id FROM alert_events WHERE kind = 'erased'") == [
         (coordinator.id,)]
     assert traces(raw_bytes(world.db), NAME, TEXT, NOTE, CLOSING) == []
+    assert await command(world, coordinator, "/erase", "0") == \
+        "Nothing is stored about 0."  # the placeholder of anonymised alerts
     audit = await command(world, coordinator, "/audit")
     assert "a person's data erased" in audit and str(reporter.id) not in audit
 
