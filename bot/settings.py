@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     ack_timeout_seconds: float = Field(default=180.0, gt=0, le=WEEK)
     repeat_seconds: float = Field(default=300.0, gt=0, le=WEEK)
     claim_timeout_seconds: float = Field(default=600.0, gt=0, le=WEEK)
+    # Personal data of alerts closed longer ago than this is purged by a daily timer.
+    retention_days: float = Field(default=30.0, gt=0, le=3650)
     stale_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     safe_autoclose_seconds: float = Field(default=1800.0, gt=0, le=WEEK)
     # Check-in timers and live location (issue 15).

@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.erasure import FORGET_DATA
 from bot.domain.messages import utf16_len
 from bot.domain.notify import RAISE_NOW_DATA
 from bot.i18n import t
@@ -147,6 +148,9 @@ async def _checkin_extend(q: Domain, uid: int, a: list[str]) -> str | None:
 @route(r"chk:set:(\d{1,4})")
 async def _checkin_start(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.checkins.start_in(uid, int(a[0]))
+@route(FORGET_DATA)
+async def _forget(q: Domain, uid: int, _: list[str]) -> str | None:
+    return await q.erasure.forget(uid, "en", confirmed=True)
 
 
 async def on_button(update: Update, context: Context) -> None:

@@ -80,6 +80,8 @@ async def pin(update: Update, context: Context) -> None:
         return
     user_id, _ = sender(update)
     await say(context, user_id, await domain(context).pins.start_change(user_id))
+
+
 async def discreet(update: Update, context: Context) -> None:
     """/discreet on|off"""
     message = update.effective_message
@@ -91,6 +93,14 @@ async def discreet(update: Update, context: Context) -> None:
         user_id, choice, message.message_id))
 
 
+async def forget(update: Update, context: Context) -> None:
+    """/forget: erase what is stored about the sender, after a confirmation button."""
+    if not is_private(update):
+        return
+    user_id, lang = sender(update)
+    await say(context, user_id, await domain(context).erasure.forget(user_id, lang))
+
+
 def handlers() -> list[object]:
     private = filters.ChatType.PRIVATE
     return [
@@ -98,6 +108,7 @@ def handlers() -> list[object]:
         CommandHandler("language", language, filters=NEW_MESSAGES),
         CommandHandler("pin", pin, filters=NEW_MESSAGES),
         CommandHandler("discreet", discreet, filters=NEW_MESSAGES),
+        CommandHandler("forget", forget, filters=NEW_MESSAGES),
         MessageHandler(private & filters.LOCATION, location),
         MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
                        text),

@@ -111,6 +111,11 @@ async def revoke(update: Update, context: Context) -> None:
                     lambda q, uid, n: q.team.revoke(uid, n))
 
 
+async def erase(update: Update, context: Context) -> None:
+    await _numbered(update, context, "Use /erase <user id> (see /people).",
+                    lambda q, uid, n: q.erasure.erase(uid, n))
+
+
 async def leave(update: Update, context: Context) -> None:
     user_id, _ = sender(update)
     await say(context, user_id, await domain(context).team.leave_choice(user_id))
@@ -190,6 +195,7 @@ def handlers() -> list[object]:
         CommandHandler("invite", invite, filters=NEW_MESSAGES),
         CommandHandler("people", people, filters=NEW_MESSAGES),
         CommandHandler("revoke", revoke, filters=NEW_MESSAGES),
+        CommandHandler("erase", erase, filters=NEW_MESSAGES),
         CommandHandler("leave", leave, filters=NEW_MESSAGES),
         CommandHandler("open", open_alerts, filters=NEW_MESSAGES),
         CommandHandler("case", case, filters=NEW_MESSAGES),

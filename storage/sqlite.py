@@ -21,7 +21,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage import rekey
+from storage import personal, rekey
 from storage.crypto import PERSONAL, Codec, DataKeyError
 from storage.records import (
     Alert,
@@ -41,6 +41,8 @@ _PERSON_COLUMNS = {
     "role", "display_name", "region", "language", "serves_regions", "speaks",
     "share_location", "step", "on_call", "on_call_until", "discreet",
 }
+# The placeholder reporter of anonymised alerts (see migration 0008): Telegram has no user 0.
+ERASED = 0
 _ALERT_COLUMNS = {
     "state", "region", "lat", "lon", "accuracy_m", "located_at", "urgent", "wave",
     "acknowledged_by", "acknowledged_at", "claimed_by", "claimed_at", "last_update_at",
@@ -476,7 +478,8 @@ class Tx:
         )
 
     async def set_payload(self, row_id: int, payload: str) -> None:
-        await self._exec("UPDATE outbox SET payload = ? WHERE id = ?",
+        # A new payload (an edit landed on a redacted message) is redacted again by the purge.
+        await self._exec("UPDATE outbox SET payload = ?, redacted = 0 WHERE id = ?",
                          (self._seal("outbox", "payload", payload), row_id))
 
     async def outbox_counts(self) -> dict[str, int]:
@@ -780,6 +783,109 @@ class Tx:
     async def forget_updates(self, before: float) -> int:
         return await self._exec("DELETE FROM processed_updates WHERE at < ?", (before,))
 
+    # --- retention and erasure: storage.personal lists what is personal -----------------
+
+    async def alerts_to_anonymise(self, closed_before: float, limit: int) -> list[int]:
+        """Closed alerts, closed before the given time, still linked to their reporter."""
+        rows = await self._all(
+            "SELECT id FROM alerts WHERE state = 'closed' AND closed_at < ?"
+            " AND reporter_id != ? ORDER BY id LIMIT ?", (closed_before, ERASED, limit))
+        return [r[0] for r in rows]
+
+    async def closed_alerts_of(self, reporter_id: int) -> list[int]:
+        rows = await self._all(
+            "SELECT id FROM alerts WHERE reporter_id = ? AND state = 'closed' ORDER BY id",
+            (reporter_id,))
+        return [r[0] for r in rows]
+
+    async def anonymise_alert(self, alert_id: int, now: float) -> int | None:
+        """Remove everything personal about one closed alert: its position, the personal
+        fields of its timeline (a recorded redaction the triggers allow), the rows of
+        ``personal.ALERT_TABLES``, and the messages to its reporter about it; the alert
+        then points at the placeholder reporter 0. Returns the former reporter, or None if
+        the alert is open, unknown or anonymous already."""
+        alert = await self.alert(alert_id)
+        if alert is None or alert.is_open or alert.reporter_id == ERASED:
+            return None
+        await self._exec(
+            "INSERT OR IGNORE INTO people (user_id, role, step, created_at, updated_at)"
+            " VALUES (?, 'reporter', 'erased', 0, 0)", (ERASED,))
+        nulls = "".join(f", {c} = NULL" for c in personal.ALERT_COLUMNS)
+        await self._exec(f"UPDATE alerts SET reporter_id = ?{nulls} WHERE id = ?",
+                         (ERASED, alert_id))
+        rows = await self._all(
+            "SELECT id, actor_id, detail FROM alert_events WHERE alert_id = ?"
+            " AND redacted_at IS NULL", (alert_id,))
+        await self._db.executemany(
+            "UPDATE alert_events SET detail = ?, actor_id = ?, redacted_at = ? WHERE id = ?",
+            [(self._detail(personal.redact_detail(json.loads(
+                self._opened("alert_events", r)["detail"]))),
+              None if r["actor_id"] == alert.reporter_id else r["actor_id"], now, r["id"])
+             for r in rows])
+        for table, column in personal.ALERT_TABLES.items():
+            await self._exec(f"DELETE FROM {table} WHERE {column} = ?", (alert_id,))
+        await self._forget_settled("chat_id = ? AND alert_id = ?", (alert.reporter_id, alert_id))
+        await self._redact_payloads("o.alert_id = ?", (alert_id,), limit=-1)
+        return alert.reporter_id
+
+    async def redact_sent_payloads(self, limit: int) -> int:
+        """Settled outbox rows of anonymised alerts (those still pending when their alert
+        was anonymised) keep only the shape of their message; returns how many were
+        redacted in this batch."""
+        return await self._redact_payloads("a.reporter_id = ?", (ERASED,), limit)
+
+    async def _redact_payloads(self, where: str, args: Sequence[Any], limit: int) -> int:
+        rows = await self._all(
+            "SELECT o.id, o.payload FROM outbox o JOIN alerts a ON a.id = o.alert_id"
+            f" WHERE ({where}) AND o.redacted = 0 AND o.state != 'pending' LIMIT ?",
+            (*args, limit))
+        await self._db.executemany(
+            "UPDATE outbox SET payload = ?, redacted = 1 WHERE id = ?",
+            [(self._seal("outbox", "payload", personal.redact_payload(
+                self._opened("outbox", r)["payload"])), r["id"]) for r in rows])
+        return len(rows)
+
+    async def forget_erased_chats(self) -> int:
+        """Blank what was still being sent at an erasure: settled messages to people who
+        were erased (such as the confirmation, sent after it), and to a reporter about an
+        anonymised alert (only its own reporter gets those)."""
+        return await self._forget_settled(
+            "chat_id > 0 AND (NOT EXISTS (SELECT 1 FROM people p WHERE p.user_id = chat_id"
+            " AND p.step != 'erased') OR (alert_id IN (SELECT id FROM alerts WHERE"
+            " reporter_id = ?) AND EXISTS (SELECT 1 FROM people p WHERE p.user_id = chat_id"
+            " AND p.role = 'reporter')))", (ERASED,))
+
+    async def _forget_settled(self, where: str, args: Sequence[Any]) -> int:
+        """Settled outbox rows matching ``where`` keep nothing of their chat or message:
+        rows are blanked, not deleted, so that ids never go back (the delivery worker reads
+        new rows by id); a row a queued edit still refers to waits for the next purge."""
+        return await self._exec(
+            "UPDATE outbox SET chat_id = 0, payload = ?, redacted = 1, message_id = NULL,"
+            f" error = NULL WHERE state != 'pending' AND ({where}) AND id NOT IN ("
+            " SELECT target_id FROM outbox WHERE state = 'pending' AND target_id IS NOT NULL)",
+            (self._seal("outbox", "payload", personal.redact_payload("")), *args))
+
+    async def erase_person(self, user_id: int) -> None:
+        """Erase a person: the rows of ``personal.PERSON_TABLES``, their timers, the settled
+        messages to them (blanked), and their profile; a former lawyer still named as the one who
+        acknowledged or claimed an alert keeps an empty row (the alert refers to it)."""
+        for table, column in personal.PERSON_TABLES.items():
+            await self._exec(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
+        marks = ",".join("?" for _ in personal.PERSON_TIMERS)
+        await self._exec(f"DELETE FROM timers WHERE subject_id = ? AND kind IN ({marks})",
+                         (user_id, *personal.PERSON_TIMERS))
+        await self._forget_settled("chat_id = ?", (user_id,))
+        referenced = await self._one(
+            "SELECT 1 FROM alerts WHERE reporter_id = ? OR acknowledged_by = ?"
+            " OR claimed_by = ? LIMIT 1", (user_id, user_id, user_id))
+        if referenced is None:
+            await self._exec("DELETE FROM people WHERE user_id = ?", (user_id,))
+        else:
+            sets = "".join(f", {c} = ?" for c in personal.PERSON_COLUMNS)
+            await self._exec(
+                f"UPDATE people SET role = 'reporter', step = 'erased'{sets} WHERE user_id = ?",
+                (*personal.PERSON_COLUMNS.values(), user_id))
+
     async def add_events(self, events: Sequence[tuple[int, float, str, int | None,
                                                       dict[str, Any]]]) -> None:
         """Many timeline events (alert, at, kind, actor, detail) in one statement."""
@@ -1036,6 +1142,15 @@ class Storage:
         db = self._require()
         async with self._lock:
             yield Tx(db, self._codec())
+
+    async def checkpoint(self) -> bool:
+        """Move the WAL into the database file and empty it: after a purge, the old
+        versions of the pages it overwrote must not survive in the WAL. False if another
+        reader (a backup, an auditor's copy) kept it from finishing."""
+        db = self._require()
+        async with self._lock, db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+        return row is not None and row[0] == 0
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:

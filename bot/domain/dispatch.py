@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
                                       "request is over (for a phone others may read)"),
                  ("/checkin 2h|18:30|off", "a safety timer: if you don't tap \"I'm OK\" in "
                                            "time, we send help"),
-                 *COMMON),
+                 ("/forget", "erase your profile and history here"), *COMMON),
     "lawyer": (
         ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),
         ("/offcall", "go off call"),
@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("/invite lawyer|coordinator", "a single-use invite link"),
         ("/people [role]", "who is registered"),
         ("/revoke <user id>", "take a lawyer's or coordinator's role away"),
+        ("/erase <user id>", "erase everything stored about a person"),
         ("/audit [days]", "invites, joins and revocations"),
         ("/leave", "leave the team"),
         ("/connect, /disconnect", "inside a press-freedom group: its alert notices"),

@@ -11,6 +11,7 @@ from bot.domain.casework import CaseWork
 from bot.domain.checkin import DUE, REMIND, CheckIns
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
+from bot.domain.erasure import ERASE, FORGET, RETENTION, Erasure
 from bot.domain.flood import SUMMARY, Flood
 from bot.domain.live import LIVE_CHECK
 from bot.domain.pins import Pins
@@ -33,6 +34,7 @@ class Domain:
     cancelling: Cancelling
     pins: Pins
     checkins: CheckIns
+    erasure: Erasure
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -44,7 +46,7 @@ class Domain:
         reporting = Reporting(svc, cancelling.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
                    PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins,
-                   CheckIns(svc, reporting))
+                   CheckIns(svc, reporting), Erasure(svc))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
@@ -60,10 +62,14 @@ class Domain:
             await self.checkins.on_timer(kind, subject)
         elif kind == LIVE_CHECK:
             await self.reporting.live.check(subject)
+        elif kind == RETENTION:
+            await self.erasure.purge()
+        elif kind in (FORGET, ERASE):
+            await self.erasure.erasure_due(kind, subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
                                                   SUMMARY, UNDO, discreet.FORGET, DUE, REMIND,
-                                                  LIVE_CHECK)}
+                                                  LIVE_CHECK, RETENTION, FORGET, ERASE)}

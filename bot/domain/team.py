@@ -304,7 +304,8 @@ class Team:
         if not entries:
             return t(lang, "Nothing in the audit trail for the last {d:g} day(s).", d=days)
         words = {"invited": t(lang, "invite created"), "joined": t(lang, "joined"),
-                 "revoked": t(lang, "role revoked"), "left": t(lang, "left the team")}
+                 "revoked": t(lang, "role revoked"), "left": t(lang, "left the team"),
+                 "erased": t(lang, "a person's data erased")}
         lines = [t(lang, "Audit trail, last {d:g} day(s):", d=days)]
         for e in entries:
             who = names.get(e.actor_id or 0, "—")
