@@ -18,6 +18,7 @@ import tomllib
 from pathlib import Path
 
 from emulator import Emulator
+from tests.harness import TEST_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"
@@ -147,7 +148,7 @@ async def test_the_image_command_runs_the_bot_outside_a_container(
     for key, value in image_env().items():
         env[key] = value.replace("/data", str(data), 1) if value.startswith("/data") else value
     env.update(QORGAU_BOT_TOKEN=emu.token, QORGAU_TELEGRAM_API_URL=emu.api_url,
-               QORGAU_ADMIN_IDS="111", QORGAU_HTTP_PORT=str(_free_port()),
+               QORGAU_ADMIN_IDS="111", QORGAU_DATA_KEY=TEST_KEY, QORGAU_HTTP_PORT=str(_free_port()),
                PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
     command = json.loads(args_of("CMD")[0])
     proc = await asyncio.create_subprocess_exec(

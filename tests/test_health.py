@@ -16,7 +16,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.clock import ManualClock
 from emulator import Faults
-from tests.harness import ALMATY, BotProcess, World, card_for, claim, raise_alert, rows
+from tests.harness import (
+    ALMATY,
+    TEST_KEY,
+    BotProcess,
+    World,
+    card_for,
+    claim,
+    raise_alert,
+    rows,
+)
 from tests.test_webhook import free_port, until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -278,7 +287,7 @@ async def test_plain_http_webhook_and_a_port_in_use_stop_in_one_line(world: Worl
                                                                      tmp_path: Path) -> None:
     base = {"QORGAU_BOT_TOKEN": world.emu.token,
             "QORGAU_TELEGRAM_API_URL": world.emu.api_url,
-            "QORGAU_DATABASE": str(tmp_path / "q.db")}
+            "QORGAU_DATABASE": str(tmp_path / "q.db"), "QORGAU_DATA_KEY": TEST_KEY}
     code, out = await run_cli(tmp_path, "run", QORGAU_WEBHOOK_URL="http://bot.example.org/t",
                               **base)
     assert code == 2 and out.count("\n") == 1 and "QORGAU_WEBHOOK_URL" in out
