@@ -31,10 +31,11 @@ COPY . .
 RUN pip install --no-cache-dir --no-deps .
 
 # The database (and its lock file) live in /data: a named volume, or a bind mount of a
-# folder owned by 10001. /healthz and /metrics are served on 8080 inside the container
-# (127.0.0.1 unless QORGAU_HTTP_HOST says otherwise); PTB_TIMEDELTA opts
-# python-telegram-bot 22 into timedeltas.
+# folder owned by 10001. /healthz, /metrics (and a webhook) are served on 8080 on every
+# address of the container (reachable from outside only where a port is published);
+# PTB_TIMEDELTA opts python-telegram-bot 22 into timedeltas.
 ENV QORGAU_DATABASE=/data/qorgau.db \
+    QORGAU_HTTP_HOST=0.0.0.0 \
     QORGAU_HTTP_PORT=8080 \
     PTB_TIMEDELTA=1
 VOLUME /data

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings, stray_variables
-from storage import Codec, DataKeyError, StorageError
+from storage import BackupError, Codec, DataKeyError, StorageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)
         return 1 if args.command == "healthcheck" else 2  # 2 is reserved in HEALTHCHECK
+    except BackupError as exc:  # the PATH argument, not the database
+        print(f"qorgau: {exc}", file=sys.stderr)
+        return 2
     except StorageError as exc:
         print(f"qorgau: QORGAU_DATABASE: {exc}", file=sys.stderr)
         return 2
@@ -229,7 +232,7 @@ async def _data(args: argparse.Namespace) -> int:
         print(f"backup written to {args.path}")
         return 0
     if args.command == "restore" and not args.path.is_file():
-        raise StorageError(f"{args.path}: no such backup file")
+        raise BackupError(f"{args.path}: no such backup file")
     rotating = args.command == "rotate-key"
     storage = Storage(settings.database, settings.codec(rotating), exclusive=True)
     await storage.open()

@@ -3,6 +3,7 @@ the domain checks the sender's role and relation to the alert every time."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,10 +28,9 @@ def parse_until(raw: str, now: float) -> float | None:
     unit = {"h": 3600, "m": 60}.get(raw[-1:])
     if unit and raw[:-1].replace(".", "", 1).isdigit():
         return now + float(raw[:-1]) * unit
-    try:
-        hh, mm = (int(x) for x in raw.split(":"))
-    except ValueError:
+    if not re.fullmatch(r"\d{1,2}:\d{2}", raw):  # no sign, no spaces: "-0:30" is no time
         return None
+    hh, mm = (int(x) for x in raw.split(":"))
     if not (0 <= hh < 24 and 0 <= mm < 60):
         return None
     local = datetime.fromtimestamp(now, tz=LOCAL_TZ)

@@ -2,8 +2,8 @@
 
 from storage.crypto import Codec, DataKeyError
 from storage.records import Alert, CheckIn, Due, Event, LiveShare, OutboxRow, Person, Timer
-from storage.sqlite import Storage, StorageError, Tx
+from storage.sqlite import BackupError, Storage, StorageError, Tx
 
-__all__ = ["Alert", "CheckIn", "Codec", "DataKeyError", "Due", "Event", "LiveShare",
+__all__ = ["Alert", "BackupError", "CheckIn", "Codec", "DataKeyError", "Due", "Event", "LiveShare",
            "OutboxRow", "Person", "Storage",
            "StorageError", "Timer", "Tx"]

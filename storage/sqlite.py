@@ -931,6 +931,10 @@ class StorageError(Exception):
     """The database cannot be opened or used at all (a bad path, not a database file)."""
 
 
+class BackupError(StorageError):
+    """A problem with the backup file named on the command line, not with the database."""
+
+
 class Storage:
     """The storage interface: open, migrate, and run domain steps as transactions.
 
@@ -1074,7 +1078,7 @@ class Storage:
         checking that the data key opens it; nothing is replaced if it does not."""
         check, pending = rekey.stored_check(source)
         if check is None or pending is not None:
-            raise StorageError(f"{source} is not a complete Qorgau backup")
+            raise BackupError(f"{source} is not a complete Qorgau backup")
         codec = self._codec()
         if codec.sealed_with(check) != codec.key_id or not rekey.opens(codec, check):
             raise DataKeyError("QORGAU_DATA_KEY: not the key this backup was encrypted "
@@ -1176,7 +1180,7 @@ def _new_file(path: Path) -> Path:
     """The private file a backup is written to before it becomes ``path``. A backup never
     overwrites: an old copy may be the only good one."""
     if path.exists():
-        raise StorageError(f"{path} exists; choose a new file for the backup")
+        raise BackupError(f"{path} exists; choose a new file for the backup")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.partial")
     for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):

@@ -183,6 +183,19 @@ async def test_checkin_command_parsing(world: World) -> None:
     assert rows(world.db, "SELECT COUNT(*) FROM timers WHERE kind LIKE 'checkin%'") == [(0,)]
 
 
+async def test_the_edges_of_a_checkin_time(world: World) -> None:
+    """Found by an attack: "5m" (the shortest the README allows) was refused, because the
+    time was reckoned when the command arrived; "-0:30" was read as 00:30."""
+    clock = ManualClock(time.time())
+    await start_with_lawyer(world, clock)
+    aida = await world.register_reporter("Aida")
+    assert "Timer set" in await answer_to(aida, "/checkin", "5m")
+    assert await answer_to(aida, "/checkin", "off") == "Your timer is stopped."
+    for bad in ("-0:30", "12:3", "٢:٣٠", "+1:00"):
+        assert (await answer_to(aida, "/checkin", bad)).startswith("Use /checkin 2h"), bad
+    assert rows(world.db, "SELECT COUNT(*) FROM checkins") == [(0,)]
+
+
 async def test_bad_input_and_forged_buttons_change_nothing(world: World) -> None:
     clock = ManualClock(time.time())
     await start_with_lawyer(world, clock)

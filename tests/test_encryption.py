@@ -269,6 +269,7 @@ async def test_backup_while_alerts_arrive_then_restore_and_read(world: World) ->
     assert done.returncode == 0, done.stderr
     again = await aqorgau("backup", str(backup), cwd=world.tmp, **env)
     one_line_exit_2(again, "exists")  # a backup never overwrites another
+    assert "QORGAU_DATABASE" not in again.stderr  # the PATH given is named, not the setting
     busy = await aqorgau("restore", str(backup), cwd=world.tmp, **env)
     one_line_exit_2(busy, "in use", "stop the bot")
     rotating = await aqorgau("rotate-key", cwd=world.tmp, **{

@@ -83,7 +83,7 @@ async def test_forget_with_an_open_alert_waits_until_it_closes(world: World) -> 
     assert "still open" in ask and discreet(ask)
     mark = reporter.mark()
     await reporter.press(CONFIRM, message=reporter.inbox[-1])
-    noted = await reporter.wait_for("once your SOS is closed", after=mark)
+    noted = await reporter.wait_for("once your request for help is closed", after=mark)
     assert discreet(noted.text or "")
     again = await command(world, reporter, "/forget")
     assert again.startswith("You already asked") and discreet(again)

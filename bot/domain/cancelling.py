@@ -77,9 +77,7 @@ class Cancelling:
         now = self.svc.now()
         lang = reporter.language
         if alert.concealed:  # what their chat would show after a real cancel
-            return await self._reply(tx, reporter, Outgoing(
-                t(lang, "You have no open alert."),
-                keyboard=notify.keyboard(lang, reporter, alert_open=False)))
+            return await self._reply(tx, reporter, notify.nothing_open(reporter))
         pins = await tx.pin_state(reporter.user_id)
         if pins is not None and pins.has_pin:
             if pins.locked_until is not None and pins.locked_until > now:

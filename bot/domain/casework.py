@@ -365,8 +365,14 @@ class CaseWork:
                          id=alert_id)
             await tx.add_event(alert_id, now, "lawyer_note", user_id, text=note)
             await tx.update_alert(alert_id, last_update_at=now)
-            if alert.is_open:
-                await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
+            if not alert.is_open:  # kept for the record; a closed (or cancelled) case's
+                return t(lang, "Note added to closed case #{id}; the reporter is not told.",
+                         id=alert_id)  # reporter's chat may have been cleared already
+            await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
+            if alert.concealed:
+                return t(lang, "Note added to case #{id}; not sent to the reporter: after "
+                               "their duress PIN their chat must show nothing of it.",
+                         id=alert_id)
             await notify.tell(tx, alert.reporter_id, "Update from your lawyer {name}:\n{text}",
                               now, alert_id, name=person.name, text=notify.quote_lines(note),
                               neutral="Update:\n{text}")

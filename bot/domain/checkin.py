@@ -20,6 +20,7 @@ DUE = "checkin_due"
 REMIND = "checkin_remind"
 SHORTEST = 5 * 60.0  # seconds; a shorter timer would run out before anyone could act
 LONGEST = 24 * 3600.0
+SLACK = 5.0
 EXTEND = 3600.0  # what "Extend" adds
 CHOICES = (30, 60, 120, 180)  # minutes offered by a bare /checkin
 LABEL_OK = "✅ I'm OK"
@@ -46,7 +47,7 @@ class CheckIns:
         lang = lang_of(person)
         if person is None or not person.registered:
             return t(lang, "Please finish registering first: send /start.")
-        if await tx.open_alert_of(user_id) is not None:
+        if notify.hidden(await tx.open_alert_of(user_id)) is not None:  # after a duress
             return t(lang, "Help is already on its way to you, so no timer can be set now.")
         return person
 
@@ -67,7 +68,8 @@ class CheckIns:
             if isinstance(owner, str):
                 return owner
             lang = owner.language
-            if not SHORTEST <= due_at - now <= LONGEST:
+            # SLACK: "/checkin 5m" was reckoned from when the command arrived, a moment ago.
+            if not SHORTEST - SLACK <= due_at - now <= LONGEST + SLACK:
                 return t(lang, "Please choose a time between 5 minutes and 24 hours from now.")
             running = await tx.checkin_of(user_id)
             if running is not None:
@@ -186,5 +188,6 @@ class CheckIns:
                     buttons=_buttons(lang, checkin)), now, priority=PRIORITY_ALERT)
                 return
             await tx.end_checkin(checkin.id)
-            if await tx.open_alert_of(person.user_id) is None:  # else help is on its way
+            # Else help is on its way; after a duress cancel it is missed like any other.
+            if notify.hidden(await tx.open_alert_of(person.user_id)) is None:
                 await self.reporting.raise_missed_checkin(tx, person, checkin.due_at)

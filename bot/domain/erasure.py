@@ -121,18 +121,21 @@ class Erasure:
                 return refusal
             lang = person.language
             now = self.svc.now()
-            waiting = await tx.open_alert_of(user_id) is not None
+            open_alert = await tx.open_alert_of(user_id)
+            waiting = open_alert is not None
+            shown = notify.hidden(open_alert) is not None  # after a duress cancel: as if none
             buttons: tuple[tuple[Button, ...], ...] = ()
             if not confirmed:
-                text = t(lang, "Your SOS is still open. It is kept until it is closed; then "
-                               "everything stored about you here is erased. Go ahead?"
-                         if waiting else "Erase everything stored about you here: your "
+                text = t(lang, "Your request for help is still open. It is kept until it is "
+                               "closed; then everything stored about you here is erased. Go "
+                               "ahead?"
+                         if shown else "Erase everything stored about you here: your "
                          "profile and your history? This cannot be undone.")
                 buttons = ((Button(t(lang, "Yes, erase everything"), FORGET_DATA),),)
             elif waiting:
                 await tx.set_timer(FORGET, user_id, now + RECHECK)
                 text = t(lang, "Noted. Everything stored about you here is erased once your "
-                               "SOS is closed.")
+                               "request for help is closed." if shown else ERASED_TEXT)
             else:
                 await self._erase_now(tx, user_id, None, "request")
                 text = t(lang, ERASED_TEXT)

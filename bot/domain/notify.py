@@ -77,6 +77,14 @@ def hidden(alert: Alert | None) -> Alert | None:
     return None if alert is None or alert.concealed else alert
 
 
+def nothing_open(person: Person) -> Outgoing:
+    """The answer to "I'm safe" when nothing is open, or seems to be (after a duress
+    cancel the two must read the same)."""
+    return Outgoing(t(person.language, discreet.pick(person, "You have no open alert.",
+                                                     "Nothing is open right now.")),
+                    keyboard=keyboard(person.language, person, alert_open=False))
+
+
 async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
                priority: int = PRIORITY_CASE, neutral: str | None = None,
                **values: object) -> None:

@@ -371,7 +371,8 @@ class Reporting:
         lang = person.language
         open_alert = await tx.open_alert_of(person.user_id)
         if open_alert is not None and open_alert.concealed:
-            return await self._sos_after_duress(tx, person, open_alert, where, now)
+            return await self._sos_after_duress(tx, person, open_alert, where, now,
+                                                missed_checkin)
         if open_alert is not None:
             if open_alert.safe_at is not None:
                 await self._withdraw_safe(tx, open_alert.id, person, now)
@@ -464,7 +465,8 @@ class Reporting:
         ), now, priority=PRIORITY_ALERT if person.registered else PRIORITY_REPLY)
 
     async def _sos_after_duress(self, tx: Tx, person: Person, alert: Alert,
-                                where: Where | None, now: float) -> None:
+                                where: Where | None, now: float,
+                                missed_checkin: float | None = None) -> None:
         """SOS from someone whose chat showed a duress cancel: to them it is a new alert, so
         it is answered as one; behind it, the open alert goes on (still DURESS on the cards),
         no longer hidden from their chat, with the new position."""
@@ -485,7 +487,8 @@ class Reporting:
             await self._forward_position(tx, alert.id, now)
         await notify.refresh_alert_messages(tx, alert.id, now)
         others = [p for p in await tx.staff() if p.user_id != person.user_id]
-        await self._received(tx, person, alert.id, first_wave(others, alert.region, now), now)
+        await self._received(tx, person, alert.id, first_wave(others, alert.region, now), now,
+                             missed_checkin, where is not None)
 
     async def _page_first(self, tx: Tx, alert: Alert, person: Person, route: Route,
                           now: float) -> None:
@@ -606,10 +609,7 @@ class Reporting:
     async def _safe(self, tx: Tx, person: Person) -> None:
         alert = await tx.open_alert_of(person.user_id)
         if alert is None:
-            return await self._reply(tx, person, Outgoing(t(
-                person.language, discreet.pick(person, "You have no open alert.",
-                                               "Nothing is open right now.")),
-                keyboard=notify.keyboard(person.language, person, alert_open=False)))
+            return await self._reply(tx, person, notify.nothing_open(person))
         await self.on_safe(tx, alert, person)
 
 
