@@ -207,6 +207,11 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
         # may cause (and the bot takes that answer as done). Any other 400 is a bug.
         replayed = "not modified" in (call.error or "") and any(
             0 <= call.time - k <= 3.0 for k in fuzz.kills)
+        # Likewise a deletion that went through just before a kill and goes again after it:
+        # only if the very same deleteMessage had succeeded before that kill.
+        replayed = replayed or ("message to delete not found" in (call.error or "") and any(
+            c.method == call.method and c.params == call.params and c.status == 200
+            and any(c.time <= k <= call.time for k in fuzz.kills) for c in world.emu.calls))
         if call.status == 400 and not replayed:
             problems.append(f"emulator refused {call.method}: {call.error}")
     # When the bot carried out each revocation (its audit trail, in wall-clock time), on
