@@ -565,6 +565,16 @@ class Tx:
         )
         return Timer(row["kind"], row["subject_id"], row["due_at"]) if row else None
 
+    async def is_due(self, kind: str, subject_id: int, now: float, take: bool = True) -> bool:
+        """Whether this timer row is still there and due (not cleared or moved later by
+        what happened meanwhile); ``take``: and clear it, as the step that handles it."""
+        timer = await self.timer(kind, subject_id)
+        if timer is None or timer.due_at > now:
+            return False
+        if take:
+            await self.clear_timer(kind, subject_id)
+        return True
+
     # --- check-in timers and live shares --------------------------------------------------
 
     async def start_checkin(self, user_id: int, now: float, due_at: float) -> int:

@@ -482,8 +482,7 @@ class CaseWork:
         """One due timer row, in one transaction with everything it causes."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            timer = await tx.timer(kind, subject_id)
-            if timer is None or timer.due_at > now:
+            if not await tx.is_due(kind, subject_id, now, take=False):
                 return  # handled meanwhile
             alert = await tx.alert(subject_id)
             if alert is None or not alert.is_open:

@@ -170,10 +170,8 @@ class CheckIns:
         same transaction as the alert)."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            timer = await tx.timer(kind, checkin_id)
-            if timer is None or timer.due_at > now:
+            if not await tx.is_due(kind, checkin_id, now):
                 return  # stopped or moved meanwhile
-            await tx.clear_timer(kind, checkin_id)
             checkin = await tx.checkin(checkin_id)
             person = await tx.person(checkin.user_id) if checkin else None
             if checkin is None or person is None:

@@ -66,8 +66,7 @@ async def clear_chat(tx: Tx, person_id: int, now: float) -> int:
 async def forget(tx: Tx, person_id: int, now: float) -> None:
     """The timer: forget the ids of the cleared messages, or look again in a while if some
     deletions are still queued (a reporter's chat is paced at one message a second)."""
-    timer = await tx.timer(FORGET, person_id)
-    if timer is None or timer.due_at > now:
+    if not await tx.is_due(FORGET, person_id, now, take=False):
         return  # re-armed by a later clearing
     if await tx.forget_cleared(person_id):
         await tx.set_timer(FORGET, person_id, now + FORGET_AFTER)

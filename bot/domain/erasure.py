@@ -192,8 +192,7 @@ class Erasure:
         checkpointed after every erasure, as after a purge."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            timer = await tx.timer(kind, user_id)
-            if timer is None or timer.due_at > now:
+            if not await tx.is_due(kind, user_id, now, take=False):
                 return
             person = await tx.person(user_id)
             if person is None or person.role != "reporter":  # joined the team meanwhile

@@ -159,10 +159,8 @@ class Flood:
         holds their alert, instead of an answer and a forward per message."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            timer = await tx.timer(SUMMARY, user_id)
-            if timer is None or timer.due_at > now:
+            if not await tx.is_due(SUMMARY, user_id, now):
                 return  # re-armed by a later batch
-            await tx.clear_timer(SUMMARY, user_id)
             held = await tx.held_input(user_id)
             await tx.clear_held_input(user_id)
             person = await tx.person(user_id)

@@ -88,10 +88,8 @@ class Live:
         noted on the alert's timeline, marked on the cards and told to the holder."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            timer = await tx.timer(LIVE_CHECK, user_id)
-            if timer is None or timer.due_at > now:
+            if not await tx.is_due(LIVE_CHECK, user_id, now):
                 return
-            await tx.clear_timer(LIVE_CHECK, user_id)
             share = await tx.live_share(user_id)
             if share is None or share.state == "ended":
                 return

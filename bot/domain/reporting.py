@@ -503,10 +503,8 @@ class Reporting:
         Whoever is on call now is paged (the window may have outlived a restart)."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            timer = await tx.timer(kind, alert_id)
-            if timer is None or timer.due_at > now:
+            if not await tx.is_due(kind, alert_id, now):
                 return
-            await tx.clear_timer(kind, alert_id)
             alert = await tx.alert(alert_id)
             person = await tx.person(alert.reporter_id) if alert else None
             if alert is None or person is None or not alert.is_open:

@@ -247,10 +247,8 @@ class Team:
         """The "until" time passed: off call, and told so."""
         async with self.svc.step() as tx:
             now = self.svc.now()
-            timer = await tx.timer("oncall_until", user_id)
-            if timer is None or timer.due_at > now:
+            if not await tx.is_due("oncall_until", user_id, now):
                 return  # extended meanwhile
-            await tx.clear_timer("oncall_until", user_id)
             person = await tx.person(user_id)
             if person is None or not person.on_call:
                 return
