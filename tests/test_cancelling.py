@@ -366,3 +366,27 @@ async def test_in_discreet_mode_a_duress_cancel_clears_the_chat_like_a_real_one(
     assert views[0] == views[1]
     assert not any("Received" in line for line in views[0])  # the earlier answers are gone
     assert PIN not in typed(reporter) and DURESS not in typed(reporter)
+
+
+async def test_a_pin_typed_during_a_flood_is_deleted_not_stored(world: World) -> None:
+    """Found by a new user: past the input limit, messages are stored on the alert without
+    an answer, and a PIN typed then was stored as a text that /case showed. A message held
+    while a PIN is awaited is deleted instead, and never stored."""
+    await world.start()
+    await world.register_coordinator()
+    await world.register_lawyer("Marat", ("Almaty",))
+    reporter = await world.register_reporter("Aida")
+    await set_pins(reporter)
+    mark = reporter.mark()
+    await reporter.tap("📍 SOS: send my location", location=ALMATY)
+    await reporter.wait_for("received and saved", after=mark)
+    await answer_to(reporter, "✅ I'm safe")  # the PIN is asked for
+    for _ in range(24):  # digits, but no PIN: answered (and deleted) until the limit trips
+        await reporter.send_text("12")
+    await reporter.send_text(PIN)
+    await world.drain()
+    await reporter.wait_for("messages in a short time", timeout=30)
+    await world.drain()
+    assert PIN not in typed(reporter)
+    details = [d for (d,) in rows(world.db, "SELECT plain(detail) FROM alert_events")]
+    assert not [d for d in details if PIN in d]

@@ -122,6 +122,11 @@ class Flood:
                         continue  # never seen: nothing to store it with
                 alert = alerts[item.user_id]
                 counts[item.user_id] = counts.get(item.user_id, 0) + 1
+                if item.text is not None and await self._awaits_pin(tx, item.user_id):
+                    # Perhaps the PIN they were asked for: never stored as a text, deleted
+                    # like every typed PIN; they type it again once the flood is over.
+                    await notify.erase_theirs(tx, item.user_id, item.message_id, now)
+                    continue
                 if alert is not None:
                     events.extend(await self._store(tx, alert, item, now))
                     person = people[item.user_id]
@@ -135,6 +140,11 @@ class Flood:
                           held.first_at + WINDOW)
                 await tx.set_timer(SUMMARY, user_id, due)
             await tx.record_updates([i.update_id for i in items], now)
+
+    @staticmethod
+    async def _awaits_pin(tx: Tx, user_id: int) -> bool:
+        state = await tx.pin_state(user_id)
+        return state is not None and state.awaiting is not None
 
     async def _store(self, tx: Tx, alert: Alert, item: Held, now: float
                      ) -> list[tuple[int, float, str, int | None, dict[str, Any]]]:

@@ -3,6 +3,7 @@ transaction, so the change and the news of it commit together."""
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain import discreet
 from bot.domain.messages import (
+    ERASE,
     PRIORITY_ALERT,
     PRIORITY_CASE,
     PRIORITY_GROUP,
@@ -75,6 +77,14 @@ async def silenced(tx: Tx, chat_id: int, alert_id: int) -> bool:
 def hidden(alert: Alert | None) -> Alert | None:
     """A reporter's open alert as their chat may show it: none after a duress cancel."""
     return None if alert is None or alert.concealed else alert
+
+
+async def erase_theirs(tx: Tx, user_id: int, message_id: int | None, now: float) -> None:
+    """Delete a message a person sent us (a typed PIN), through the outbox, first of all
+    their chat's messages."""
+    if message_id is not None:
+        await tx.enqueue(user_id, ERASE, PRIORITY_ALERT, json.dumps({"message_id": message_id}),
+                         now)
 
 
 def nothing_open(person: Person) -> Outgoing:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import secrets
 
 from bot.domain import notify
 from bot.domain.cancelling import SAID_NOTHING, Cancelling, locked_text
-from bot.domain.messages import ERASE, PRIORITY_ALERT, PRIORITY_REPLY, Outgoing
+from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY, Outgoing
 from bot.domain.notify import hidden
 from bot.domain.services import Services
 from bot.i18n import lang_of, t
@@ -134,9 +133,7 @@ class Pins:
                 if state.awaiting == "duress":
                     same = await asyncio.to_thread(pin_matches, entry, state.pending_hash)
         async with self.svc.step() as tx:
-            if message_id is not None:
-                await tx.enqueue(user_id, ERASE, PRIORITY_ALERT,
-                                 json.dumps({"message_id": message_id}), now)
+            await notify.erase_theirs(tx, user_id, message_id, now)
             person = await tx.person(user_id)
             if person is None or await tx.pin_state(user_id) != state:
                 await self._say(tx, user_id, lang_of(person), SAID_AGAIN)  # raced: once more
