@@ -92,6 +92,14 @@ def _outbox(row: dict[str, Any]) -> OutboxRow:
     )
 
 
+def _one_per_message(rows: list[OutboxRow]) -> list[OutboxRow]:
+    """The first row of each Telegram message (a bundle is several rows, one message)."""
+    first: dict[int | None, OutboxRow] = {}
+    for r in rows:
+        first.setdefault(r.message_id, r)
+    return list(first.values())
+
+
 def _values(fields: dict[str, Any], allowed: set[str]) -> list[Any]:
     """Column values, checked against the known columns (names are put into SQL text)."""
     unknown = set(fields) - allowed
@@ -413,10 +421,7 @@ class Tx:
         )]
         await self._db.executemany("UPDATE outbox SET kind = 'cleared' WHERE id = ?",
                                    [(r.id,) for r in rows])
-        first: dict[int | None, OutboxRow] = {}
-        for r in rows:
-            first.setdefault(r.message_id, r)
-        return [r for r in first.values() if r.created_at > since]
+        return [r for r in _one_per_message(rows) if r.created_at > since]
 
     async def forget_cleared(self, chat_id: int) -> int:
         """Forget the message ids of a chat's cleared messages once no deletion of them is
@@ -722,14 +727,12 @@ class Tx:
             " ORDER BY id",
             (chat_id,),
         )]
-        first: dict[int | None, OutboxRow] = {}
-        for r in rows:
-            first.setdefault(r.message_id, r)
-        keep = {r.id for r in first.values()}
+        first = _one_per_message(rows)
+        keep = {r.id for r in first}
         await self._db.executemany(
             "UPDATE outbox SET kind = 'withdrawn', message_id = ? WHERE id = ?",
             [(r.message_id if r.id in keep else None, r.id) for r in rows])
-        return list(first.values())
+        return first
 
     async def reassign(self, alert_id: int, from_id: int, to_id: int, now: float) -> bool:
         """Move a held case from one lawyer to another; False if it is no longer

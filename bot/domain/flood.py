@@ -109,27 +109,28 @@ class Flood:
             return
         async with self.svc.step() as tx:
             now = self.svc.now()
-            alerts: dict[int, Alert | None] = {}
-            people: dict[int, Person | None] = {}
+            # Per person, read once a batch: (profile, open alert, a PIN is awaited).
+            people: dict[int, tuple[Person | None, Alert | None, bool]] = {}
             counts: dict[int, int] = {}
             events: list[tuple[int, float, str, int | None, dict[str, Any]]] = []
             for item in items:
-                if item.user_id not in alerts:
-                    person = people[item.user_id] = await tx.person(item.user_id)
-                    alerts[item.user_id] = (await tx.open_alert_of(item.user_id)
-                                            if person is not None else None)
+                if item.user_id not in people:
+                    person = await tx.person(item.user_id)
                     if person is None:
+                        people[item.user_id] = (None, None, False)
                         continue  # never seen: nothing to store it with
-                alert = alerts[item.user_id]
+                    pins = await tx.pin_state(item.user_id)
+                    people[item.user_id] = (person, await tx.open_alert_of(item.user_id),
+                                            pins is not None and pins.awaiting is not None)
+                person, alert, awaits_pin = people[item.user_id]
                 counts[item.user_id] = counts.get(item.user_id, 0) + 1
-                if item.text is not None and await self._awaits_pin(tx, item.user_id):
+                if item.text is not None and awaits_pin:
                     # Perhaps the PIN they were asked for: never stored as a text, deleted
                     # like every typed PIN; they type it again once the flood is over.
                     await notify.erase_theirs(tx, item.user_id, item.message_id, now)
                     continue
                 if alert is not None:
                     events.extend(await self._store(tx, alert, item, now))
-                    person = people[item.user_id]
                     if person is not None and item.message_id is not None \
                             and discreet.is_discreet(person):
                         await tx.record_incoming(item.user_id, item.message_id, now)
@@ -140,11 +141,6 @@ class Flood:
                           held.first_at + WINDOW)
                 await tx.set_timer(SUMMARY, user_id, due)
             await tx.record_updates([i.update_id for i in items], now)
-
-    @staticmethod
-    async def _awaits_pin(tx: Tx, user_id: int) -> bool:
-        state = await tx.pin_state(user_id)
-        return state is not None and state.awaiting is not None
 
     async def _store(self, tx: Tx, alert: Alert, item: Held, now: float
                      ) -> list[tuple[int, float, str, int | None, dict[str, Any]]]:
