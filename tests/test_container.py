@@ -106,6 +106,9 @@ def test_runs_as_a_numeric_non_root_user_with_the_database_on_a_volume() -> None
                for rest in args_of("RUN")), "the user must own /data"
     assert args_of("VOLUME") == ["/data"]
     assert image_env()["QORGAU_DATABASE"].startswith("/data/")
+    # The endpoints (and a webhook) must answer on the container's own address, not only
+    # on its loopback, or a published port and an outside probe reach nothing.
+    assert image_env()["QORGAU_HTTP_HOST"] == "0.0.0.0"
     assert json.loads(args_of("CMD")[0]) == ["qorgau", "run"]
     health = args_of("HEALTHCHECK")
     assert len(health) == 1 and health[0].split("CMD ", 1)[1] == '["qorgau", "healthcheck"]'
