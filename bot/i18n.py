@@ -34,3 +34,15 @@ def t(language: str, text: str, /, **values: Any) -> str:
     """Translate ``text`` into ``language`` and fill its ``{placeholders}``."""
     template = CATALOGS.get(language, {}).get(text, text)
     return template.format(**values) if values else template
+
+
+def tn(language: str, singular: str, plural: str, n: int, /, **values: Any) -> str:
+    """Translate a text that counts something (``n`` fills ``{n}``), in the plural form the
+    language needs for ``n`` (Russian has three: 1 / 2 / 5 lawyers)."""
+    template = singular if n == 1 else plural
+    return t(language, template, n=n, **values)
+
+
+def N_(text: str) -> str:  # noqa: N802 - the gettext convention extraction looks for
+    """Mark a text kept in a constant for extraction; it is translated later through ``t``."""
+    return text
