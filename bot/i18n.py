@@ -43,6 +43,6 @@ def tn(language: str, singular: str, plural: str, n: int, /, **values: Any) -> s
     return t(language, template, n=n, **values)
 
 
-def N_(text: str) -> str:  # noqa: N802 - the gettext convention extraction looks for
+def N_(text: str) -> str:
     """Mark a text kept in a constant for extraction; it is translated later through ``t``."""
     return text
