@@ -33,8 +33,16 @@ def _parser() -> argparse.ArgumentParser:
                           description="Start the emulator and the bot with a temporary "
                                       "database and play a short scene, printed as it "
                                       "happens. Needs no token and no network.")
-    demo.add_argument("--speed", type=float, default=1.0,
+    demo.add_argument("--speed", type=_positive, default=1.0,
                       help="scale the scene's pauses (0.5 is twice as fast)")
+    play = sub.add_parser("playground", help="play every phone in a browser: emulator and bot",
+                          description="Start the emulator, the bot (temporary database) and "
+                                      "a web page on the emulator's server where you play "
+                                      "the reporter, the lawyers, the coordinator and a "
+                                      "group side by side. Needs no token and no network.")
+    play.add_argument("--host", default="127.0.0.1",
+                      help="address to serve the page on (default: this machine only)")
+    play.add_argument("--port", type=int, default=8090)
     sub.add_parser("migrate", help="apply the database migrations and exit",
                    description="Create or upgrade the SQLite database at QORGAU_DATABASE.")
     sub.add_parser("healthcheck", help="ask the running bot's /healthz; exit 0 if healthy",
@@ -106,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
 
             _settings()  # a bad setting is one line here too, not a traceback mid-scene
             return asyncio.run(play(speed=args.speed))
+        if args.command == "playground":
+            from demo.playground import serve
+
+            _settings()
+            return asyncio.run(serve(args.host, args.port))
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)
         return 1 if args.command == "healthcheck" else 2  # 2 is reserved in HEALTHCHECK
@@ -195,6 +208,17 @@ async def _migrate() -> int:
         await storage.close()
     print(f"database {settings.database} is at schema version {version}")
     return 0
+
+
+def _positive(text: str) -> float:
+    """``--speed``: a finite number above zero (0 or less would stall or race the scene)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number") from None
+    if not 0 < value < 1000:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("must be a number above 0 (1 is normal speed)")
+    return value
 
 
 def _date(text: str) -> float:

@@ -54,7 +54,8 @@ class Stage:
     """The clock and the names of the scene: every printed line is stamped and names who
     speaks to whom, so the output reads as a conversation."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet  # the playground's cast acts without narrating
         self.t0 = time.monotonic()
         self.names: dict[int, str] = {}
         self.expand: tuple[str, ...] = ("Open alerts", "Your alert #")  # printed in full
@@ -67,6 +68,8 @@ class Stage:
         self.emit(text)
 
     def emit(self, text: str) -> None:
+        if self.quiet:
+            return
         print(f"[{time.monotonic() - self.t0:7.2f}s] {private(text)}", flush=True)
 
     def heading(self, text: str) -> None:
@@ -210,6 +213,7 @@ class Cast:
     stage: Stage
     coordinator: Actor
     group: SimGroup | None = None
+    groups: list[SimGroup] = field(default_factory=list)
     lawyers: dict[str, Actor] = field(default_factory=dict)
     reporters: dict[str, Actor] = field(default_factory=dict)
 
@@ -229,8 +233,12 @@ class Cast:
         group = self.emu.group(title=title)
         self.stage.names[group.id] = title
         self.group = group
+        await self.connect(group)
+
+    async def connect(self, group: SimGroup) -> None:
+        """The coordinator sends /connect in the group."""
         mark = group.mark()
-        self.stage.line(f"{self.coordinator.name} -> bot (in {title}): /connect")
+        self.stage.line(f"{self.coordinator.name} -> bot (in {group.title}): /connect")
         await group.send_command(self.coordinator.sim, "/connect")
         await group.wait_for("receives Qorgau alert notices", after=mark, timeout=WAIT)
 
@@ -498,12 +506,13 @@ async def summarize(scene: Scene) -> None:
 # --- running it -----------------------------------------------------------------------------
 
 
-def demo_settings(emu: Emulator, db: Path, coordinator_id: int, speed: float) -> Settings:
+def demo_settings(emu: Emulator, db: Path, coordinator_id: int, speed: float,
+                  ack_seconds: float | None = None) -> Settings:
     """Real pacing, the emulator's own token, and an escalation short enough to watch (but
     never under 3 s, so the Almaty alert is acknowledged before its own wave 2 is due)."""
     values: dict[str, Any] = {
         "bot_token": emu.token, "telegram_api_url": emu.api_url, "database": db,
-        "admin_ids": str(coordinator_id), "ack_timeout_seconds": max(3.0, 4.0 * speed),
+        "admin_ids": str(coordinator_id), "ack_timeout_seconds": ack_seconds or max(3.0, 4.0 * speed),
         "repeat_seconds": 300.0, "log_level": "WARNING",
         "data_key": new_key(),  # a throwaway key for the throwaway database
     }

@@ -12,7 +12,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,6 +127,8 @@ class Emulator:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._webhook_task: asyncio.Task[None] | None = None
+        # Extra routes on the same server (the playground page), added when it starts.
+        self.setup_app: list[Callable[[web.Application], None]] = []
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -134,6 +136,8 @@ class Emulator:
         """Listen on host:port (port 0 picks a free one) and start webhook delivery."""
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        for setup in self.setup_app:
+            setup(app)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
