@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 from bot.app import Qorgau, Runner
 from bot.settings import Settings
 from emulator import BotMessage, Call, CallbackAnswer, Emulator, Limits, SimGroup, SimUser
+from emulator.markup import button_label
 from storage.crypto import new_key
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -42,6 +44,7 @@ PIN_METHODS = frozenset({"sendvenue", "sendlocation"})
 # Anything that looks like a coordinate is masked, should a message ever carry one.
 COORDINATE = re.compile(r"-?\d{1,3}\.\d{3,}")
 TAG = re.compile(r"<[^>]+>")
+INVITE = re.compile(r"start=\S+")
 WAIT = 20.0  # seconds any single expected message may take under real flood limits
 
 T = TypeVar("T")
@@ -49,97 +52,226 @@ T = TypeVar("T")
 
 # --- printing ---------------------------------------------------------------------------
 
+WIDTH = 80  # the story reads in an 80-column terminal
+GUTTER = "  │ "
+
+
+def columns(text: str) -> int:
+    """Terminal columns a line takes: wide characters (most emoji, CJK) take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else
+               0 if unicodedata.combining(ch) or ch in "\ufe0f\u200d" else 1 for ch in text)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Greedy word wrap by terminal columns; a word wider than the line is cut."""
+    out: list[str] = []
+    for whole in text.splitlines() or [""]:
+        paragraph = whole.lstrip(" ")
+        indent = whole[:len(whole) - len(paragraph)]
+        if indent:  # an indented line stays indented, on every line it wraps to
+            out += [indent + part for part in wrap(paragraph, width - len(indent))]
+            continue
+        line = ""
+        for word in paragraph.split(" "):
+            while columns(word) > width:  # a long link: cut it where it must be cut
+                room = width - columns(line) - (1 if line else 0)
+                if room < 8:
+                    out.append(line)
+                    line, room = "", width
+                cut = 0
+                while cut < len(word) and columns(word[:cut + 1]) <= room:
+                    cut += 1
+                out.append(f"{line} {word[:cut]}".strip() if line else word[:cut])
+                line, word = "", word[cut:]
+            candidate = f"{line} {word}" if line else word
+            if columns(candidate) <= width:
+                line = candidate
+            else:
+                out.append(line)
+                line = word
+        out.append(line)
+    return out
+
 
 class Stage:
-    """The clock and the names of the scene: every printed line is stamped and names who
-    speaks to whom, so the output reads as a conversation."""
+    """Who is who, and where the story is: prints the people's actions, the headings and
+    what the bot shows each person, as labelled blocks that fit 80 columns."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet  # the playground's cast acts without narrating
+        self.quiet = quiet  # while registering, and in the playground: nothing narrated
         self.t0 = time.monotonic()
         self.names: dict[int, str] = {}
-        self.expand: tuple[str, ...] = ("Open alerts", "Your alert #")  # printed in full
+        self.roles: dict[int, str] = {}
+        self.scenes: list[str] = []
+        self.last_body: tuple[str, ...] = ()
         # Prints the bot's messages delivered so far: called before each scripted line so
         # that a reply someone reacted to is always printed before their reaction.
         self.catch_up: Callable[[], None] = lambda: None
 
-    def line(self, text: str) -> None:
-        self.catch_up()
-        self.emit(text)
+    def out(self, text: str = "") -> None:
+        if not self.quiet:
+            print(private(text).rstrip(), flush=True)
 
-    def emit(self, text: str) -> None:
-        if self.quiet:
-            return
-        print(f"[{time.monotonic() - self.t0:7.2f}s] {private(text)}", flush=True)
+    def line(self, text: str) -> None:
+        """A person's action or the narrator's remark, wrapped to the page."""
+        self.catch_up()
+        self.last_body = ()
+        for n, part in enumerate(wrap(private(text), WIDTH - 4)):
+            self.out(("▸ " if n == 0 else "  ") + part)
 
     def heading(self, text: str) -> None:
         self.catch_up()
-        print(f"\n— {text} —", flush=True)
+        self.scenes.append(text)
+        self.last_body = ()
+        *first, last = wrap(f"━━ {len(self.scenes)}. {text}", WIDTH - 4)
+        self.out()
+        for part in first:
+            self.out(part)
+        self.out(f"{last} " + "━" * max(3, WIDTH - 1 - columns(last)))
 
-    def name(self, chat_id: int | None) -> str:
-        return self.names.get(chat_id or 0, f"chat {chat_id}")
+    def who(self, chat_id: int | None) -> str:
+        name = self.names.get(chat_id or 0, f"chat {chat_id}")
+        role = self.roles.get(chat_id or 0)
+        return f"{name} ({role})" if role else name
+
+    def block(self, chat_ids: list[int | None], what: str, body: list[str]) -> None:
+        """One message as its readers see it: a label naming them, then the whole text."""
+        people = ", ".join(self.who(c) for c in chat_ids)
+        if tuple(body) == self.last_body and body:
+            self.note(f"the same message reaches {people}")
+            self.last_body = tuple(body)
+            return
+        self.last_body = tuple(body)
+        for n, part in enumerate(wrap(f"{people} · {what}", WIDTH - 5)):
+            self.out(("  ┌ " if n == 0 else GUTTER) + part)
+        for line in body:
+            for part in wrap(line, WIDTH - columns(GUTTER)):
+                self.out(GUTTER + part)
+        self.out("  └")
+
+    def note(self, text: str) -> None:
+        """A one-line event without a message body (a pin, a deletion, a pop-up)."""
+        self.last_body = ()
+        for n, part in enumerate(wrap(text, WIDTH - 4)):
+            self.out(("  ↳ " if n == 0 else "    ") + part)
 
 
 def private(text: str) -> str:
-    """Mask coordinates: the privacy rule holds for the demo's output too."""
-    return COORDINATE.sub("(location hidden)", text)
+    """Mask coordinates and invite codes: the privacy rule holds for the demo's output too."""
+    return INVITE.sub("start=<single-use code>", COORDINATE.sub("(location hidden)", text))
 
 
-def headline(text: str, edit: bool) -> str:
-    """First line of a message, plus the alert line when the first one does not name it and,
-    for an edit, the new state: enough to follow the story without flooding it."""
-    lines = [ln.strip() for ln in TAG.sub("", html.unescape(text)).splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    parts = [lines[0]]
-    if "#" not in lines[0]:
-        parts += [ln for ln in lines[1:] if "#" in ln][:1]
-    parts += [ln for ln in lines[1:] if ln.startswith("⏱")]  # raised by a missed check-in
-    if edit:
-        parts += [ln for ln in lines[1:] if ln.startswith(("State:", "Taken by", "Outcome:"))]
-    return " · ".join(parts)
+def plain(text: str) -> str:
+    return TAG.sub("", html.unescape(text)) if "<" in text else html.unescape(text)
 
 
-def describe(call: Call, stage: Stage) -> str | None:
-    """The printed line for one Bot API call the emulator accepted (None: not a message)."""
-    low = call.method.lower()
-    who = stage.name(call.chat_id)
-    if low in PIN_METHODS:
-        return f"bot -> {who}: 📍 location pin"
-    if low == "deletemessage":
-        return f"bot -> {who}: (deletes a message)"
-    if low not in TEXT_METHODS:
+def unbroken(label: str) -> str:
+    """A button's label is never split across lines (no-break spaces)."""
+    return label.replace(" ", "\u00a0")
+
+
+def buttons(markup: Any) -> list[str]:
+    """The buttons under a message, one printed line per row, as [label] [label]."""
+    if not isinstance(markup, dict):
+        return []
+    if markup.get("inline_keyboard"):
+        return ["  ".join(f"[{unbroken(b.get('text', ''))}]" for b in row)
+                for row in markup["inline_keyboard"]]
+    if markup.get("keyboard"):
+        rows = ["  ".join(f"[{unbroken(button_label(b))}]" for b in row)
+                for row in markup["keyboard"]]
+        return ["keyboard: " + "  ".join(rows)]
+    if markup.get("remove_keyboard"):
+        return ["(keyboard removed)"]
+    return []
+
+
+def lines_of(call: Call) -> tuple[int, list[str]] | None:
+    """(message id, what the person sees) for a sent or edited text: text and buttons."""
+    if call.method.lower() not in TEXT_METHODS:
         return None
-    text = str(call.params.get("text", ""))
-    if low == "editmessagetext":
-        return f"bot -> {who}: (edits its message) {headline(text, edit=True)}"
-    if any(text.startswith(p) for p in stage.expand):
-        body = "\n".join(" " * 12 + ln for ln in text.splitlines()[1:])
-        return f"bot -> {who}: {text.splitlines()[0]}\n{body}"
-    return f"bot -> {who}: {headline(text, edit=False)}"
+    result = call.result if isinstance(call.result, dict) else {}
+    text = str(result.get("text") or plain(str(call.params.get("text", ""))))
+    mid = int(result.get("message_id") or call.params.get("message_id") or 0)
+    return mid, [*text.splitlines(), *buttons(call.params.get("reply_markup"))]
 
 
 class CallPrinter:
     """Prints the bot's messages from the emulator's call record, in the order they were
-    made. A call still in flight holds the cursor, so nothing is skipped or printed twice."""
+    made, whole, merging one message sent alike to several people. A call still in flight
+    holds the cursor, so nothing is skipped or printed twice."""
 
     def __init__(self, emu: Emulator, stage: Stage) -> None:
         self.emu = emu
         self.stage = stage
         self.cursor = 0
+        self.seen: dict[tuple[int, int], list[str]] = {}  # what each message shows now
 
     def flush(self) -> None:
         calls = self.emu.calls
+        ready: list[Call] = []
         while self.cursor < len(calls):
             call = calls[self.cursor]
             low = call.method.lower()
-            if call.status == 0 and (low in TEXT_METHODS or low in PIN_METHODS):
-                return  # in flight; look again shortly
+            if call.status == 0 and (low in TEXT_METHODS or low in PIN_METHODS
+                                     or low == "deletemessage"):
+                break  # in flight; look again shortly
             if call.status == 200:
-                text = describe(call, self.stage)
-                if text:
-                    self.stage.emit(text)
+                ready.append(call)
             self.cursor += 1
+        if not self.stage.quiet:
+            self.show(ready)
+
+    def body_of(self, call: Call) -> tuple[str, tuple[str, ...]] | None:
+        """(what happened, the lines to print): a new message whole; an edit of a message
+        printed before as one line of what changed (the rest was printed above)."""
+        shown = lines_of(call)
+        if shown is None:
+            return None
+        mid, lines = shown
+        key = (call.chat_id or 0, mid)
+        before, self.seen[key] = self.seen.get(key), lines
+        if call.method.lower() != "editmessagetext":
+            return "new message", tuple(lines)
+        if before is None:
+            return "a message edited in place", tuple(lines)
+        changed = [ln for ln in lines if ln not in before]
+        if not any(ln.startswith(("[", "keyboard:")) for ln in lines) and any(
+                ln.startswith("[") for ln in before):
+            changed.append("its buttons are gone")
+        name = next((ln for ln in before if ln.startswith(("🚨", "Notice #"))),
+                    before[0] if before else "")
+        return "edit", (name, *changed)
+
+    def show(self, calls: list[Call]) -> None:
+        """Print a batch: one block per distinct message (naming everyone who got it),
+        then one line for the map pins and one per chat for deletions."""
+        stage = self.stage
+        blocks: dict[tuple[str, tuple[str, ...]], list[int | None]] = {}
+        pins: list[int | None] = []
+        deletes: dict[int | None, int] = {}
+        for call in calls:
+            low = call.method.lower()
+            shown = self.body_of(call)
+            if shown is not None:
+                blocks.setdefault(shown, []).append(call.chat_id)
+            elif low in PIN_METHODS:
+                pins.append(call.chat_id)
+            elif low == "deletemessage":
+                deletes[call.chat_id] = deletes.get(call.chat_id, 0) + 1
+        for (what, body), chats in blocks.items():
+            if what == "edit":
+                people = ", ".join(stage.who(c) for c in chats)
+                change = " · ".join(body[1:]) or "(no visible change)"
+                stage.note(f"{people}: \"{body[0]}\" is edited in place → {change}")
+            else:
+                stage.block(chats, what, list(body))
+        if pins:
+            people = ", ".join(stage.who(c) for c in pins)
+            stage.note(f"{people}: a map pin of the reporter's place (not printed here)")
+        for chat_id, count in deletes.items():
+            stage.note(f"the bot deletes {count} message{'s' if count > 1 else ''} in "
+                       f"{stage.names.get(chat_id or 0)}'s chat")
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Flush every 20 ms until ``stop``, then once more for the last answers."""
@@ -176,14 +308,14 @@ class Actor:
     stage: Stage
 
     def say(self, what: str) -> None:
-        self.stage.line(f"{self.name} -> bot: {what}")
+        self.stage.line(f"{self.name} {what}")
 
     async def command(self, command: str, payload: str | None = None) -> None:
-        self.say(f"{command} {payload}" if payload else command)
+        self.say(f"sends {command} {payload}" if payload else f"sends {command}")
         await self.sim.send_command(command, payload)
 
     async def text(self, text: str) -> None:
-        self.say(f'"{text}"')
+        self.say(f'writes "{text}"')
         await self.sim.send_text(text)
 
     async def press(self, label: str, message: BotMessage | None = None) -> CallbackAnswer:
@@ -195,11 +327,16 @@ class Actor:
 
     def heard(self, answer: CallbackAnswer) -> None:
         if answer.text:
-            self.stage.line(f"bot -> {self.name}: (button answer) {answer.text}")
+            self.stage.catch_up()
+            self.stage.note(f"{self.name} sees a pop-up: {answer.text}")
 
-    async def sos(self, where: tuple[float, float]) -> None:
-        self.say(f'taps "{SOS}" (location shared)')
+    async def sos(self, where: tuple[float, float]) -> float:
+        """Tap the SOS button (the phone shares its location); returns when, for the
+        summary's times."""
+        self.say(f"taps [{SOS}]: the phone shares the location")
+        tapped = time.monotonic()
         await self.sim.tap(SOS, location=where)
+        return tapped
 
     async def expect(self, contains: str, after: int = 0) -> BotMessage:
         return await self.sim.wait_for(contains, timeout=WAIT, after=after)
@@ -217,9 +354,10 @@ class Cast:
     lawyers: dict[str, Actor] = field(default_factory=dict)
     reporters: dict[str, Actor] = field(default_factory=dict)
 
-    def new(self, name: str) -> Actor:
+    def new(self, name: str, role: str) -> Actor:
         sim = self.emu.user(first_name=name, language_code="en")
         self.stage.names[sim.id] = name
+        self.stage.roles[sim.id] = role
         return Actor(sim, name, self.stage)
 
     async def register_coordinator(self) -> None:
@@ -232,6 +370,7 @@ class Cast:
     async def connect_group(self, title: str) -> None:
         group = self.emu.group(title=title)
         self.stage.names[group.id] = title
+        self.stage.roles[group.id] = "group"
         self.group = group
         await self.connect(group)
 
@@ -294,9 +433,16 @@ class Scene:
     runner: Runner
     speed: float
     clock: FastForward
+    taps: dict[int, float] = field(default_factory=dict)  # alert id -> when it was raised
 
     async def pause(self, seconds: float = 0.5) -> None:
         await asyncio.sleep(seconds * self.speed)
+
+    async def settle(self) -> None:
+        """Wait until every queued message went out, and print them."""
+        await self.q.worker.drain(WAIT)
+        await asyncio.sleep(0.05)  # the last answers' HTTP round trips
+        self.stage.catch_up()
 
     @property
     def stage(self) -> Stage:
@@ -309,39 +455,63 @@ class Scene:
 
 
 async def assemble(scene: Scene) -> None:
-    """Coordinator, group, three on-call lawyers and two reporters, registered in parallel
-    where Telegram would let them (each chat is paced on its own)."""
-    cast = scene.cast
-    scene.stage.heading("The team and the reporters register")
-    await cast.register_coordinator()
-    codes = [await cast.invite() for _ in range(3)]
-    for name in ("Marat", "Saule", "Yerlan"):
-        cast.lawyers[name] = cast.new(name)
-    for name in ("Aida", "Bek", "Cara"):
-        cast.reporters[name] = cast.new(name)
-    lw = cast.lawyers
-    await asyncio.gather(
-        cast.connect_group("Press Freedom KZ"),
-        cast.register_lawyer(lw["Marat"], codes[0], "Almaty"),
-        cast.register_lawyer(lw["Saule"], codes[1], "Almaty"),
-        cast.register_lawyer(lw["Yerlan"], codes[2], "Astana"),
-        cast.register_reporter(cast.reporters["Aida"], "Almaty"),
-        cast.register_reporter(cast.reporters["Bek"], "Astana"),
-        cast.register_reporter(cast.reporters["Cara"], "Almaty"),
-    )
+    """Coordinator, group, three on-call lawyers and three reporters, registered in parallel
+    where Telegram would let them (each chat is paced on its own), told in one line each:
+    the registration dialogues are not the story."""
+    cast, stage = scene.cast, scene.stage
+    stage.heading("The team and the reporters register")
+    stage.quiet = True
+    try:
+        await cast.register_coordinator()
+        codes = [await cast.invite() for _ in range(3)]
+        for name in ("Marat", "Saule", "Yerlan"):
+            cast.lawyers[name] = cast.new(name, "lawyer")
+        for name in ("Aida", "Bek", "Cara"):
+            cast.reporters[name] = cast.new(name, "reporter")
+        lw, rp = cast.lawyers, cast.reporters
+        await asyncio.gather(
+            cast.connect_group("Press Freedom KZ"),
+            cast.register_lawyer(lw["Marat"], codes[0], "Almaty"),
+            cast.register_lawyer(lw["Saule"], codes[1], "Almaty"),
+            cast.register_lawyer(lw["Yerlan"], codes[2], "Astana"),
+            cast.register_reporter(rp["Aida"], "Almaty"),
+            cast.register_reporter(rp["Bek"], "Astana"),
+            cast.register_reporter(rp["Cara"], "Almaty"),
+        )
+        await scene.q.worker.drain(WAIT)
+        stage.catch_up()  # what registering printed is skipped, not shown later
+    finally:
+        stage.quiet = False
+    for who, role, what in (
+        ("Dana", "coordinator", "her id is the bot's admin; invites the lawyers"),
+        ("Marat", "lawyer", "joins by invite link; Almaty; goes on call"),
+        ("Saule", "lawyer", "joins by invite link; Almaty; goes on call"),
+        ("Yerlan", "lawyer", "joins by invite link; Astana; goes on call"),
+        ("Aida", "reporter", "agrees to the terms; based in Almaty"),
+        ("Bek", "reporter", "agrees to the terms; based in Astana"),
+        ("Cara", "reporter", "agrees to the terms; based in Almaty"),
+        ("Press Freedom KZ", "group", "Dana adds the bot, sends /connect"),
+    ):
+        stage.out(f"  {who:<17}{role:<12} {what}")
+    stage.out("  (The reporters chose \"region only\" for the groups and turned discreet mode "
+              "off,\n  so their chats name alerts and lawyers; see README, Discreet mode.)")
 
 
 async def raise_alerts(scene: Scene) -> tuple[int, int]:
     """Aida in Almaty and Bek in Astana tap SOS; returns their alert numbers."""
-    scene.stage.heading("Two reporters are detained, in Almaty and in Astana")
+    scene.stage.heading("Aida is detained in Almaty, Bek in Astana; both tap SOS")
     aida, bek = scene.cast.reporters["Aida"], scene.cast.reporters["Bek"]
     marks = aida.sim.mark(), bek.sim.mark()
-    await aida.sos(ALMATY)
+    tapped = await aida.sos(ALMATY)
+    first = alert_number(await aida.expect("received and saved", after=marks[0]))
+    scene.taps[first] = tapped
+    await card_of(scene.cast.lawyers["Marat"], first)
     await scene.pause(0.3)
-    await bek.sos(ASTANA)
-    got = await asyncio.gather(aida.expect("received and saved", after=marks[0]),
-                               bek.expect("received and saved", after=marks[1]))
-    return alert_number(got[0]), alert_number(got[1])
+    tapped = await bek.sos(ASTANA)
+    second = alert_number(await bek.expect("received and saved", after=marks[1]))
+    scene.taps[second] = tapped
+    await card_of(scene.cast.lawyers["Yerlan"], second)
+    return first, second
 
 
 def alert_number(msg: BotMessage) -> int:
@@ -357,41 +527,50 @@ async def card_of(lawyer: Actor, alert_id: int) -> BotMessage:
 async def acknowledge_and_race(scene: Scene, alert_id: int) -> Actor:
     """Marat acknowledges; Marat and Saule press Claim at the same instant; one wins."""
     marat, saule = scene.cast.lawyers["Marat"], scene.cast.lawyers["Saule"]
-    scene.stage.heading(f"Almaty: alert #{alert_id} is acknowledged, then claimed twice at once")
+    scene.stage.heading(f"Almaty: Marat acknowledges #{alert_id}; he and Saule press "
+                        "Claim at once")
     cards = await asyncio.gather(card_of(marat, alert_id), card_of(saule, alert_id))
     await scene.pause()
     await marat.press(f"Acknowledge #{alert_id}", message=cards[0])
     await scene.pause()
     label = f"Claim the case #{alert_id}"
     marat.say(f"presses [{label}]")
-    saule.say(f"presses [{label}]  (the same instant)")
+    saule.say(f"presses [{label}] at the same instant")
     answers = await asyncio.gather(*(law.sim.press(label, message=card, timeout=WAIT)
                                      for law, card in zip((marat, saule), cards, strict=True)))
     for law, answer in zip((marat, saule), answers, strict=True):
         law.heard(answer)
     winner = marat if "is yours" in (answers[0].text or "") else saule
     loser = saule if winner is marat else marat
-    scene.stage.line(f"claim race: {winner.name} won; {loser.name} was told someone else "
-                     "already took it")
+    await scene.cast.reporters["Aida"].expect(f"has taken your case (alert #{alert_id})")
+    scene.stage.line(f"Only one claim can win: {winner.name} holds the case; {loser.name} is "
+                     "told someone else already took it.")
     return winner
 
 
-async def await_escalation(scene: Scene, alert_id: int) -> None:
-    """Nobody in Astana answers: wave 2 must reach the coordinator and every on-call lawyer."""
-    scene.stage.heading(f"Astana: nobody answers alert #{alert_id}; the escalation wave fires")
-    dana = scene.cast.coordinator
+async def escalate_and_take(scene: Scene, alert_id: int) -> None:
+    """Nobody in Astana answers: wave 2 reaches the coordinator and every on-call lawyer;
+    then Yerlan takes the case."""
+    stage = scene.stage
+    stage.heading(f"Astana: nobody answers #{alert_id}; wave 2 pages all; Yerlan takes it")
+    dana, yerlan = scene.cast.coordinator, scene.cast.lawyers["Yerlan"]
 
     def wave_two(m: BotMessage) -> bool:
         return "wave 2" in (m.text or "") and f"#{alert_id}" in (m.text or "")
 
-    timeout = WAIT + scene.runner.settings.ack_timeout_seconds
-    await dana.sim.wait_for(predicate=wave_two, timeout=timeout)
+    seconds = scene.runner.settings.ack_timeout_seconds
+    stage.line(f"(nobody presses anything for {seconds:.0f} s, the demo's answer time)")
+    await dana.sim.wait_for(predicate=wave_two, timeout=WAIT + seconds)
     await scene.cast.reporters["Bek"].expect("still looking for a lawyer")
+    await scene.pause()
+    await yerlan.press(f"Claim the case #{alert_id}", message=await card_of(yerlan, alert_id))
+    await scene.cast.reporters["Bek"].expect(f"has taken your case (alert #{alert_id})")
 
 
-async def coordinator_looks(scene: Scene) -> None:
-    """/open: the coordinator's overview lists both alerts."""
-    scene.stage.heading("The coordinator checks what is open")
+async def coordinators_board(scene: Scene) -> None:
+    """The coordinators' view of what is open. (The coordinators' board, issue 11, plugs
+    its live board in here: this scene is where a coordinator watches the whole team.)"""
+    scene.stage.heading("Coordinators' board: Dana checks what is open")
     dana = scene.cast.coordinator
     await scene.pause()
     mark = dana.sim.mark()
@@ -399,28 +578,68 @@ async def coordinator_looks(scene: Scene) -> None:
     await dana.expect("Open alerts:", after=mark)
 
 
-async def close_case(scene: Scene, lawyer: Actor, alert_id: int) -> None:
-    """The holder adds a note, closes with a closing note and picks the outcome."""
-    scene.stage.heading(f"Case #{alert_id} is worked and closed")
-    aida, group = scene.cast.reporters["Aida"], scene.cast.group
+async def close_case(scene: Scene, lawyer: Actor, alert_id: int, note: str, outcome: str,
+                     reporter: Actor | None = None) -> None:
+    """The holder closes with a closing note and picks the outcome from the buttons."""
+    group = scene.cast.group
+    mark = lawyer.sim.mark()
+    await lawyer.command("/close", f"{alert_id} {note}")
+    choice = await lawyer.expect(f"How did case #{alert_id} end?", after=mark)
+    await scene.pause()
+    await lawyer.press(outcome, message=choice)
+    if reporter is not None:
+        await reporter.expect(f"Your alert #{alert_id} is closed")
+    if group is not None:
+        await group.wait_for(f"Notice #{alert_id}: closed.", timeout=WAIT)
+
+
+async def work_case(scene: Scene, lawyer: Actor, alert_id: int) -> None:
+    """The holder updates the reporter, then closes the case."""
+    scene.stage.heading(f"{lawyer.name} updates Aida and closes case #{alert_id}")
+    aida = scene.cast.reporters["Aida"]
     await scene.pause()
     await lawyer.command("/note", f"{alert_id} At the district police station, on my way")
     await aida.expect("Update from your lawyer")
-    mark = lawyer.sim.mark()
-    await lawyer.command("/close", f"{alert_id} Released without charges")
-    choice = await lawyer.expect(f"How did case #{alert_id} end?", after=mark)
+    await close_case(scene, lawyer, alert_id, "Released without charges", "released", aida)
+
+
+async def missed_checkin(scene: Scene) -> int:
+    """Cara starts a 30-minute check-in and shares her live location; she never taps
+    "I'm OK", so the timer raises an alert for her by itself, paged like any other."""
+    cara, marat = scene.cast.reporters["Cara"], scene.cast.lawyers["Marat"]
+    stage = scene.stage
+    stage.heading("Cara's check-in timer runs out: it raises an alert by itself")
+    await cara.command("/checkin", "30m")
+    await cara.expect("Timer set until")
+    cara.say("shares her live location for 8 hours")
+    await cara.sim.send_location(*ALMATY, live_period=8 * 3600)
+    await cara.expect("kept with your timer")
     await scene.pause()
-    await lawyer.press("released", message=choice)
-    await aida.expect(f"Your alert #{alert_id} is closed")
-    if group is not None:
-        await group.wait_for(f"Notice #{alert_id}: closed.", timeout=WAIT)
+    stage.line("(the demo skips 20 minutes ahead)")
+    scene.clock.skip(20 * 60)
+    await cara.expect("left on your timer")
+    stage.line("(Cara does not answer; the demo skips 10 more minutes)")
+    scene.clock.skip(10 * 60)
+    ran_out = time.monotonic()  # the timer is due from now: the summary counts from here
+    await cara.expect("Time is up")
+    card = await marat.sim.wait_for(predicate=lambda m: "missed a check-in" in (m.text or "")
+                                    and bool(m.buttons), timeout=WAIT)
+    alert_id = int(next(b for b in card.buttons if b.startswith("Claim the case #"))
+                   .split("#")[1])
+    scene.taps[alert_id] = ran_out
+    await scene.pause()
+    await marat.press(f"Claim the case #{alert_id}", message=card)
+    await marat.sim.wait_for(predicate=lambda m: m.method == "sendLocation", timeout=WAIT)
+    await scene.settle()
+    await close_case(scene, marat, alert_id, "Phone battery died; she is fine", "other")
+    return alert_id
 
 
 async def duress_cancel(scene: Scene) -> int:
     """Aida sets a PIN and a duress PIN; detained again, she is made to cancel and types the
     duress one. Her chat shows what a real cancel shows; everyone on call is paged again."""
     aida, dana = scene.cast.reporters["Aida"], scene.cast.coordinator
-    scene.stage.heading("Aida sets her PINs; detained again, she is forced to cancel")
+    scene.stage.heading("Aida, detained again, is forced to cancel: the duress PIN")
     for command_or_pin, expect in (("/pin", "Send a new PIN"), ("4821", "Now send a second"),
                                    ("90357", "Saved.")):
         mark = aida.sim.mark()
@@ -432,8 +651,9 @@ async def duress_cancel(scene: Scene) -> int:
         await aida.expect(expect, after=mark)
     await scene.pause()
     mark = aida.sim.mark()
-    await aida.sos(ALMATY)
+    tapped = await aida.sos(ALMATY)
     alert_id = alert_number(await aida.expect("received and saved", after=mark))
+    scene.taps[alert_id] = tapped
     await card_of(scene.cast.lawyers["Marat"], alert_id)
     await scene.pause()
     mark = aida.sim.mark()
@@ -445,62 +665,68 @@ async def duress_cancel(scene: Scene) -> int:
     await aida.expect("Cancelled.", after=mark)
     await dana.sim.wait_for(predicate=lambda m: "DURESS" in (m.text or "")
                             and f"#{alert_id}" in (m.text or ""), timeout=WAIT)
-    scene.stage.line(f"duress: Aida's screen shows the same \"Cancelled.\" as a real PIN; "
-                     f"alert #{alert_id} stays open and was paged again as DURESS")
+    scene.stage.line(f"Aida's screen shows the same \"Cancelled.\" as her real PIN would; "
+                     f"alert #{alert_id} stays open and everyone on call is paged again.")
     return alert_id
 
 
-async def missed_checkin(scene: Scene, bek_alert: int) -> None:
-    """Yerlan takes Bek's case. Cara starts a 30-minute check-in and shares her live
-    location; she never taps "I'm OK", so the timer raises an alert for her by itself,
-    paged like any other."""
-    yerlan, cara = scene.cast.lawyers["Yerlan"], scene.cast.reporters["Cara"]
-    marat = scene.cast.lawyers["Marat"]
-    scene.stage.heading(f"Astana: Yerlan takes case #{bek_alert}")
-    await yerlan.press(f"Claim the case #{bek_alert}", message=await card_of(yerlan, bek_alert))
-    scene.stage.heading("A check-in nobody answers raises an alert by itself")
-    await cara.command("/checkin", "30m")
-    await cara.expect("Timer set until")
-    cara.say("shares her live location for 8 hours")
-    await cara.sim.send_location(*ALMATY, live_period=8 * 3600)
-    await cara.expect("kept with your timer")
+async def close_the_rest(scene: Scene, bek_alert: int, duress_alert: int) -> None:
+    """Every alert of the story ends closed: Yerlan's case and Aida's duress case."""
+    scene.stage.heading(f"Every alert ends closed: #{bek_alert} by Yerlan, #{duress_alert} by "
+                        "Saule")
+    yerlan, saule = scene.cast.lawyers["Yerlan"], scene.cast.lawyers["Saule"]
+    await close_case(scene, yerlan, bek_alert, "Fined and released", "fined",
+                     scene.cast.reporters["Bek"])
     await scene.pause()
-    scene.stage.line("(the demo skips 20 minutes ahead)")
-    scene.clock.skip(20 * 60)
-    await cara.expect("left on your timer")
-    scene.stage.line("(Cara does not answer; the demo skips 10 more minutes)")
-    scene.clock.skip(10 * 60)
-    await cara.expect("Time is up")
-    card = await marat.sim.wait_for(predicate=lambda m: "missed a check-in" in (m.text or "")
-                                    and bool(m.buttons), timeout=WAIT)
-    label = next(b for b in card.buttons if b.startswith("Acknowledge #"))
-    await marat.press(label, message=card)
-    await marat.sim.wait_for(predicate=lambda m: m.method == "sendLocation", timeout=WAIT)
+    await saule.press(f"Claim the case #{duress_alert}",
+                      message=await card_of(saule, duress_alert))
+    await close_case(scene, saule, duress_alert, "Released after two hours", "released")
+
+
+def first_page(emu: Emulator, stage: Stage, alert_id: int) -> float | None:
+    """When the first lawyer's card for this alert went out (monotonic)."""
+    for call in emu.calls:
+        if (call.status == 200 and call.method.lower() == "sendmessage"
+                and stage.roles.get(call.chat_id or 0) == "lawyer"
+                and f"#{alert_id}" in str(call.params.get("text", ""))):
+            return call.time
+    return None
 
 
 async def summarize(scene: Scene) -> None:
-    """What the database holds and what crossed the wire, read after the outbox drained."""
+    """Times and states from the database and the wire, read after the outbox drained."""
     drained = await scene.q.worker.drain(WAIT)
     stage, emu = scene.stage, scene.cast.emu
     stage.heading("Summary")
     async with scene.runner.storage.transaction() as tx:
-        open_ids = {a.id for a in await tx.open_alerts()}
+        still_open = len(await tx.open_alerts())
         alerts = sorted(await tx.alerts_since(0.0), key=lambda a: a.id)
+    stage.out("  Times: from the SOS tap (for #3, from the moment its timer ran out) to the\n"
+              "  first lawyer's card, and from the alert to the claim.")
+    stage.out(f"  {'alert':<7}{'region':<9}{'→ 1st lawyer':<14}{'→ claimed':<11}"
+              f"{'held by':<9}outcome")
     for a in alerts:
-        holder = stage.name(a.claimed_by) if a.claimed_by else "nobody"
-        extra = f", outcome: {a.outcome}" if a.outcome else f", wave {a.wave}"
-        extra += ", DURESS" if a.duress_at is not None else ""
-        where = "open" if a.id in open_ids else a.state
-        stage.line(f"database: alert #{a.id} ({a.region}) {where}, held by {holder}{extra}")
+        paged = first_page(emu, stage, a.id)
+        tapped = scene.taps.get(a.id)
+        to_lawyer = f"{paged - tapped:.2f} s" if paged and tapped else "—"
+        to_claim = f"{a.claimed_at - a.created_at:.1f} s" if a.claimed_at else "—"
+        holder = stage.names.get(a.claimed_by or 0, "nobody")
+        outcome = (a.outcome or a.state) + (", DURESS" if a.duress_at is not None else "")
+        region = (a.region or "?").capitalize()
+        stage.out(f"  #{a.id:<6}{region:<9}{to_lawyer:<14}{to_claim:<11}"
+                  f"{holder:<9}{outcome}")
+    stage.out(f"  Alerts still open: {still_open} of {len(alerts)}.")
     if scene.cast.group is not None:
         notices = [m for m in scene.cast.group.inbox
                    if "Alert #" in (m.text or "") or "Notice #" in (m.text or "")]
         edits = sum(m.edit_count for m in notices)
-        stage.line(f"group: {len(notices)} alert notices, kept current by {edits} edits "
-                   "in place")
+        stage.out(f"  The group got {len(notices)} notices, kept current by {edits} edits "
+                  "in place.")
     stats = emu.stats
-    stage.line(f"emulator: {stats['sent_messages']} messages sent, {stats['edits']} edits, "
-               f"{stats['http_429']} HTTP 429s; outbox drained: {'yes' if drained else 'no'}")
+    stage.out(f"  The emulator answered {stats['sent_messages']} messages and "
+              f"{stats['edits']} edits, {stats['http_429']} refused for flood limits;\n"
+              f"  outbox drained: {'yes' if drained else 'no'}.")
+    stage.out("  Try it yourself: `qorgau playground` shows every phone side by side.")
 
 
 # --- running it -----------------------------------------------------------------------------
@@ -509,10 +735,11 @@ async def summarize(scene: Scene) -> None:
 def demo_settings(emu: Emulator, db: Path, coordinator_id: int, speed: float,
                   ack_seconds: float | None = None) -> Settings:
     """Real pacing, the emulator's own token, and an escalation short enough to watch (but
-    never under 3 s, so the Almaty alert is acknowledged before its own wave 2 is due)."""
+    never under 6 s, so the Almaty alert is acknowledged before its own wave 2 is due)."""
     values: dict[str, Any] = {
         "bot_token": emu.token, "telegram_api_url": emu.api_url, "database": db,
-        "admin_ids": str(coordinator_id), "ack_timeout_seconds": ack_seconds or max(3.0, 4.0 * speed),
+        "admin_ids": str(coordinator_id),
+        "ack_timeout_seconds": ack_seconds or max(6.0, 8.0 * speed),
         "repeat_seconds": 300.0, "log_level": "WARNING",
         "data_key": new_key(),  # a throwaway key for the throwaway database
     }
@@ -533,38 +760,56 @@ async def with_printer(emu: Emulator, stage: Stage, body: Callable[[], Awaitable
 
 
 async def play_scene(scene: Scene) -> None:
-    """The story in order; each step waits for what the previous one should have caused."""
+    """The story in order; each step waits for what the previous one should have caused,
+    and each scene's messages are all printed before the next heading."""
     await assemble(scene)
     aida_alert, bek_alert = await raise_alerts(scene)
+    await scene.settle()
     winner = await acknowledge_and_race(scene, aida_alert)
-    await await_escalation(scene, bek_alert)
-    await coordinator_looks(scene)
-    await close_case(scene, winner, aida_alert)
-    await missed_checkin(scene, bek_alert)
-    await duress_cancel(scene)
+    await scene.settle()
+    await escalate_and_take(scene, bek_alert)
+    await scene.settle()
+    await coordinators_board(scene)
+    await scene.settle()
+    await work_case(scene, winner, aida_alert)
+    await scene.settle()
+    await missed_checkin(scene)
+    await scene.settle()
+    duress_alert = await duress_cancel(scene)
+    await scene.settle()
+    await close_the_rest(scene, bek_alert, duress_alert)
     await summarize(scene)
 
 
 @contextlib.contextmanager
 def temporary_database() -> Iterator[Path]:
-    """A throwaway SQLite file: the demo never touches a real database."""
+    """A throwaway SQLite file in a temporary folder, removed however the demo ends
+    (Ctrl-C included: the folder goes as the exception unwinds)."""
     with tempfile.TemporaryDirectory(prefix="qorgau-demo-") as tmp:
         yield Path(tmp) / "demo.db"
 
 
+INTRO = """\
+Qorgau demo: the bot and a local Telegram emulator in one process, no token, no
+network. Each scene says what people do (▸) and shows, whole and with its buttons,
+every message the bot sends them (┌ person · what), as Telegram delivered it to the
+emulator. Places and PINs are never printed."""
+
+
 async def play(speed: float = 1.0) -> int:
     """Play the scene once and clean up; 0 if it ran to the end, 1 if a step never came."""
-    speed = max(0.05, speed)
+    if not speed > 0:
+        raise ValueError("speed must be above 0")
     stage = Stage()
-    print("Qorgau demo: the bot and a local Telegram emulator in one process; "
-          "no token, no network. Locations are never printed.", flush=True)
+    print(INTRO, flush=True)
     with temporary_database() as db:
         async with Emulator(limits=Limits()) as emu:
-            cast = Cast(emu, stage, coordinator=Actor(emu.user("Dana"), "Dana", stage))
-            stage.names[cast.coordinator.sim.id] = "Dana"
+            dana = emu.user("Dana", language_code="en")
+            cast = Cast(emu, stage, coordinator=Actor(dana, "Dana", stage))
+            stage.names[dana.id], stage.roles[dana.id] = "Dana", "coordinator"
             clock = FastForward()
-            runner = Runner(demo_settings(emu, db, cast.coordinator.sim.id, speed),
-                            clock=clock, poll_timeout=1)
+            runner = Runner(demo_settings(emu, db, dana.id, speed), clock=clock,
+                            poll_timeout=1)
             scene = Scene(cast, runner, speed, clock)
             try:
                 await runner.start()
@@ -574,5 +819,5 @@ async def play(speed: float = 1.0) -> int:
                 return 1
             finally:
                 await runner.stop()
-    print(f"\nDone in {time.monotonic() - stage.t0:.1f}s.", flush=True)
+    print(f"\nDone in {time.monotonic() - stage.t0:.0f} s.", flush=True)
     return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ LIVE_STEP_DEGREES = 0.002  # ~200 m a step, north-east: enough to see it move on
 LIVE_PERIOD = 8 * 3600
 ANSWER_WAIT = 10.0
 
-Action = Callable[[], Awaitable[None]]
+Action = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass
