@@ -75,7 +75,7 @@ def wrap(text: str, width: int) -> list[str]:
         for word in paragraph.split(" "):
             while columns(word) > width:  # a long link: cut it where it must be cut
                 room = width - columns(line) - (1 if line else 0)
-                if room < 8:
+                if room < 8 and line:
                     out.append(line)
                     line, room = "", width
                 cut = 0
@@ -493,8 +493,10 @@ async def assemble(scene: Scene) -> None:
         ("Press Freedom KZ", "group", "Dana adds the bot, sends /connect"),
     ):
         stage.out(f"  {who:<17}{role:<12} {what}")
-    stage.out("  (The reporters chose \"region only\" for the groups and turned discreet mode "
-              "off,\n  so their chats name alerts and lawyers; see README, Discreet mode.)")
+    for part in wrap("(The reporters chose \"region only\" for the groups and turned "
+                     "discreet mode off, so their chats name alerts and lawyers; see the "
+                     "README, \"Discreet mode\".)", WIDTH - 2):
+        stage.out("  " + part)
 
 
 async def raise_alerts(scene: Scene) -> tuple[int, int]:
@@ -789,11 +791,10 @@ def temporary_database() -> Iterator[Path]:
         yield Path(tmp) / "demo.db"
 
 
-INTRO = """\
-Qorgau demo: the bot and a local Telegram emulator in one process, no token, no
-network. Each scene says what people do (▸) and shows, whole and with its buttons,
-every message the bot sends them (┌ person · what), as Telegram delivered it to the
-emulator. Places and PINs are never printed."""
+INTRO = ("Qorgau demo: the bot and a local Telegram emulator in one process, no token, no "
+         "network. Each scene says what people do (▸) and shows every message the bot "
+         "sends them, whole and with its buttons, under the name of who sees it "
+         "(┌ name · what), as Telegram delivered it. Places and PINs are never printed.")
 
 
 async def play(speed: float = 1.0) -> int:
@@ -801,7 +802,7 @@ async def play(speed: float = 1.0) -> int:
     if not speed > 0:
         raise ValueError("speed must be above 0")
     stage = Stage()
-    print(INTRO, flush=True)
+    print("\n".join(wrap(INTRO, WIDTH)), flush=True)
     with temporary_database() as db:
         async with Emulator(limits=Limits()) as emu:
             dana = emu.user("Dana", language_code="en")

@@ -123,6 +123,10 @@ class Playground:
         })
 
     async def _act(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":
+            # a page elsewhere can post a form here, but not JSON without the browser
+            # asking first (CORS), which this server never allows
+            raise web.HTTPUnsupportedMediaType(text="send application/json")
         try:
             body = await request.json()
         except ValueError:

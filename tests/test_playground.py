@@ -94,7 +94,7 @@ def test_a_reporter_is_helped_by_clicking_through_the_page(playground: str,
             aida.get_by_text("Marat").first.wait_for()
             assert "Marat" in aida.locator(".chat").inner_text()
             group = page.locator('section[data-phone="Press Freedom KZ"]')
-            group.get_by_text("#1").first.wait_for()
+            group.get_by_text("a lawyer has taken the case").wait_for()
             page.wait_for_timeout(800)  # one more refresh so the picture is whole
             shot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "p.png"
             page.screenshot(path=str(shot))
@@ -121,6 +121,9 @@ async def test_the_page_refuses_bad_actions_calmly() -> None:
         ):
             async with http.post(url, json=body) as resp:
                 assert resp.status == status, (body, await resp.text())
+        form = {"action": "text", "chat": str(aida.id), "text": "from another site"}
+        async with http.post(url, data=form) as resp:  # a cross-site form post
+            assert resp.status == 415
         async with http.post(url, json={"action": "text", "chat": aida.id, "text": "hi"}) as r:
             assert r.status == 200
         assert aida.chat.messages[1]["text"] == "hi"
