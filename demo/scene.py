@@ -110,7 +110,7 @@ class Stage:
 
     def out(self, text: str = "") -> None:
         if not self.quiet:
-            print(private(text).rstrip(), flush=True)
+            print(private(text).rstrip().replace("\u00a0", " "), flush=True)
 
     def line(self, text: str) -> None:
         """A person's action or the narrator's remark, wrapped to the page."""
