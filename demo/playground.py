@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 
 from bot.app import Runner
@@ -76,7 +78,13 @@ async def serve(host: str = "127.0.0.1", port: int = 8090,
             return Runner(demo_settings(emu, db, admin, speed=1.0, ack_seconds=60.0),
                           poll_timeout=1)
 
-        play, runner = await open_playground(emu, runner_for)
+        try:
+            play, runner = await open_playground(emu, runner_for)
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            await emu.stop()
+            print(f"qorgau playground: cannot listen on {host}:{port}: "
+                  f"{os.strerror(exc.errno) if exc.errno else exc}", file=sys.stderr)
+            return 2
         try:
             print(f"Qorgau playground: open http://{host}:{emu.port}/ in a browser "
                   "(Ctrl-C stops it; nothing leaves this machine).", flush=True)

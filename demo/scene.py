@@ -377,8 +377,9 @@ class Cast:
     async def connect(self, group: SimGroup) -> None:
         """The coordinator sends /connect in the group."""
         mark = group.mark()
-        self.stage.line(f"{self.coordinator.name} -> bot (in {group.title}): /connect")
-        await group.send_command(self.coordinator.sim, "/connect")
+        self.stage.line(f"{self.coordinator.name} sends /connect en in {group.title}")
+        # "en": the group's language, so the notices match the English narration
+        await group.send_command(self.coordinator.sim, "/connect", "en")
         await group.wait_for("receives Qorgau alert notices", after=mark, timeout=WAIT)
 
     async def invite(self) -> str:
@@ -490,7 +491,7 @@ async def assemble(scene: Scene) -> None:
         ("Aida", "reporter", "agrees to the terms; based in Almaty"),
         ("Bek", "reporter", "agrees to the terms; based in Astana"),
         ("Cara", "reporter", "agrees to the terms; based in Almaty"),
-        ("Press Freedom KZ", "group", "Dana adds the bot, sends /connect"),
+        ("Press Freedom KZ", "group", "Dana adds the bot, sends /connect en"),
     ):
         stage.out(f"  {who:<17}{role:<12} {what}")
     for part in wrap("(The reporters chose \"region only\" for the groups and turned "
@@ -793,8 +794,8 @@ def temporary_database() -> Iterator[Path]:
 
 INTRO = ("Qorgau demo: the bot and a local Telegram emulator in one process, no token, no "
          "network. Each scene says what people do (▸) and shows every message the bot "
-         "sends them, whole and with its buttons, under the name of who sees it "
-         "(┌ name · what), as Telegram delivered it. Places and PINs are never printed.")
+         "sends them, whole and with its buttons, under the name of who sees it (┌), as "
+         "Telegram delivered it. Places and PINs are never printed.")
 
 
 async def play(speed: float = 1.0) -> int:

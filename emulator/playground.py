@@ -31,6 +31,7 @@ LIVE_STEP_SECONDS = 12.0  # a moving phone reports about this often (Telegram: ~
 LIVE_STEP_DEGREES = 0.002  # ~200 m a step, north-east: enough to see it move on a map
 LIVE_PERIOD = 8 * 3600
 ANSWER_WAIT = 10.0
+MAX_PHONES = 24
 
 Action = Callable[[], Coroutine[Any, Any, None]]
 
@@ -146,6 +147,8 @@ class Playground:
     async def act(self, body: dict[str, Any]) -> str | None:
         """One action of the page; returns the bot's answer to a pressed button, if any."""
         kind = str(body["action"])
+        if kind in ("add_person", "add_group") and len(self.phones) >= MAX_PHONES:
+            raise ValueError(f"at most {MAX_PHONES} phones fit on the page")
         if kind == "add_person":
             self.add_person(_name(body.get("name"), "Person"), "person")
             return None

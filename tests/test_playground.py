@@ -157,3 +157,19 @@ async def test_a_shared_live_location_moves() -> None:
     finally:
         pg.LIVE_STEP_SECONDS = step
         await play.stop()
+
+
+def test_a_taken_port_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
+        run = subprocess.run(
+            [sys.executable, "-c", "import sys; from bot.cli import main; "
+             f"sys.exit(main(['playground', '--port', '{port}']))"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"qorgau playground: cannot listen on 127.0.0.1:{port}: Address already in use"], \
+        run.stderr
