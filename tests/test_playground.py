@@ -86,7 +86,13 @@ def test_a_reporter_is_helped_by_clicking_through_the_page(playground: str,
             aida.get_by_text("Discreet mode is off").wait_for()
 
             # The reply keyboard's location button shares the point chosen on her map.
-            aida.locator("svg.map").last.click(position={"x": 237, "y": 146})
+            where = aida.locator(".where svg.map")
+            box = where.bounding_box()
+            assert box is not None
+            # the page draws longitude 46..88 over its width, latitude 56..40 down its height
+            where.click(position={"x": box["width"] * (76.93 - 46) / 42,
+                                  "y": box["height"] * (56 - 43.25) / 16})
+            assert aida.get_by_label("latitude").input_value().startswith("43.")
             aida.locator(".keyboard").get_by_role("button", name="📍 SOS").click()
             aida.get_by_text("received and saved").wait_for()
 
@@ -95,7 +101,11 @@ def test_a_reporter_is_helped_by_clicking_through_the_page(playground: str,
             assert "Marat" in aida.locator(".chat").inner_text()
             group = page.locator('section[data-phone="Press Freedom KZ"]')
             group.get_by_text("a lawyer has taken the case").wait_for()
+            # A second click on the setup changes nothing: it was done once.
+            before = page.locator('section[data-phone="Dana"] .msg').count()
+            page.get_by_role("button", name=SETUP).click()
             page.wait_for_timeout(800)  # one more refresh so the picture is whole
+            assert page.locator('section[data-phone="Dana"] .msg').count() == before
             shot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "p.png"
             page.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
