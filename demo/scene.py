@@ -20,6 +20,7 @@ import contextlib
 import html
 import os
 import re
+import signal
 import tempfile
 import time
 import unicodedata
@@ -803,6 +804,10 @@ async def play(speed: float = 1.0) -> int:
     if not speed > 0:
         raise ValueError("speed must be above 0")
     stage = Stage()
+    # SIGTERM ends the demo as Ctrl-C does (asyncio.run's own SIGINT handling), so the
+    # temporary database is removed then too.
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGTERM, os.kill, os.getpid(), signal.SIGINT)
     print("\n".join(wrap(INTRO, WIDTH)), flush=True)
     with temporary_database() as db:
         async with Emulator(limits=Limits()) as emu:

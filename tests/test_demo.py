@@ -185,7 +185,8 @@ def test_speed_must_be_a_positive_number(speed: str, tmp_path: Path) -> None:
     assert run.stdout == ""  # refused before anything starts
 
 
-def test_ctrl_c_removes_the_temporary_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_removes_the_temporary_database(sig: signal.Signals, tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT.format(speed=1)],
                             env=clean_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, encoding="utf-8")
@@ -195,7 +196,7 @@ def test_ctrl_c_removes_the_temporary_database(tmp_path: Path) -> None:
             break
     databases = list(tmp_path.glob("qorgau-demo-*/demo.db"))
     assert databases, list(tmp_path.iterdir())
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out[-2000:], err[-3000:])
     assert not list(tmp_path.glob("qorgau-demo-*")), list(tmp_path.iterdir())
