@@ -1,16 +1,19 @@
-"""``qorgau demo``: the emulator and the real bot in one process, playing a short scene.
+"""``qorgau demo``: the emulator and the real bot in one process, telling a short story.
 
-Two reporters raise alerts from different cities; an Almaty lawyer acknowledges one; two
-lawyers press "Claim" at the same instant and exactly one wins; nobody answers in Astana, so
-the escalation wave fires; the coordinator's /open lists both; the first case is closed.
-Then a third reporter starts a check-in timer, shares her live location and never taps
-"I'm OK": the timer raises an alert by itself (the demo skips the half hour ahead).
-Last, the first reporter sets her PINs, is detained again, and is forced to cancel: she types
-her duress PIN, her screen shows a plain "Cancelled.", and the alert escalates as DURESS.
+The team and three reporters register (told in a line each). Two reporters raise alerts
+from different cities; an Almaty lawyer acknowledges one; two lawyers press "Claim" at the
+same instant and exactly one wins; nobody answers in Astana, so the escalation wave fires and
+a lawyer there takes it; the coordinator looks at what is open (the place for the
+coordinators' board); the first case is worked and closed. A third reporter starts a
+check-in timer, shares her live location and never taps "I'm OK": the timer raises an alert
+by itself (the demo skips the half hour ahead). The first reporter sets her PINs, is
+detained again and is forced to cancel: she types her duress PIN, her screen shows a plain
+"Cancelled.", and the alert escalates. Every alert ends closed; a summary gives the times.
 
-Nothing is mocked: the bot polls the emulator over HTTP, and every "bot -> X" line is printed
-from the emulator's record of Bot API calls it actually answered, so the output shows what
-reached people, paced by Telegram's real flood limits. Locations are never printed.
+Nothing is mocked: the bot polls the emulator over HTTP, and every message block is printed
+from the emulator's record of Bot API calls it actually answered, whole, with its buttons
+and under the name of who sees it, paced by Telegram's real flood limits. Places, PINs and
+invite codes are never printed; all of it fits an 80-column terminal.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -52,6 +53,8 @@ def playground() -> Iterator[str]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)  # never hang the suite
+        assert ready, "qorgau playground printed nothing within 60 s"
         first = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in first, first
         yield f"http://127.0.0.1:{port}/"
