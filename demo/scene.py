@@ -107,7 +107,8 @@ class Stage:
         self.names: dict[int, str] = {}
         self.roles: dict[int, str] = {}
         self.scenes: list[str] = []
-        self.last_body: tuple[str, ...] = ()
+        # The messages printed whole in this scene, and to whom: a copy is one line.
+        self.printed: dict[tuple[str, ...], str] = {}
         # Prints the bot's messages delivered so far: called before each scripted line so
         # that a reply someone reacted to is always printed before their reaction.
         self.catch_up: Callable[[], None] = lambda: None
@@ -119,14 +120,13 @@ class Stage:
     def line(self, text: str) -> None:
         """A person's action or the narrator's remark, wrapped to the page."""
         self.catch_up()
-        self.last_body = ()
         for n, part in enumerate(wrap(private(text), WIDTH - 4)):
             self.out(("▸ " if n == 0 else "  ") + part)
 
     def heading(self, text: str) -> None:
         self.catch_up()
         self.scenes.append(text)
-        self.last_body = ()
+        self.printed = {}
         *first, last = wrap(f"━━ {len(self.scenes)}. {text}", WIDTH - 4)
         self.out()
         for part in first:
@@ -141,11 +141,11 @@ class Stage:
     def block(self, chat_ids: list[int | None], what: str, body: list[str]) -> None:
         """One message as its readers see it: a label naming them, then the whole text."""
         people = ", ".join(self.who(c) for c in chat_ids)
-        if tuple(body) == self.last_body and body:
-            self.note(f"the same message reaches {people}")
-            self.last_body = tuple(body)
+        first = self.printed.get(tuple(body))
+        if first is not None and body:
+            self.note(f"{people}: the same message as {first} above")
             return
-        self.last_body = tuple(body)
+        self.printed[tuple(body)] = self.names.get(chat_ids[0] or 0, "")
         for n, part in enumerate(wrap(f"{people} · {what}", WIDTH - 5)):
             self.out(("  ┌ " if n == 0 else GUTTER) + part)
         for line in body:
@@ -155,7 +155,6 @@ class Stage:
 
     def note(self, text: str) -> None:
         """A one-line event without a message body (a pin, a deletion, a pop-up)."""
-        self.last_body = ()
         for n, part in enumerate(wrap(text, WIDTH - 4)):
             self.out(("  ↳ " if n == 0 else "    ") + part)
 

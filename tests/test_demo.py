@@ -136,7 +136,8 @@ def test_cards_and_notices_are_shown_whole_with_their_buttons(
     out = demo_run.stdout
     card = block_lines(out, "🚨 Alert #1 · Almaty")
     assert card[0].startswith("  ┌ Marat (lawyer)") and card[0].endswith(" · new message")
-    assert "Saule (lawyer)" in card[0] or "↳ the same message reaches Saule (lawyer)" in out
+    assert "Saule (lawyer)" in card[0] or \
+        "↳ Saule (lawyer): the same message as Marat above" in out
     assert card[1:] == ["🚨 Alert #1 · Almaty", "Reporter: “Aida”", card[3],
                         "Location: shared, taken just now", "State: waiting for a lawyer",
                         "[Acknowledge #1]  [Claim the case #1]", "[Can't take it #1]"]
