@@ -113,9 +113,13 @@ class Playground:
         app.router.add_get("/playground", self._page)
         app.router.add_get("/playground/state", self._state)
         app.router.add_post("/playground/act", self._act)
+        app.router.add_get("/favicon.ico", self._nothing)  # browsers ask; keep logs quiet
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=PAGE.read_text(encoding="utf-8"), content_type="text/html")
+
+    async def _nothing(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=204)
 
     async def _state(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({

@@ -140,6 +140,10 @@ async def test_the_page_refuses_bad_actions_calmly() -> None:
         async with http.post(url, json={"action": "text", "chat": aida.id, "text": "hi"}) as r:
             assert r.status == 200
         assert aida.chat.messages[1]["text"] == "hi"
+        async with http.get(f"{emu.api_url}/") as resp:  # the page itself, no build step
+            page = await resp.text()
+            assert resp.status == 200 and "<script>" in page and "http" not in page.replace(
+                "http://www.w3.org/2000/svg", "")  # nothing fetched from elsewhere
         async with http.get(f"{emu.api_url}/playground/state") as resp:
             state = await resp.json()
         assert [p["title"] for p in state["phones"]] == ["Aida"]
