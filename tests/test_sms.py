@@ -108,7 +108,7 @@ async def test_an_sms_alert_from_a_confirmed_number_is_paged_with_its_text(
 
 async def test_unknown_numbers_and_missing_code_words_do_nothing(
         world: World, modem: Modem) -> None:
-    marat, aida = await sms_world(world, modem)
+    _marat, _aida = await sms_world(world, modem)
     await world.drain()
     before = len(sms_rows(world))
     modem.receive(STRANGER, "SOS help")  # nobody confirmed this number
@@ -197,7 +197,7 @@ async def test_claim_by_sms_claims_and_a_forged_one_does_not(
 async def test_paging_falls_back_to_sms_when_telegram_is_down(
         world: World, modem: Modem) -> None:
     clock = ManualClock()
-    marat, aida = await sms_world(world, modem, clock, sms_unreachable_seconds=60)
+    marat, _aida = await sms_world(world, modem, clock, sms_unreachable_seconds=60)
     await world.drain()
     world.emu.faults = Faults(rate=1.0, kinds=("500",))  # Telegram takes no message
     modem.receive(REPORTER_NUMBER, "SOS")
@@ -240,7 +240,7 @@ async def test_no_personal_value_in_any_outgoing_sms_file(world: World, tmp_path
     modem.start()
     try:
         clock = ManualClock()
-        marat, aida = await sms_world(world, modem, clock, sms_unreachable_seconds=60)
+        _marat, _aida = await sms_world(world, modem, clock, sms_unreachable_seconds=60)
         await world.drain()
         world.emu.faults = Faults(rate=1.0, kinds=("500",))
         modem.receive(REPORTER_NUMBER, "SOS Aida held at Abay 12 by officer Nurlan")
