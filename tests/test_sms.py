@@ -335,3 +335,14 @@ async def test_gammu_smsd_really_runs_here(tmp_path: Path) -> None:
         await until(lambda: len(modem.inbox_files()) == 1, "gammu-smsd's inbox file")
     finally:
         modem.stop()
+
+
+async def test_the_sms_demo_plays_through(capsys: pytest.CaptureFixture[str]) -> None:
+    from demo.sms import play
+
+    assert await play() == 0
+    out = capsys.readouterr().out
+    assert "bot -> SMS to Aida: Received (#1)" in out
+    assert "bot -> SMS to Marat: Alert #1, Almaty," in out
+    assert "bot -> SMS to Marat: Alert #1 is yours." in out
+    assert "bot -> Marat (Telegram): You hold case #1." in out
