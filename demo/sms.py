@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bot.app import Runner
 from bot.domain.services import Services
@@ -82,11 +83,12 @@ async def play() -> int:
             coordinator = emu.user(first_name="Dana", language_code="en")
             aida = emu.user(first_name="Aida", language_code="en")
             marat = emu.user(first_name="Marat", language_code="en")
-            settings = Settings(  # type: ignore[call-arg]
-                _env_file=None, bot_token=emu.token, telegram_api_url=emu.api_url,
-                database=root / "qorgau.db", data_key=new_key(),
-                admin_ids=str(coordinator.id), sms_unreachable_seconds=3.0,
-                **modem.settings())
+            values: dict[str, Any] = {
+                "bot_token": emu.token, "telegram_api_url": emu.api_url,
+                "database": root / "qorgau.db", "data_key": new_key(),
+                "admin_ids": str(coordinator.id), "sms_unreachable_seconds": 3.0,
+                **modem.settings()}
+            settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
             runner = Runner(settings, poll_timeout=1)
             q = await runner.start()
             modem.start()
