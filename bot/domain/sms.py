@@ -126,7 +126,7 @@ class Sms:
     def _status(self, person: Person, phone: Phone | None) -> str:
         lang = person.language
         if phone is None:
-            return t(lang, "You have no phone number here. ") + t(lang, USAGE)
+            return t(lang, "You have no phone number here.") + " " + t(lang, USAGE)
         if not phone.confirmed:
             return t(lang, "Your number ending in {last} is waiting for its code: send "
                            "/phone 123456.", last=phone.number[-2:])
@@ -134,7 +134,7 @@ class Sms:
             return t(lang, "Your number ending in {last} is confirmed. SMS pages: {mode}.",
                      last=phone.number[-2:], mode=phone.sms_paging) + "\n" + t(lang, STAFF_USAGE)
         return t(lang, "Your number ending in {last} is confirmed. An SMS to us that starts "
-                       "with your code word raises an alert.", last=phone.number[-2:])
+                       "with your code word calls for help.", last=phone.number[-2:])
 
     async def _paging(self, tx: Tx, person: Person, phone: Phone | None, mode: str) -> str:
         lang = person.language
