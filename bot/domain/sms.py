@@ -196,9 +196,12 @@ class Sms:
                 log.info("SMS without the code word: ignored")
                 return True
             alert_id = await self.reporting.raise_by_sms(tx, person, rest)
-            await tx.add_sms(person.user_id, phone.number, t(
-                person.language, "Received (#{id}). Help is on the way.", id=alert_id),
-                "received", now, alert_id)
+            if not await tx.sms_sent_to(alert_id, person.user_id, "received"):
+                # Once per alert: more SMS join its timeline unanswered, so a flood of
+                # SMS from a seized phone does not become a flood of paid SMS back.
+                await tx.add_sms(person.user_id, phone.number, t(
+                    person.language, "Received (#{id}). Help is on the way.", id=alert_id),
+                    "received", now, alert_id)
             return True
 
     async def _staff_command(self, tx: Tx, person: Person, number: str,
