@@ -16,7 +16,8 @@ from bot.clock import ManualClock
 from bot.domain.sms import phone_number, starts_with
 from demo.modem import GAMMU_SMSD, Modem
 from emulator import Faults, SimUser
-from tests.harness import ALMATY, BotProcess, World, card_for, rows
+from storage.crypto import new_key
+from tests.harness import ALMATY, TEST_KEY, BotProcess, World, card_for, rows
 
 REPORTER_NUMBER = "+77011234567"
 LAWYER_NUMBER = "+77029876543"
@@ -40,6 +41,15 @@ async def modem(tmp_path: Path) -> AsyncIterator[Modem]:
         yield m
     finally:
         m.stop()
+
+
+def sqlite_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    """Plain columns only (any key): for a database under another key than the tests'."""
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql).fetchall()
 
 
 def sms_rows(world: World, kind: str | None = None) -> list[tuple[object, ...]]:
@@ -349,3 +359,23 @@ async def test_the_sms_demo_plays_through(capsys: pytest.CaptureFixture[str]) ->
     assert "bot -> SMS to Marat: Alert #1, Almaty," in out
     assert "bot -> SMS to Marat: Alert #1 is yours." in out
     assert "bot -> Marat (Telegram): You hold case #1." in out
+
+
+async def test_a_number_is_still_found_after_the_data_key_is_rotated(
+        world: World, modem: Modem) -> None:
+    """Numbers are looked up by a hash keyed from the data key: rotate-key hashes again."""
+    from tests.test_encryption import qorgau
+
+    await sms_world(world, modem)
+    await world.drain()
+    await world.stop()
+    new = new_key()
+    done = qorgau("rotate-key", cwd=world.tmp, QORGAU_DATABASE=str(world.db),
+                  QORGAU_DATA_KEY=new, QORGAU_DATA_KEY_OLD=TEST_KEY)
+    assert done.returncode == 0, done.stderr
+    assert REPORTER_NUMBER not in done.stdout + done.stderr
+    await world.start(data_key=new)
+    modem.receive(REPORTER_NUMBER, "SOS")
+    await until(lambda: sqlite_rows(world.db, "SELECT COUNT(*) FROM sms_seen") == [(1,)],
+                "the SMS")
+    assert len(sqlite_rows(world.db, "SELECT id FROM alerts")) == 1
