@@ -138,7 +138,7 @@ async def test_a_custom_code_word_and_a_second_sms_adds_to_the_open_alert(
     await world.start(**modem.settings())
     await world.register_coordinator()
     aida = await world.register_reporter("Aida")
-    await confirm_number(world, aida, REPORTER_NUMBER, "kömek")
+    await confirm_number(world, aida, "+7 701 123 45 67", "kömek")  # as people type it
     modem.receive(REPORTER_NUMBER, "SOS")  # her code word is KÖMEK now
     modem.receive(REPORTER_NUMBER, "Kömek taken to district 3")
     await until(lambda: len(sms_rows(world, "received")) == 1, "one alert's confirmation")
@@ -323,6 +323,7 @@ async def test_phone_commands_answer_bad_input_and_erasure_removes_the_number(
     assert "Use /phone +77011234567" in await answer("/phone 12345")
     assert "No code is waiting" in await answer("/phone 123456")
     assert "A code word is one word" in await answer("/phone +77011234567 x")
+    assert "Use /phone" in await answer("/phone +7 701 12 word more")
     assert "We sent a code" in await answer(f"/phone {REPORTER_NUMBER}")
     assert "less than a minute" in await answer(f"/phone {REPORTER_NUMBER}")
     assert "not right" in await answer("/phone 000000")

@@ -106,11 +106,13 @@ class Sms:
                 return await self._paging(tx, person, phone, args[1].lower())
             if len(args) == 1 and args[0].isdigit() and len(args[0]) == 6:
                 return await self._confirm(tx, person, phone, args[0], now)
-            number = phone_number(args[0])
-            if number is None or len(args) > 2:
+            # "+7 701 123 45 67" arrives in pieces; a code word, if any, comes last.
+            number, word = phone_number("".join(args)), DEFAULT_CODE_WORD
+            if number is None and len(args) > 1:
+                number, word = phone_number("".join(args[:-1])), args[-1]
+            if number is None:
                 return t(lang, USAGE) + ("\n" + t(lang, STAFF_USAGE)
                                          if person.role in STAFF else "")
-            word = args[1] if len(args) == 2 else DEFAULT_CODE_WORD
             if not _WORD.fullmatch(word):
                 return t(lang, "A code word is one word of 2 to 20 letters or digits.")
             if phone is not None and phone.code_sent_at is not None \
