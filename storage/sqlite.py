@@ -987,10 +987,13 @@ class Tx:
             (user_id, alert_id, kind, sealed["number"], sealed["text"], now))
 
     async def sms_due(self, now: float, limit: int) -> list[SmsOut]:
-        """Pending SMS whose time has come, oldest first."""
+        """Pending SMS whose time has come: pages first, then alerts' confirmations, then
+        the rest, oldest first (a modem sends a few a minute; a page must not wait behind
+        a queue of answers)."""
         rows = await self._all(
             "SELECT * FROM sms_out WHERE state = 'pending' AND not_before <= ?"
-            " ORDER BY id LIMIT ?", (now, limit))
+            " ORDER BY CASE kind WHEN 'page' THEN 0 WHEN 'received' THEN 1 ELSE 2 END, id"
+            " LIMIT ?", (now, limit))
         return [_sms(self._opened("sms_out", r)) for r in rows]
 
     async def sms_rows(self, state: str) -> list[SmsOut]:

@@ -380,3 +380,28 @@ async def test_a_number_is_still_found_after_the_data_key_is_rotated(
     await until(lambda: sqlite_rows(world.db, "SELECT COUNT(*) FROM sms_seen") == [(1,)],
                 "the SMS")
     assert len(sqlite_rows(world.db, "SELECT id FROM alerts")) == 1
+
+
+async def test_a_flood_of_commands_gets_one_answer_and_pages_go_first(
+        world: World, tmp_path: Path) -> None:
+    modem = Modem(tmp_path / "gammu", real=False)
+    clock = ManualClock()
+    _marat, aida = await sms_world(world, modem, clock, sms_per_minute=1,
+                                   sms_unreachable_seconds=30)
+    clock.advance(61)  # the codes' minute is over: the second code goes
+    await until(lambda: len(modem.outgoing()) == 2, "both codes")
+    for _ in range(5):
+        modem.receive(LAWYER_NUMBER, "ack")  # no number: answered with how to answer
+    await until(lambda: rows(world.db, "SELECT COUNT(*) FROM sms_seen") == [(5,)], "the flood")
+    states = [r[4] for r in sms_rows(world, "answer")]
+    assert states == ["superseded"] * 4 + ["pending"]  # this minute's SMS is spent
+    world.emu.faults = Faults(rate=1.0, kinds=("500",))
+    await aida.tap("📍 SOS: send my location", location=ALMATY)
+    await until(lambda: rows(world.db, "SELECT COUNT(*) FROM alerts") == [(1,)], "the alert")
+    clock.advance(31)  # the card is late: a page, waiting behind the answer
+    await until(lambda: len(sms_rows(world, "page")) == 1, "the page")
+    assert len(modem.outgoing()) == 2
+    clock.advance(30)  # the next minute's one SMS: the page, before the older answer
+    await until(lambda: len(modem.outgoing()) == 3, "the next SMS file")
+    assert [text for _, text in modem.outgoing() if text.startswith("Alert #1,")] != []
+    assert [r[4] for r in sms_rows(world, "answer")][-1] == "pending"

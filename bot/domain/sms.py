@@ -207,16 +207,16 @@ class Sms:
             return True
 
     async def _staff_command(self, tx: Tx, person: Person, number: str,
-                             command: re.Match[str]) -> int:
-        """ACK 12 / CLAIM 12: the same steps and checks as the buttons; the answer by SMS."""
+                             command: re.Match[str]) -> None:
+        """ACK 12 / CLAIM 12: the same steps and checks as the buttons; the answer by SMS,
+        replacing an older one still unsent (a flood of commands gets no flood back)."""
         now = self.svc.now()
         lang = person.language
-        if command.group(2) is None:
+        alert_id = int(command.group(2)) if command.group(2) else None
+        alert = await tx.alert(alert_id) if alert_id is not None else None
+        if alert_id is None:
             answer = t(lang, "Reply ACK 12 or CLAIM 12 with the alert number.")
-            return await tx.add_sms(person.user_id, number, answer, "answer", now)
-        alert_id = int(command.group(2))
-        alert = await tx.alert(alert_id)
-        if command.group(1).upper() == "ACK":
+        elif command.group(1).upper() == "ACK":
             answer = await self.casework.acknowledge_in(tx, person.user_id, alert_id)
         elif alert is not None and alert.is_open and alert.claimed_by not in (
                 None, person.user_id) and await may_act(tx, person, alert):
@@ -224,7 +224,10 @@ class Sms:
             answer = t(lang, "Alert #{id} was already taken by another lawyer.", id=alert_id)
         else:
             answer = await self.casework.claim_in(tx, person.user_id, alert_id)
-        return await tx.add_sms(person.user_id, number, answer, "answer", now, alert_id)
+        for older in await tx.sms_rows("pending"):
+            if older.user_id == person.user_id and older.kind == "answer":
+                await tx.set_sms_state(older.id, "superseded")
+        await tx.add_sms(person.user_id, number, answer, "answer", now, alert_id)
 
     # --- SMS pages ------------------------------------------------------------------------
 

@@ -29,7 +29,8 @@ CREATE TABLE sms_seen (
 -- Outgoing SMS, each a row first (written with the change it reports), then a file in
 -- gammu-smsd's outbox named after the row id, so a restart writes what was not yet
 -- written and never writes a row twice. state: pending (not yet written), queued (in the
--- outbox folder), sent, failed. number and text are sealed.
+-- outbox folder), sent, failed, superseded (an answer replaced by a newer one before it
+-- was written). number and text are sealed.
 CREATE TABLE sms_out (
     id INTEGER PRIMARY KEY,
     user_id INTEGER NOT NULL,
