@@ -405,3 +405,24 @@ async def test_a_flood_of_commands_gets_one_answer_and_pages_go_first(
     await until(lambda: len(modem.outgoing()) == 3, "the next SMS file")
     assert [text for _, text in modem.outgoing() if text.startswith("Alert #1,")] != []
     assert [r[4] for r in sms_rows(world, "answer")][-1] == "pending"
+
+
+async def test_always_pages_by_sms_at_once_and_an_unconfirmed_number_counts_for_nothing(
+        world: World, modem: Modem) -> None:
+    marat, aida = await sms_world(world, modem)
+    mark = marat.mark()
+    await marat.send_text("/phone sms always")
+    await marat.wait_for("SMS pages: always.", after=mark)
+    bota = await world.register_reporter("Bota")
+    mark = bota.mark()
+    await bota.send_text(f"/phone {STRANGER}")  # never confirmed
+    await bota.wait_for("We sent a code", after=mark)
+    modem.receive(STRANGER, "SOS")
+    await until(lambda: rows(world.db, "SELECT COUNT(*) FROM sms_seen") == [(1,)], "the SMS")
+    assert rows(world.db, "SELECT COUNT(*) FROM alerts") == [(0,)]
+    mark = marat.mark()
+    await aida.tap("📍 SOS: send my location", location=ALMATY)  # Telegram works
+    await card_for(marat, 1, after=mark)
+    await until(lambda: len(sms_rows(world, "page")) == 1, "the SMS page at once")
+    await world.drain()
+    assert len(sms_rows(world, "page")) == 1
