@@ -13,7 +13,9 @@ async def phone(update: Update, context: Context) -> None:
     if not is_private(update):
         return  # a number is never typed where a group reads it
     user_id, _ = sender(update)
-    answer = await domain(context).sms.phone_command(user_id, list(context.args or []))
+    message = update.effective_message
+    answer = await domain(context).sms.phone_command(
+        user_id, list(context.args or []), message.message_id if message else None)
     await say(context, user_id, answer)
 
 

@@ -22,6 +22,7 @@ from tests.harness import ALMATY, TEST_KEY, BotProcess, World, card_for, rows
 REPORTER_NUMBER = "+77011234567"
 LAWYER_NUMBER = "+77029876543"
 STRANGER = "+77770001122"
+PHONE_MESSAGES: dict[int, int] = {}  # the message of each person's last /phone NUMBER
 
 
 async def until(check: Callable[[], bool], what: str, within: float = 30.0) -> None:
@@ -63,7 +64,8 @@ async def confirm_number(world: World, user: SimUser, number: str, *extra: str) 
     would read it on their phone), then /phone CODE."""
     before = len(sms_rows(world, "code"))
     mark = user.mark()
-    await user.send_text(" ".join(("/phone", number, *extra)))
+    sent = await user.send_text(" ".join(("/phone", number, *extra)))
+    PHONE_MESSAGES[user.id] = sent["message_id"]
     await user.wait_for("We sent a code by SMS", after=mark)
     await until(lambda: len(sms_rows(world, "code")) > before, "the code's SMS")
     text = str(sms_rows(world, "code")[-1][3])
@@ -151,6 +153,10 @@ async def test_a_custom_code_word_and_a_second_sms_adds_to_the_open_alert(
     assert [str(t[0]).count("district 3") for t in texts] == [1, 0]
     assert "still here" in str(texts[1][0])
     assert len(sms_rows(world, "received")) == 1  # one confirmation per alert, not per SMS
+    # The message that gave her number and code word was deleted from her chat.
+    deleted = {c.params.get("message_id") for c in
+               world.emu.sent(chat_id=aida.id, method="deleteMessage")}
+    assert PHONE_MESSAGES[aida.id] in deleted
 
 
 async def test_an_sms_alert_is_raised_once_across_a_kill(world: World, modem: Modem) -> None:

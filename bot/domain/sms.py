@@ -85,8 +85,11 @@ class Sms:
 
     # --- /phone ---------------------------------------------------------------------------
 
-    async def phone_command(self, user_id: int, args: list[str]) -> str:
-        """/phone, /phone +7..., /phone CODE, /phone off, /phone sms never|fallback|always."""
+    async def phone_command(self, user_id: int, args: list[str],
+                            message_id: int | None = None) -> str:
+        """/phone, /phone +7..., /phone CODE, /phone off, /phone sms never|fallback|always.
+        The message that gave a number (and perhaps the code word) is deleted from the chat,
+        as a typed PIN is: a phone taken from its owner should not show them."""
         async with self.svc.step() as tx:
             now = self.svc.now()
             person = await tx.person(user_id)
@@ -118,6 +121,7 @@ class Sms:
             if phone is not None and phone.code_sent_at is not None \
                     and now - phone.code_sent_at < CODE_AGAIN:
                 return t(lang, "A code was sent less than a minute ago. Please wait a minute.")
+            await notify.erase_theirs(tx, user_id, message_id, now)
             code = f"{secrets.randbelow(10**6):06d}"
             await tx.set_phone(user_id, number, word.upper(), hash_code(code, user_id), now)
             await tx.add_sms(user_id, number, t(lang, "Your code: {code}", code=code), "code",
