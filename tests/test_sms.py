@@ -432,3 +432,25 @@ async def test_always_pages_by_sms_at_once_and_an_unconfirmed_number_counts_for_
     await until(lambda: len(sms_rows(world, "page")) == 1, "the SMS page at once")
     await world.drain()
     assert len(sms_rows(world, "page")) == 1
+
+
+async def test_the_retention_purge_takes_an_alerts_sms_and_its_reporters_number(
+        world: World, modem: Modem) -> None:
+    clock = ManualClock()
+    marat, aida = await sms_world(world, modem, clock)
+    modem.receive(REPORTER_NUMBER, "SOS")
+    await card_for(marat, 1)
+    modem.receive(LAWYER_NUMBER, "CLAIM 1")
+    await marat.wait_for("You hold case #1")
+    await until(lambda: len(sms_rows(world, "answer")) == 1, "the answer by SMS")
+    await marat.send_command("/close", "1 released")
+    choice = await marat.wait_for("How did case #1 end?")
+    await marat.press("released", message=choice)
+    await world.drain()
+    assert rows(world.db, "SELECT COUNT(*) FROM sms_out WHERE alert_id = 1") == [(2,)]
+    clock.advance(31 * 86400.0)
+    await until(lambda: rows(world.db, "SELECT reporter_id FROM alerts") == [(0,)],
+                "the purge")
+    assert rows(world.db, "SELECT COUNT(*) FROM sms_out WHERE alert_id = 1") == [(0,)]
+    assert rows(world.db, "SELECT user_id FROM phones") == [(marat.id,)]  # hers is gone
+    assert rows(world.db, "SELECT COUNT(*) FROM sms_out WHERE user_id = ?", aida.id) == [(0,)]
