@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,12 @@ from demo.modem import GAMMU_SMSD, Modem
 from emulator import Faults, SimUser
 from storage.crypto import new_key
 from tests.harness import ALMATY, TEST_KEY, BotProcess, World, card_for, rows
+from tests.test_delivery_limits import until
 
 REPORTER_NUMBER = "+77011234567"
 LAWYER_NUMBER = "+77029876543"
 STRANGER = "+77770001122"
 PHONE_MESSAGES: dict[int, int] = {}  # the message of each person's last /phone NUMBER
-
-
-async def until(check: Callable[[], bool], what: str, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
