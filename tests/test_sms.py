@@ -228,6 +228,22 @@ async def test_paging_falls_back_to_sms_when_telegram_is_down(
                 "the acknowledgement by SMS")
 
 
+async def test_a_delivered_page_nobody_acknowledges_falls_back_to_sms(
+        world: World, modem: Modem) -> None:
+    clock = ManualClock()
+    marat, aida = await sms_world(world, modem, clock, sms_unreachable_seconds=60,
+                                  sms_unacknowledged_seconds=300)
+    mark = marat.mark()
+    await aida.tap("📍 SOS: send my location", location=ALMATY)
+    await card_for(marat, 1, after=mark)  # Telegram works: the card arrived
+    await world.drain()
+    clock.advance(120)  # past the unreachable time, but the card was delivered
+    await asyncio.sleep(0.3)
+    assert sms_rows(world, "page") == []
+    clock.advance(181)  # nobody acknowledged within 300 s
+    await until(lambda: len(sms_rows(world, "page")) == 1, "the SMS page")
+
+
 async def test_no_sms_page_when_telegram_works_and_the_lawyer_answers(
         world: World, modem: Modem) -> None:
     clock = ManualClock()
