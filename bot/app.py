@@ -19,6 +19,7 @@ from bot.clock import Clock, SystemClock
 from bot.delivery.botapi import ApiHealth, MeteredRequest
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.pacing import Limits, Pacer
+from bot.delivery.sms import SmsGateway
 from bot.delivery.transport import TelegramTransport
 from bot.delivery.updates import ALLOWED_UPDATES, Intake, UpdatePoller, sleep_or_stop
 from bot.domain import discreet
@@ -50,6 +51,7 @@ class Qorgau:
     worker: OutboxWorker
     timers: TimerLoop
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    sms: SmsGateway | None = None  # gammu-smsd's folders, when QORGAU_SMS_* are set
 
     @property
     def svc(self) -> Services:
@@ -205,6 +207,9 @@ class Runner:
         await self._look_for_outage(outage)  # before the worker sends what waited meanwhile
         q.tasks = [asyncio.create_task(q.worker.run(), name="outbox"),
                    asyncio.create_task(q.timers.run(), name="timers")]
+        if settings.sms_enabled:
+            q.sms = SmsGateway(q.svc, q.domain.sms, settings)
+            q.tasks.append(asyncio.create_task(q.sms.run(), name="sms"))
         if self.http_task is not None:
             q.tasks.append(self.http_task)
         self.q = q

@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     play.add_argument("--host", default="127.0.0.1",
                       help="address to serve the page on (default: this machine only)")
     play.add_argument("--port", type=int, default=8090)
+    sub.add_parser("sms-demo", help="play the SMS scene: an alert by SMS while Telegram is down",
+                   description="Start the emulator, the bot and gammu-smsd on its dummy "
+                               "driver (or files written as it writes them) and play a short "
+                               "scene: an alert raised by SMS while Telegram is down, and a "
+                               "lawyer claiming it by SMS. Needs no token, modem or network.")
     sub.add_parser("migrate", help="apply the database migrations and exit",
                    description="Create or upgrade the SQLite database at QORGAU_DATABASE.")
     sub.add_parser("healthcheck", help="ask the running bot's /healthz; exit 0 if healthy",
@@ -119,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
 
             _settings()
             return asyncio.run(serve(args.host, args.port))
+        if args.command == "sms-demo":
+            from demo.sms import play as play_sms
+
+            _settings()
+            return asyncio.run(play_sms())
     except SettingsError as exc:
         print(f"qorgau: {exc}", file=sys.stderr)
         return 1 if args.command == "healthcheck" else 2  # 2 is reserved in HEALTHCHECK

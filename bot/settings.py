@@ -20,7 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from storage.crypto import Codec, parse_key
 
 ENV_PREFIX = "QORGAU_"
-WEEK = 7 * 24 * 3600.0  # the longest any wait may be: longer is a typo, and inf breaks timers
+DAY = 24 * 3600.0
+WEEK = 7 * DAY  # the longest any wait may be: longer is a typo, and inf breaks timers
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 WEBHOOK_PORTS = (None, 443, 80, 88, 8443)  # Telegram posts to no other port
@@ -103,6 +104,25 @@ class Settings(BaseSettings):
     log_format: str = Field(default="text", description="text, or json (one object a line).")
     proxy_url: str | None = Field(
         default=None, description="HTTP or SOCKS5 proxy for every Bot API call.")
+    sms_inbox: Path | None = Field(
+        default=None, description="gammu-smsd's inbox folder (files backend); unset: no SMS.")
+    sms_outbox: Path | None = Field(
+        default=None, description="gammu-smsd's outbox folder; unset: no SMS.")
+    sms_sent: Path | None = Field(
+        default=None, description="gammu-smsd's sent folder; unset: 'sent' beside the outbox.")
+    sms_error: Path | None = Field(
+        default=None, description="gammu-smsd's error folder; unset: 'error' beside the outbox.")
+    sms_per_minute: int = Field(default=6, ge=1, le=600,
+                                description="Outgoing SMS handed to gammu-smsd per minute.")
+    sms_retries: int = Field(default=3, ge=0, le=20,
+                             description="Sends retried after gammu-smsd reports a failure.")
+    sms_retry_seconds: float = Field(default=120.0, gt=0, le=DAY)
+    sms_unreachable_seconds: float = Field(
+        default=120.0, gt=0, le=DAY,
+        description="Fallback SMS page when the Telegram card is undelivered this long.")
+    sms_unacknowledged_seconds: float = Field(
+        default=600.0, gt=0, le=DAY,
+        description="Fallback SMS page when nobody acknowledged the alert this long.")
     sick_after_seconds: float = Field(default=300.0, gt=0, le=WEEK)
 
     @field_validator("admin_ids", mode="before")
@@ -203,7 +223,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("bot_token", "webhook_url", "proxy_url", "webhook_secret", "http_port",
-                     mode="before")
+                     "sms_inbox", "sms_outbox", "sms_sent", "sms_error", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -242,6 +262,11 @@ class Settings(BaseSettings):
         if self.http_port is None and self.webhook_url is not None:
             return WEBHOOK_PORT
         return self.http_port
+
+    @property
+    def sms_enabled(self) -> bool:
+        """The SMS channel runs only when both gammu-smsd folders are set."""
+        return self.sms_inbox is not None and self.sms_outbox is not None
 
     @property
     def base_url(self) -> str:

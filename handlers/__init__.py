@@ -9,12 +9,13 @@ from typing import Any
 
 from telegram.ext import Application, BaseHandler
 
-from handlers import buttons, checkin, help, reporter, staff
+from handlers import buttons, checkin, help, phone, reporter, staff
 from handlers.errors import on_error
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    for module in (reporter, checkin, staff, buttons, help):  # help last: it takes unknown commands
+    # help last: it takes unknown commands
+    for module in (reporter, checkin, phone, staff, buttons, help):
         for handler in module.handlers():
             assert isinstance(handler, BaseHandler)
             app.add_handler(handler)

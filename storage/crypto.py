@@ -39,6 +39,8 @@ PERSONAL: dict[str, dict[str, type]] = {
     "alert_events": {"detail": str},
     "outbox": {"payload": str},
     "live_shares": {"lat": float, "lon": float, "accuracy_m": float},
+    "phones": {"number": str, "code_word": str},
+    "sms_out": {"number": str, "text": str},
 }
 
 
@@ -79,6 +81,7 @@ class Codec:
         self._keys = {key_id(k): AESGCM(k) for k in older}
         self._keys[self.key_id] = self._seal_with
         self._recent: dict[tuple[str, str], str] = {}
+        self._lookup_key = hmac.new(key, b"qorgau lookup key", hashlib.sha256).digest()
 
     def seal(self, plain: str, where: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
@@ -111,6 +114,13 @@ class Codec:
             return aes.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], where.encode()).decode()
         except (InvalidTag, ValueError, binascii.Error):
             raise DataKeyError(f"{where}: a value does not open with key {kid}") from None
+
+    def lookup_hash(self, plain: str, where: str) -> str:
+        """A keyed hash of a value (HMAC-SHA256 under a key derived from the data key), so
+        that a row can be found by a personal value (a sender's phone number) without
+        opening every row; without the key it reveals nothing, not even across databases."""
+        return hmac.new(self._lookup_key, f"{where}\0{plain}".encode(), hashlib.sha256
+                        ).hexdigest()
 
     def sealed_with(self, sealed: str) -> str | None:
         """The key id of a sealed value (None if it is not sealed)."""

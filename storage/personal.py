@@ -23,14 +23,14 @@ PERSON_COLUMNS: dict[str, object] = {
 
 # Tables with rows about one alert, and the column naming the alert: those rows are deleted
 # when the alert is anonymised (e.g. "live_positions": "alert_id").
-ALERT_TABLES: dict[str, str] = {}
+ALERT_TABLES: dict[str, str] = {"sms_out": "alert_id"}
 
 # Tables with rows about one person, and the column naming the person (a Telegram user
 # id): those rows are deleted when the person is erased, by /forget, /erase, or because
 # the retention purge took their last alert (e.g. "pin_hashes": "user_id").
 PERSON_TABLES: dict[str, str] = {
     "held_input": "user_id", "pins": "user_id", "checkins": "user_id",
-    "live_shares": "user_id",
+    "live_shares": "user_id", "phones": "user_id", "sms_out": "user_id",
 }
 
 # Timer kinds whose subject is a person: cleared when the person is erased.

@@ -190,3 +190,46 @@ class LiveShare:
     stored_at: float
     live_until: float | None
     state: str  # live | silent (no update for a while) | ended
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A person's phone number for SMS (opened), confirmed or waiting for its code."""
+
+    user_id: int
+    number: str
+    code_word: str | None
+    code_hash: str | None
+    code_sent_at: float | None
+    code_failures: int
+    confirmed_at: float | None
+    sms_paging: str  # never | fallback | always
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+@dataclass(frozen=True)
+class SmsOut:
+    """One outgoing SMS (opened): its number and text, and where it is on its way."""
+
+    id: int
+    user_id: int
+    alert_id: int | None
+    kind: str
+    number: str
+    text: str
+    state: str  # pending | queued | sent | failed
+    attempts: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class SmsCandidate:
+    """A lawyer paged for an alert who may get its page by SMS as well."""
+
+    user_id: int
+    paged_at: float
+    sms_paging: str
+    delivered: bool  # their Telegram card of this alert was delivered

@@ -55,7 +55,23 @@ async def reseal(db: aiosqlite.Connection, codec: Codec, batch: int = 500,
             if not rows:
                 break
             last, total = rows[-1][0], total + len(rows)
+    await rehash_phones(db, codec)
     return total
+
+
+async def rehash_phones(db: aiosqlite.Connection, codec: Codec) -> None:
+    """Phone numbers are looked up by a hash keyed from the data key: under a new key each
+    is hashed again (few rows, one transaction; a rerun after a crash does it again)."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        rows = list(await db.execute_fetchall("SELECT user_id, number FROM phones"))
+        await db.executemany("UPDATE phones SET number_hash = ? WHERE user_id = ?", [
+            (codec.lookup_hash(codec.open(r[1], "phones.number"), "phones.number"), r[0])
+            for r in rows])
+        await db.execute("COMMIT")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
 
 
 async def forget_old_pages(db: aiosqlite.Connection) -> None:

@@ -33,7 +33,10 @@ from storage.records import (
     LiveShare,
     OutboxRow,
     Person,
+    Phone,
     PinState,
+    SmsCandidate,
+    SmsOut,
     Timer,
 )
 
@@ -53,6 +56,9 @@ _PIN_COLUMNS = {
     "pin_hash", "duress_hash", "pending_hash", "awaiting", "awaiting_alert", "awaiting_since",
     "fake", "failures", "first_failure_at", "locked_until",
 }
+
+_PHONE_COLUMNS = {"code_word", "code_hash", "code_sent_at", "code_failures", "confirmed_at",
+                  "sms_paging"}
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -81,6 +87,17 @@ def _alert(data: dict[str, Any]) -> Alert:
     data["urgent"] = bool(data["urgent"])
     data["concealed"] = bool(data.get("concealed"))
     return Alert(**data)
+
+
+def _phone(row: dict[str, Any]) -> Phone:
+    return Phone(row["user_id"], row["number"], row["code_word"], row["code_hash"],
+                 row["code_sent_at"], row["code_failures"], row["confirmed_at"],
+                 row["sms_paging"])
+
+
+def _sms(row: dict[str, Any]) -> SmsOut:
+    return SmsOut(row["id"], row["user_id"], row["alert_id"], row["kind"], row["number"],
+                  row["text"], row["state"], row["attempts"], row["created_at"])
 
 
 def _outbox(row: dict[str, Any]) -> OutboxRow:
@@ -898,6 +915,121 @@ class Tx:
             await self._exec(
                 f"UPDATE people SET role = 'reporter', step = 'erased'{sets} WHERE user_id = ?",
                 (*personal.PERSON_COLUMNS.values(), user_id))
+
+    # --- SMS (issue 13) --------------------------------------------------------------
+
+    def number_hash(self, number: str) -> str:
+        """The keyed hash an SMS sender is looked up by (no row is opened to find it)."""
+        return self._codec.lookup_hash(number, "phones.number")
+
+    def sms_file_hash(self, name: str) -> str:
+        """The keyed hash an inbox file is remembered by (its name holds the number)."""
+        return self._codec.lookup_hash(name, "sms_seen.file")
+
+    async def phone(self, user_id: int) -> Phone | None:
+        row = await self._one("SELECT * FROM phones WHERE user_id = ?", (user_id,))
+        return _phone(self._opened("phones", row)) if row else None
+
+    async def phone_by_number(self, number: str) -> Phone | None:
+        """The confirmed phone with this number (the newest confirmation wins)."""
+        rows = await self._all(
+            "SELECT * FROM phones WHERE number_hash = ? AND confirmed_at IS NOT NULL"
+            " ORDER BY confirmed_at DESC", (self.number_hash(number),))
+        for row in rows:  # a hash collision is all but impossible, but the number decides
+            phone = _phone(self._opened("phones", row))
+            if phone.number == number:
+                return phone
+        return None
+
+    async def set_phone(self, user_id: int, number: str, code_word: str | None,
+                        code_hash: str, now: float) -> None:
+        """A new number waiting for its code. It replaces the person's number at once,
+        unconfirmed: a number they no longer trust must not keep receiving pages."""
+        fields = self._sealed("phones", {"number": number, "code_word": code_word})
+        await self._exec(
+            "INSERT INTO phones (user_id, number, number_hash, code_word, code_hash,"
+            " code_sent_at, code_failures, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, 0, NULL)"
+            " ON CONFLICT (user_id) DO UPDATE SET number = excluded.number,"
+            " number_hash = excluded.number_hash, code_word = excluded.code_word,"
+            " code_hash = excluded.code_hash, code_sent_at = excluded.code_sent_at,"
+            " code_failures = 0, confirmed_at = NULL",
+            (user_id, fields["number"], self.number_hash(number), fields["code_word"],
+             code_hash, now))
+
+    async def update_phone(self, user_id: int, **fields: Any) -> None:
+        sets, values = _assignments(self._sealed("phones", fields), _PHONE_COLUMNS)
+        await self._exec(f"UPDATE phones SET {sets} WHERE user_id = ?", (*values, user_id))
+
+    async def forget_phone(self, user_id: int) -> None:
+        await self._exec("DELETE FROM phones WHERE user_id = ?", (user_id,))
+
+    async def take_sms_file(self, name: str, now: float) -> bool:
+        """Record an inbox file as taken in; False if it was already (then it changes
+        nothing: its effects committed with the first record)."""
+        file_hash = self.sms_file_hash(name)
+        if await self._one("SELECT 1 FROM sms_seen WHERE file_hash = ?", (file_hash,)):
+            return False
+        await self._exec("INSERT INTO sms_seen (file_hash, at) VALUES (?, ?)", (file_hash, now))
+        return True
+
+    async def sms_file_taken(self, name: str) -> bool:
+        row = await self._one("SELECT 1 FROM sms_seen WHERE file_hash = ?",
+                              (self.sms_file_hash(name),))
+        return row is not None
+
+    async def add_sms(self, user_id: int, number: str, text: str, kind: str, now: float,
+                      alert_id: int | None = None) -> int:
+        """Queue one outgoing SMS, written as a file by the SMS gateway after the commit."""
+        sealed = self._sealed("sms_out", {"number": number, "text": text})
+        return await self._exec(
+            "INSERT INTO sms_out (user_id, alert_id, kind, number, text, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, alert_id, kind, sealed["number"], sealed["text"], now))
+
+    async def sms_due(self, now: float, limit: int) -> list[SmsOut]:
+        """Pending SMS whose time has come: pages first, then alerts' confirmations, then
+        the rest, oldest first (a modem sends a few a minute; a page must not wait behind
+        a queue of answers)."""
+        rows = await self._all(
+            "SELECT * FROM sms_out WHERE state = 'pending' AND not_before <= ?"
+            " ORDER BY CASE kind WHEN 'page' THEN 0 WHEN 'received' THEN 1 ELSE 2 END, id"
+            " LIMIT ?", (now, limit))
+        return [_sms(self._opened("sms_out", r)) for r in rows]
+
+    async def sms_rows(self, state: str) -> list[SmsOut]:
+        rows = await self._all("SELECT * FROM sms_out WHERE state = ? ORDER BY id", (state,))
+        return [_sms(self._opened("sms_out", r)) for r in rows]
+
+    async def sms_written_since(self, since: float) -> int:
+        row = await self._one("SELECT COUNT(*) FROM sms_out WHERE written_at >= ?", (since,))
+        return int(row[0]) if row else 0
+
+    async def set_sms_state(self, sms_id: int, state: str, now: float | None = None,
+                            not_before: float | None = None, attempt: bool = False) -> None:
+        await self._exec(
+            "UPDATE sms_out SET state = ?, written_at = COALESCE(?, written_at),"
+            " not_before = COALESCE(?, not_before), attempts = attempts + ? WHERE id = ?",
+            (state, now, not_before, int(attempt), sms_id))
+
+    async def sms_sent_to(self, alert_id: int, user_id: int, kind: str) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM sms_out WHERE alert_id = ? AND user_id = ? AND kind = ?",
+            (alert_id, user_id, kind))
+        return row is not None
+
+    async def sms_page_candidates(self, alert_id: int) -> list[SmsCandidate]:
+        """Who was paged for the alert, has a confirmed number and SMS paging on, and has
+        not had its SMS page yet; with whether their Telegram card was delivered."""
+        rows = await self._all(
+            "SELECT r.user_id, r.added_at, p.sms_paging, EXISTS (SELECT 1 FROM outbox o"
+            " WHERE o.alert_id = r.alert_id AND o.chat_id = r.user_id AND o.kind = 'alert'"
+            " AND o.state = 'sent') AS delivered FROM alert_recipients r"
+            " JOIN phones p ON p.user_id = r.user_id WHERE r.alert_id = ?"
+            " AND p.confirmed_at IS NOT NULL AND p.sms_paging != 'never'"
+            " AND NOT EXISTS (SELECT 1 FROM sms_out s WHERE s.alert_id = r.alert_id"
+            " AND s.user_id = r.user_id AND s.kind = 'page') ORDER BY r.added_at, r.user_id",
+            (alert_id,))
+        return [SmsCandidate(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     async def add_events(self, events: Sequence[tuple[int, float, str, int | None,
                                                       dict[str, Any]]]) -> None:

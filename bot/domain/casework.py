@@ -73,38 +73,46 @@ class CaseWork:
 
     async def acknowledge(self, user_id: int, alert_id: int) -> str:
         async with self.svc.step() as tx:
-            now = self.svc.now()
-            person = await tx.person(user_id)
-            lang = lang_of(person)
-            alert = await tx.alert(alert_id)
-            if alert is None or not await may_act(tx, person, alert):
-                return t(lang, "Sorry, this button is not for you.")
-            if not alert.is_open:
-                return t(lang, "Alert #{id} is already closed.", id=alert_id)
-            if not await tx.acknowledge(alert_id, user_id, now):
-                return t(lang, "Alert #{id} was already acknowledged; you can still claim it.",
-                         id=alert_id)
-            await tx.add_event(alert_id, now, "acknowledged", user_id)
-            await notify.tell(
-                tx, alert.reporter_id, "A lawyer has seen your alert #{id} and is acting. "
-                "Stay calm; you will be told when a lawyer takes your case.", now, alert_id,
-                priority=PRIORITY_ALERT, id=alert_id,
-                neutral="Someone has seen it and is acting. Stay calm.")
-            await tx.set_timer("escalate", alert_id, now + self.svc.policy.claim_timeout)
-            await notify.refresh_alert_messages(tx, alert_id, now)
-            return t(lang, "Acknowledged alert #{id}. Please claim it if you take the case.",
+            return await self.acknowledge_in(tx, user_id, alert_id)
+
+    async def acknowledge_in(self, tx: Tx, user_id: int, alert_id: int) -> str:
+        """The acknowledgement inside a step (a button, or ``ACK 12`` by SMS)."""
+        now = self.svc.now()
+        person = await tx.person(user_id)
+        lang = lang_of(person)
+        alert = await tx.alert(alert_id)
+        if alert is None or not await may_act(tx, person, alert):
+            return t(lang, "Sorry, this button is not for you.")
+        if not alert.is_open:
+            return t(lang, "Alert #{id} is already closed.", id=alert_id)
+        if not await tx.acknowledge(alert_id, user_id, now):
+            return t(lang, "Alert #{id} was already acknowledged; you can still claim it.",
                      id=alert_id)
+        await tx.add_event(alert_id, now, "acknowledged", user_id)
+        await notify.tell(
+            tx, alert.reporter_id, "A lawyer has seen your alert #{id} and is acting. "
+            "Stay calm; you will be told when a lawyer takes your case.", now, alert_id,
+            priority=PRIORITY_ALERT, id=alert_id,
+            neutral="Someone has seen it and is acting. Stay calm.")
+        await tx.set_timer("escalate", alert_id, now + self.svc.policy.claim_timeout)
+        await notify.refresh_alert_messages(tx, alert_id, now)
+        return t(lang, "Acknowledged alert #{id}. Please claim it if you take the case.",
+                 id=alert_id)
 
     async def claim(self, user_id: int, alert_id: int) -> str:
         async with self.svc.step() as tx:
-            person = await tx.person(user_id)
-            lang = lang_of(person)
-            alert = await tx.alert(alert_id)
-            if alert is None or not await may_act(tx, person, alert) or person is None:
-                return t(lang, "Sorry, this button is not for you.")
-            if person.role != "lawyer":
-                return t(lang, "Only a lawyer can claim a case; use /assign {id}.", id=alert_id)
-            return await self._take(tx, alert, person, actor=person)
+            return await self.claim_in(tx, user_id, alert_id)
+
+    async def claim_in(self, tx: Tx, user_id: int, alert_id: int) -> str:
+        """The claim inside a step (a button, or ``CLAIM 12`` by SMS)."""
+        person = await tx.person(user_id)
+        lang = lang_of(person)
+        alert = await tx.alert(alert_id)
+        if alert is None or not await may_act(tx, person, alert) or person is None:
+            return t(lang, "Sorry, this button is not for you.")
+        if person.role != "lawyer":
+            return t(lang, "Only a lawyer can claim a case; use /assign {id}.", id=alert_id)
+        return await self._take(tx, alert, person, actor=person)
 
     async def _take(self, tx: Tx, alert: Alert, lawyer: Person, actor: Person) -> str:
         """The atomic claim (one winner), and everything that follows from winning."""

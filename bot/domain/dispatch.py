@@ -15,7 +15,8 @@ from bot.i18n import lang_of, pick_language, t
 from storage import Person
 
 # Each role's commands: (usage, what it does). English sources, translated when shown.
-COMMON = (("/language en|kk|ru", "change the language"), ("/help", "this help"))
+COMMON = (("/phone", "a phone number for SMS, for when Telegram does not work"),
+          ("/language en|kk|ru", "change the language"), ("/help", "this help"))
 COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
     "reporter": (("/start", "register, or show your SOS buttons again"),
                  ("/pin", "set or change your PIN for cancelling"),

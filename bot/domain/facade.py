@@ -17,6 +17,7 @@ from bot.domain.live import LIVE_CHECK
 from bot.domain.pins import Pins
 from bot.domain.reporting import UNDO, Reporting
 from bot.domain.services import Services
+from bot.domain.sms import SMS_PAGE, Sms
 from bot.domain.team import Team
 
 
@@ -35,6 +36,7 @@ class Domain:
     pins: Pins
     checkins: CheckIns
     erasure: Erasure
+    sms: Sms
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -46,7 +48,7 @@ class Domain:
         reporting = Reporting(svc, cancelling.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
                    PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins,
-                   CheckIns(svc, reporting), Erasure(svc))
+                   CheckIns(svc, reporting), Erasure(svc), Sms(svc, reporting, casework))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
@@ -66,10 +68,12 @@ class Domain:
             await self.erasure.purge()
         elif kind in (FORGET, ERASE):
             await self.erasure.erasure_due(kind, subject)
+        elif kind == SMS_PAGE:
+            await self.sms.page_due(kind, subject)
         else:
             await self.casework.on_timer(kind, subject)
 
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
                                                   SUMMARY, UNDO, discreet.FORGET, DUE, REMIND,
-                                                  LIVE_CHECK, RETENTION, FORGET, ERASE)}
+                                                  LIVE_CHECK, RETENTION, FORGET, ERASE, SMS_PAGE)}

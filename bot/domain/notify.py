@@ -44,6 +44,7 @@ RAISE_NOW_DATA = "sos"  # that button's callback data (the poller lets it skip t
 
 REPLY_BACKLOG = 3  # unsent answers kept per chat; set by flood.Flood from the settings
 LIVE_STALE = 300.0  # seconds after which a position is marked stale; set by live.Live
+SMS_PAGING = False  # whether a page also looks for SMS pages; set by sms.Sms from the settings
 
 
 async def send(
@@ -395,6 +396,8 @@ async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, w
         if pin_json is not None:
             messages.append((person.user_id, "pin", PRIORITY_CASE, pin_json))
     await tx.enqueue_many(messages, now, alert.id)
+    if SMS_PAGING and people:  # who of them gets it by SMS too: sms.Sms.page_due decides
+        await tx.set_timer("sms_page", alert.id, now)
 
 
 async def post_group_notices(tx: Tx, alert: Alert, now: float,

@@ -70,6 +70,18 @@ class Reporting:
         if share is not None:  # from now on its silence or end matters to the lawyers
             await tx.set_timer(LIVE_CHECK, person.user_id, self.svc.now())
 
+    async def raise_by_sms(self, tx: Tx, person: Person, text: str) -> int:
+        """An SMS with the person's code word: the same step as "Alert without location"
+        (stored, answered, paged, escalated), then what followed the code word joins the
+        timeline. Returns the alert's number."""
+        await self._raise(tx, person, None)
+        alert = await tx.open_alert_of(person.user_id)
+        assert alert is not None
+        await tx.add_event(alert.id, self.svc.now(), "sms_received", person.user_id)
+        if text.strip():
+            await self._attach(tx, person, alert.id, text=text, silent=True)
+        return alert.id
+
     async def _reply(self, tx: Tx, person: Person, out: Outgoing) -> None:
         await notify.send(tx, person.user_id, out, self.svc.now(), priority=PRIORITY_REPLY)
 
