@@ -96,7 +96,7 @@ def wire(app: Application, storage: Storage, settings: Settings,
                          settings.rate_global_per_second))
     worker = OutboxWorker(svc, TelegramTransport(app.bot), pacer, coalesce=settings.coalesce,
                           on_undeliverable=domain.casework.undeliverable,
-                          on_failed=domain.casework.delivery_failed)
+                          on_failed=domain.delivery_failed)
     timers = TimerLoop(svc, domain.timer_handlers())
     app.bot_data["domain"] = domain
     return Qorgau(domain, worker, timers)

@@ -176,6 +176,16 @@ async def disconnect(update: Update, context: Context) -> None:
     await connect(update, context, on=False)
 
 
+async def board(update: Update, context: Context) -> None:
+    """/board, sent by a coordinator inside the coordinators' group."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    user_id, _ = sender(update)
+    answer = await domain(context).boards.set_board(user_id, chat.id, not is_private(update))
+    await say(context, chat.id if not is_private(update) else user_id, answer)
+
+
 async def membership(update: Update, context: Context) -> None:
     """The bot was removed from a group: stop posting there."""
     change = update.my_chat_member
@@ -204,5 +214,6 @@ def handlers() -> list[object]:
         CommandHandler("assign", assign, filters=NEW_MESSAGES),
         CommandHandler("connect", connect, filters=NEW_MESSAGES),
         CommandHandler("disconnect", disconnect, filters=NEW_MESSAGES),
+        CommandHandler("board", board, filters=NEW_MESSAGES),
         ChatMemberHandler(membership, ChatMemberHandler.MY_CHAT_MEMBER),
     ]

@@ -190,3 +190,15 @@ class LiveShare:
     stored_at: float
     live_until: float | None
     state: str  # live | silent (no update for a while) | ended
+
+
+@dataclass(frozen=True)
+class Board:
+    """A coordinators' group's live board: the outbox row of its pinned message, the page
+    shown, and when it was last drawn (edits are at most one per ``board_edit_seconds``)."""
+
+    chat_id: int
+    set_by: int
+    message_row: int | None
+    page: int
+    drawn_at: float

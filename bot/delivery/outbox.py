@@ -37,6 +37,7 @@ from bot.domain.messages import (
     DELETE,
     EDITED_IN_PLACE,
     ERASE,
+    PIN,
     PRIORITY_ALERT,
     PRIORITY_CASE,
     Outgoing,
@@ -67,6 +68,7 @@ class Transport(Protocol):
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None: ...
     async def delete(self, chat_id: int, message_id: int,
                      caption: str | None = None) -> None: ...
+    async def pin(self, chat_id: int, message_id: int) -> None: ...
 
 
 Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
@@ -436,7 +438,7 @@ class OutboxWorker:
             if o.failure is None:
                 await tx.mark_sent(o.ids, o.message_id, self.svc.now())
                 first = o.batch[0]
-                if first.target_id is not None and first.kind != DELETE:
+                if first.target_id is not None and first.kind not in (DELETE, PIN):
                     # the message now says what the edit said
                     await tx.set_payload(first.target_id, first.payload)
                 await self._catch_up_edits(tx, o.batch)
@@ -519,6 +521,8 @@ class OutboxWorker:
             return await self.transport.send(chat_id, out)
         if first.kind == DELETE:
             return await self._delete(chat_id, first)
+        if first.kind == PIN:
+            return await self._pin(chat_id, first)
         return await self._edit(chat_id, first)
 
     async def _delete(self, chat_id: int, row: OutboxRow) -> int | None:
@@ -534,6 +538,18 @@ class OutboxWorker:
         await self.transport.delete(
             chat_id, target.message_id,
             caption if shown.copy_of is not None and shown.text and caption else None)
+        return target.message_id
+
+    async def _pin(self, chat_id: int, row: OutboxRow) -> int | None:
+        """Pin a sent message (a board) once it has been delivered."""
+        assert row.target_id is not None
+        async with self.svc.storage.read() as tx:
+            target = await tx.outbox_row(row.target_id)
+        if target is None or target.state not in ("sent", "pending"):
+            raise Permanent("target message was never delivered")
+        if target.message_id is None:
+            raise Transient("target message not sent yet")
+        await self.transport.pin(chat_id, target.message_id)
         return target.message_id
 
     async def _edit(self, chat_id: int, row: OutboxRow) -> int | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.domain import discreet
+from bot.domain import board, discreet
+from bot.domain.board import Boards
 from bot.domain.cancelling import Cancelling
 from bot.domain.casework import CaseWork
 from bot.domain.checkin import DUE, REMIND, CheckIns
@@ -18,6 +19,7 @@ from bot.domain.pins import Pins
 from bot.domain.reporting import UNDO, Reporting
 from bot.domain.services import Services
 from bot.domain.team import Team
+from storage import OutboxRow
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Domain:
     pins: Pins
     checkins: CheckIns
     erasure: Erasure
+    boards: Boards
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -46,11 +49,13 @@ class Domain:
         reporting = Reporting(svc, cancelling.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
                    PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins,
-                   CheckIns(svc, reporting), Erasure(svc))
+                   CheckIns(svc, reporting), Erasure(svc), Boards(svc))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
-        if kind == "oncall_until":
+        if kind == board.TIMER:
+            await self.boards.redraw(subject)
+        elif kind == "oncall_until":
             await self.team.on_call_ended(subject)
         elif kind == SUMMARY:
             await self.flood.summary(subject)
@@ -72,4 +77,10 @@ class Domain:
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
                                                   SUMMARY, UNDO, discreet.FORGET, DUE, REMIND,
-                                                  LIVE_CHECK, RETENTION, FORGET, ERASE)}
+                                                  LIVE_CHECK, RETENTION, FORGET, ERASE,
+                                                  board.TIMER)}
+
+    async def delivery_failed(self, row: OutboxRow, reason: str) -> None:
+        """A message that can never go: a board's is replaced, an alert's is reported."""
+        await self.boards.lost(row, reason)
+        await self.casework.delivery_failed(row, reason)

@@ -106,7 +106,8 @@ async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int 
     await send(tx, person_id, out, now, kind="case", priority=priority, alert_id=alert_id)
 
 
-async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
+async def edit(tx: Tx, target_id: int, out: Outgoing, now: float, *, kind: str = "edit",
+               priority: int = PRIORITY_CASE) -> None:
     """Change a message already queued or sent. A message not yet sent is rewritten in place
     (if it is in flight, the worker sends the difference as an edit when it lands); newer
     edits supersede older queued ones. A sent row's payload is what its message shows."""
@@ -120,7 +121,7 @@ async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
         if out.to_json() == target.payload and not await tx.pending_edits(target_id):
             return  # the message already says exactly this: an edit would change nothing
         await tx.enqueue(
-            target.chat_id, "edit", PRIORITY_CASE, out.to_json(), now,
+            target.chat_id, kind, priority, out.to_json(), now,
             alert_id=target.alert_id, target_id=target_id,
         )
 

@@ -228,6 +228,7 @@ class Team:
                 return
             await tx.update_person(user_id, now, on_call=int(on),
                                    on_call_until=until if on else None)
+            await self.svc.touched(tx)  # the live board lists who is on call
             if on and until is not None:
                 await tx.set_timer("oncall_until", user_id, until)
             else:
@@ -253,6 +254,7 @@ class Team:
             if person is None or not person.on_call:
                 return
             await tx.update_person(user_id, now, on_call=0, on_call_until=None)
+            await self.svc.touched(tx)
             fresh = await tx.person(user_id)
             assert fresh is not None
             await self._reply(tx, user_id, Outgoing(t(
