@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from telegram import Update
 from telegram.ext import ChatMemberHandler, CommandHandler
 
+from bot.domain.figures import MAX_DAYS
 from bot.domain.notify import LOCAL_TZ
 from bot.i18n import t
 from handlers.common import NEW_MESSAGES, Context, domain, int_arg, is_private, say, sender
@@ -143,6 +144,19 @@ async def stats(update: Update, context: Context) -> None:
     await say(context, user_id, await domain(context).coordination.stats(user_id, days))
 
 
+async def report(update: Update, context: Context) -> None:
+    user_id, lang = sender(update)
+    days = 30
+    if context.args:
+        raw = context.args[0]
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_DAYS:
+            await say(context, user_id, t(lang, "Use /report or /report 30 (days, 1 to {max}).",
+                                          max=MAX_DAYS))
+            return
+        days = int(raw)
+    await say(context, user_id, await domain(context).reports.report(user_id, days))
+
+
 async def audit(update: Update, context: Context) -> None:
     user_id, lang = sender(update)
     days = 7.0
@@ -215,5 +229,6 @@ def handlers() -> list[object]:
         CommandHandler("connect", connect, filters=NEW_MESSAGES),
         CommandHandler("disconnect", disconnect, filters=NEW_MESSAGES),
         CommandHandler("board", board, filters=NEW_MESSAGES),
+        CommandHandler("report", report, filters=NEW_MESSAGES),
         ChatMemberHandler(membership, ChatMemberHandler.MY_CHAT_MEMBER),
     ]

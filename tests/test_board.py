@@ -71,7 +71,8 @@ async def test_board_shows_the_state_and_follows_it(world: World) -> None:
     card = await card_for(marat, waiting)
     await marat.press(f"Claim the case #{waiting}", message=card)
     await settle(world, clock, 6)
-    assert board.text is not None and "🔴 Waiting: 0 · 🟡 Acknowledged: 1 · 🟢 Held: 2" in board.text
+    assert board.text is not None
+    assert "🔴 Waiting: 0 · 🟡 Acknowledged: 1 · 🟢 Held: 2" in board.text
     assert f"🟢 #{waiting} · Almaty · held by “Marat”" in board.text
     assert len(board_sends(group)) == 1 and group.chat.pinned == [board.message_id]
     # Nothing changed: no edit at all.

@@ -13,6 +13,7 @@ from bot.domain.checkin import DUE, REMIND, CheckIns
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
 from bot.domain.erasure import ERASE, FORGET, RETENTION, Erasure
+from bot.domain.figures import Reports
 from bot.domain.flood import SUMMARY, Flood
 from bot.domain.live import LIVE_CHECK
 from bot.domain.pins import Pins
@@ -38,6 +39,7 @@ class Domain:
     checkins: CheckIns
     erasure: Erasure
     boards: Boards
+    reports: Reports
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -49,7 +51,8 @@ class Domain:
         reporting = Reporting(svc, cancelling.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
                    PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins,
-                   CheckIns(svc, reporting), Erasure(svc), Boards(svc))
+                   CheckIns(svc, reporting), Erasure(svc), Boards(svc),
+                   Reports(svc))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""

@@ -130,6 +130,16 @@ def clock_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%H:%M")
 
 
+def local_date(ts: float) -> str:
+    """The day of ``ts`` in local time, as ``2026-11-27`` (a report's days)."""
+    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%Y-%m-%d")
+
+
+def local_stamp(ts: float) -> str:
+    """Date and time of ``ts`` in local time, as ``27.11 14:05`` (a case's timeline)."""
+    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%d.%m %H:%M")
+
+
 def duration(lang: str, seconds: float) -> str:
     minutes = int(max(0.0, seconds) // 60)
     if minutes < 1:
