@@ -124,7 +124,8 @@ async def leave(update: Update, context: Context) -> None:
 
 async def open_alerts(update: Update, context: Context) -> None:
     user_id, _ = sender(update)
-    await say(context, user_id, await domain(context).coordination.open_alerts(user_id))
+    word = " ".join(context.args) if context.args else None
+    await say(context, user_id, await domain(context).coordination.open_alerts(user_id, word))
 
 
 async def case(update: Update, context: Context) -> None:

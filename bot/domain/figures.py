@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot or any figure: headless, on any server
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bot.domain import notify
 from bot.domain.coordination import minutes, percentile
@@ -67,6 +68,7 @@ def chart(lang: str, figures: Figures, days: int) -> Figure:
         base = [b + h for b, h in zip(base, heights, strict=True)]
     top.set_title(t(lang, "Alerts per day, last {d} day(s)", d=days))
     top.set_ylabel(t(lang, "alerts"))
+    top.yaxis.set_major_locator(MaxNLocator(integer=True))
     if outcomes:
         top.legend(fontsize="small")
     top.tick_params(axis="x", labelrotation=45, labelsize="small")

@@ -15,7 +15,7 @@ from bot.domain.messages import (
     KeyButton,
     Outgoing,
 )
-from bot.domain.regions import BY_KEY, REGIONS
+from bot.domain.regions import BY_KEY, REGIONS, region_name
 from bot.domain.reporting import MAX_NAME, clean_name
 from bot.domain.services import Services
 from bot.i18n import LANGUAGES, lang_of, t
@@ -280,7 +280,8 @@ class Team:
                 extra = ""
                 if p.role == "lawyer":
                     extra = " · " + (t(lang, "on call") if p.on_call else t(lang, "off call"))
-                    extra += " · " + ",".join(p.serves_regions)
+                    extra += " · " + ", ".join(t(lang, region_name(k))
+                                               for k in p.serves_regions)
                 # A reporter's Telegram id would identify them on a seized staff phone;
                 # staff ids stay (/revoke takes one).
                 who = p.name if p.role == "reporter" else f"{p.user_id} · {p.name}"
