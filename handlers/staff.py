@@ -128,6 +128,17 @@ async def open_alerts(update: Update, context: Context) -> None:
     await say(context, user_id, await domain(context).coordination.open_alerts(user_id, word))
 
 
+async def lawyers(update: Update, context: Context) -> None:
+    user_id, _ = sender(update)
+    await say(context, user_id, await domain(context).coordination.lawyers(user_id))
+
+
+async def map_command(update: Update, context: Context) -> None:
+    user_id, _ = sender(update)
+    answer = await domain(context).coordination.map(user_id, is_private(update))
+    await say(context, user_id, answer)
+
+
 async def case(update: Update, context: Context) -> None:
     await _numbered(update, context, "Use /case N.",
                     lambda q, uid, n: q.coordination.case(uid, n))
@@ -231,5 +242,7 @@ def handlers() -> list[object]:
         CommandHandler("disconnect", disconnect, filters=NEW_MESSAGES),
         CommandHandler("board", board, filters=NEW_MESSAGES),
         CommandHandler("report", report, filters=NEW_MESSAGES),
+        CommandHandler("lawyers", lawyers, filters=NEW_MESSAGES),
+        CommandHandler("map", map_command, filters=NEW_MESSAGES),
         ChatMemberHandler(membership, ChatMemberHandler.MY_CHAT_MEMBER),
     ]

@@ -61,8 +61,8 @@ async def test_board_shows_the_state_and_follows_it(world: World) -> None:
         f"🟡 #{seen} · Almaty · seen by “Marat”, not yet claimed",
         f"🟢 #{held} · Astana · held by “Aigul”",
         "On call now: 2",
-        "• “Marat”: 0 open case(s)",
-        "• “Aigul”: 1 open case(s)",
+        "• “Marat”: 0 open cases",
+        "• “Aigul”: 1 open case",
     ])
     assert board.buttons == [f"🔎 #{waiting}", f"Assign #{waiting}", f"🔎 #{seen}",
                              f"Assign #{seen}", f"🔎 #{held}"]

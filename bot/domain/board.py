@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 
 from bot.domain import notify
+from bot.domain.casework import held_counts
 from bot.domain.messages import PIN, PRIORITY_GROUP, Button, Outgoing
 from bot.domain.notify import duration, quoted
 from bot.domain.regions import region_name
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import lang_of, t, tn
 from storage import Alert, OutboxRow, Person, Tx
 
 log = logging.getLogger(__name__)
@@ -66,14 +67,11 @@ def render(lang: str, alerts: list[Alert], people: dict[int, Person], on_call: l
     for a in by_state["claimed"]:
         items.append((t(lang, "🟢 #{id} · {region} · held by {name}", id=a.id,
                         region=t(lang, region_name(a.region)), name=name_of(a.claimed_by)), a))
-    held: dict[int, int] = {}
-    for a in alerts:
-        if a.claimed_by is not None:
-            held[a.claimed_by] = held.get(a.claimed_by, 0) + 1
+    held = held_counts(alerts)
     items.append((t(lang, "On call now: {n}", n=len(on_call)), None))
     for p in sorted(on_call, key=lambda p: (held.get(p.user_id, 0), p.name)):
-        items.append(("• " + t(lang, "{name}: {n} open case(s)", name=quoted(p.name),
-                               n=held.get(p.user_id, 0)), None))
+        items.append(("• " + tn(lang, "{name}: {n} open case", "{name}: {n} open cases",
+                                held.get(p.user_id, 0), name=quoted(p.name)), None))
     pages = max(1, -(-len(items) // PAGE_LINES))
     page = min(max(0, page), pages - 1)
     shown = items[page * PAGE_LINES:(page + 1) * PAGE_LINES]

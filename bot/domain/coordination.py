@@ -7,11 +7,20 @@ import math
 import statistics
 
 from bot.domain import notify
-from bot.domain.messages import Button, Outgoing
-from bot.domain.notify import ago, local_stamp, quote_lines, quoted, stale_mark, state_words
+from bot.domain.casework import held_counts
+from bot.domain.messages import PRIORITY_CASE, Button, Outgoing
+from bot.domain.notify import (
+    ago,
+    clock_time,
+    local_stamp,
+    quote_lines,
+    quoted,
+    stale_mark,
+    state_words,
+)
 from bot.domain.regions import REGIONS, region_name
 from bot.domain.services import Services
-from bot.i18n import N_, lang_of, t
+from bot.i18n import N_, lang_of, t, tn
 from storage import Alert, Tx
 
 STATE_ORDER = {"open": 0, "acknowledged": 1, "claimed": 2}
@@ -180,6 +189,69 @@ class Coordination:
                 lines = [t(lang, "({n} earlier events not shown)", n=skipped),
                          *lines[-CASE_EVENTS:]]
             return "\n".join([head, *where, *lines])
+
+    async def map(self, user_id: int, in_private: bool) -> str | None:
+        """/map: the open alerts' positions as venues titled with their number and state,
+        grouped by region, in the coordinator's private chat, where Telegram's own map shows
+        them. Coordinators are staff and see every position; a group never sees one here."""
+        async with self.svc.step() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or not person.is_coordinator:
+                return t(lang, "Only coordinators can see the map of open alerts.")
+            if not in_private:
+                return t(lang, "Send /map in our private chat: positions are never shown "
+                               "in a group.")
+            alerts = sorted(await tx.open_alerts(),
+                            key=lambda a: (region_name(a.region), a.created_at))
+            if not alerts:
+                return t(lang, "No open alerts.")
+            now = self.svc.now()
+            regions: dict[str | None, list[Alert]] = {}
+            for a in alerts:
+                regions.setdefault(a.region, []).append(a)
+            for region, group in regions.items():
+                placed = [a for a in group if a.lat is not None and a.lon is not None]
+                blind = [a for a in group if a not in placed]
+                head = tn(lang, "{region}: {n} open alert", "{region}: {n} open alerts",
+                          len(group), region=t(lang, region_name(region)))
+                if blind:
+                    head += "\n" + t(lang, "Without a position: {ids}",
+                                     ids=", ".join(f"#{a.id}" for a in blind))
+                await notify.send(tx, user_id, Outgoing(head), now)
+                for a in placed:
+                    assert a.lat is not None and a.lon is not None
+                    await notify.send(tx, user_id, Outgoing(
+                        t(lang, "#{id} · {state}", id=a.id, state=state_words(lang, a)),
+                        location=(a.lat, a.lon)), now, kind="pin", priority=PRIORITY_CASE,
+                        alert_id=a.id)  # withdrawn like any pin if the coordinator goes
+            return None
+
+    async def lawyers(self, user_id: int) -> str:
+        """/lawyers: each lawyer's open cases, on-call state and time since their last
+        response (their last act on any alert), on call and least loaded first."""
+        async with self.svc.storage.read() as tx:
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            if person is None or not person.is_coordinator:
+                return t(lang, "Only coordinators can see the lawyers' load.")
+            lawyers = [p for p in await tx.people(role="lawyer") if p.registered]
+            load = held_counts(await tx.open_alerts())
+            last = await tx.last_actions()
+        if not lawyers:
+            return t(lang, "There are no lawyers registered yet.")
+        now = self.svc.now()
+        lines = [t(lang, "Lawyers: {n}", n=len(lawyers))]
+        for p in sorted(lawyers, key=lambda p: (not p.on_call, load.get(p.user_id, 0), p.name)):
+            state = (t(lang, "🟢 on call until {time}", time=clock_time(p.on_call_until))
+                     if p.on_call and p.on_call_until else
+                     t(lang, "🟢 on call") if p.on_call else t(lang, "⚪ off call"))
+            seen = (t(lang, "last response {ago}", ago=ago(lang, now - last[p.user_id]))
+                    if p.user_id in last else t(lang, "no response yet"))
+            lines.append(f"{quoted(p.name)} · {state} · "
+                         + tn(lang, "{n} open case", "{n} open cases", load.get(p.user_id, 0))
+                         + f" · {seen}")
+        return "\n".join(lines)
 
     async def stats(self, user_id: int, days: float) -> str:
         """/stats [days]: alerts, time to acknowledge and to claim (median, p90), outcomes."""
