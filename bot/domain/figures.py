@@ -23,11 +23,11 @@ from bot.domain import notify
 from bot.domain.coordination import minutes, percentile
 from bot.domain.messages import Outgoing
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import N_, lang_of, t
 from storage import Alert
 
 MAX_DAYS = 366
-STILL_OPEN = "still open"
+STILL_OPEN = N_("still open")
 
 
 @dataclass(frozen=True)
