@@ -102,6 +102,14 @@ def wire(app: Application, storage: Storage, settings: Settings,
     return Qorgau(domain, worker, timers)
 
 
+def pinned(app: Application) -> Callable[[int], Awaitable[int | None]]:
+    """A group's pinned message id, as getChat tells it (the live board checks its own)."""
+    async def ask(chat_id: int) -> int | None:
+        chat = await app.bot.get_chat(chat_id)
+        return chat.pinned_message.message_id if chat.pinned_message else None
+    return ask
+
+
 def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:
     """What the poller does when an update keeps failing: tell its sender calmly."""
 
@@ -171,6 +179,7 @@ class Runner:
         self.metrics: Metrics | None = None
         self.http: Server | None = None
         self.http_task: asyncio.Task[None] | None = None
+        self._board_check: asyncio.Task[None] | None = None  # one look at the boards' pins
         self.crashed = False  # a loop died: the process should exit non-zero
 
     async def start(self) -> Qorgau:
@@ -208,6 +217,8 @@ class Runner:
         if self.http_task is not None:
             q.tasks.append(self.http_task)
         self.q = q
+        self._board_check = asyncio.create_task(q.domain.boards.check_pins(pinned(self.app)),
+                                                name="boards")
         if hook is not None:
             hook.intake = intake
             await self._register_webhook(hook.secret)
@@ -353,6 +364,9 @@ class Runner:
             await asyncio.wait(taking, timeout=30.0)
         if self.http_task is not None and self.q is None:  # stopped while starting
             self.http_task.cancel()
+        if self._board_check is not None:
+            self._board_check.cancel()
+            await asyncio.gather(self._board_check, return_exceptions=True)
         if self.q is not None:
             self.q.timers.stop()
             await self.q.worker.stop()

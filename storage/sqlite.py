@@ -536,6 +536,12 @@ class Tx:
         sets, values = _assignments(fields, {"message_row", "page", "drawn_at"})
         await self._exec(f"UPDATE boards SET {sets} WHERE chat_id = ?", (*values, chat_id))
 
+    async def was_pinned(self, target_id: int) -> bool:
+        """Whether Telegram took a request to pin this outbox row's message."""
+        row = await self._one("SELECT 1 FROM outbox WHERE target_id = ? AND kind = ?"
+                              " AND state = 'sent'", (target_id, "pin_message"))
+        return row is not None
+
     async def drop_board(self, chat_id: int) -> None:
         await self._exec("DELETE FROM boards WHERE chat_id = ?", (chat_id,))
 

@@ -174,3 +174,25 @@ async def test_board_refuses_bad_input_and_forged_buttons(world: World) -> None:
     await world.drain()
     assert not any(f"#{alert_id}" in (m.text or "") for m in marat.inbox[private:])
     assert rows(world.db, "SELECT page FROM boards") == [(0,)]
+
+
+async def test_a_board_unpinned_while_the_bot_was_down_is_posted_and_pinned_again(
+        world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock)
+    await world.register_coordinator()
+    group = world.emu.group("Coordinators", bot_admin=True)
+    board = await set_board(world, group)
+    await world.restart(clock)  # still pinned: nothing new
+    await world.drain()
+    assert board_sends(group) == [board]
+
+    await world.stop()
+    group.chat.pinned.clear()  # someone unpinned it meanwhile
+    mark = group.mark()
+    await world.start(clock=clock)
+    fresh = await group.wait_for("📋 Live board", after=mark)
+    await world.drain()
+    assert fresh.message_id != board.message_id
+    assert group.chat.pinned == [fresh.message_id]
+    assert rows(world.db, "SELECT message_row IS NOT NULL FROM boards") == [(1,)]

@@ -14,6 +14,7 @@ pinned.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from bot.domain import notify
 from bot.domain.casework import held_counts
@@ -197,3 +198,28 @@ class Boards:
             log.info("board message gone; posting a new one", extra={"event": "board_lost"})
             await self._post(tx, row.chat_id, board.set_by,
                              lang_of(await tx.person(board.set_by)))
+
+    async def check_pins(self, pinned: Callable[[int], Awaitable[int | None]]) -> None:
+        """At start: a board that was pinned but is no longer the group's pinned message
+        (unpinned, or deleted, while the bot was down) is posted again and pinned.
+        ``pinned`` asks Telegram for a group's pinned message id (getChat)."""
+        async with self.svc.storage.read() as tx:
+            shown = [(b, await tx.outbox_row(b.message_row)) for b in await tx.boards()
+                     if b.message_row is not None and await tx.was_pinned(b.message_row)]
+        for board, row in shown:
+            if row is None or row.state != "sent" or row.message_id is None:
+                continue
+            try:
+                top = await pinned(board.chat_id)
+            except Exception as exc:  # Telegram out of reach: the next start looks again
+                log.warning("could not read a board's pin (%s)", type(exc).__name__)
+                continue
+            if top == row.message_id:
+                continue
+            async with self.svc.step() as tx:
+                current = await tx.board(board.chat_id)
+                if current is not None and current.message_row == board.message_row:
+                    log.info("board no longer pinned; posting a new one",
+                             extra={"event": "board_unpinned"})
+                    await self._post(tx, board.chat_id, board.set_by,
+                                     lang_of(await tx.person(board.set_by)))
