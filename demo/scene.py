@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from bot.app import Qorgau, Runner
 from bot.settings import Settings
+from demo.board_scene import pin_board
 from emulator import BotMessage, Call, CallbackAnswer, Emulator, Limits, SimGroup, SimUser
 from storage.crypto import new_key
 
@@ -526,12 +527,16 @@ async def with_printer(emu: Emulator, stage: Stage, body: Callable[[], Awaitable
 async def play_scene(scene: Scene) -> None:
     """The story in order; each step waits for what the previous one should have caused."""
     await assemble(scene)
+    board = await pin_board(scene)  # the coordinators' live board (demo/board_scene.py)
     aida_alert, bek_alert = await raise_alerts(scene)
+    await board.shows("🔴 Waiting: 2")
     winner = await acknowledge_and_race(scene, aida_alert)
+    await board.shows("🟢 Held: 1")
     await await_escalation(scene, bek_alert)
     await coordinator_looks(scene)
     await close_case(scene, winner, aida_alert)
     await missed_checkin(scene, bek_alert)
+    await board.shows("🟡 Acknowledged: 1")
     await duress_cancel(scene)
     await summarize(scene)
 

@@ -78,3 +78,14 @@ def test_demo_never_prints_a_location(demo_run: subprocess.CompletedProcess[str]
     for fragment in ("43.2", "76.9", "51.1", "71.4", "location hidden"):
         assert fragment not in out
     assert "📍 location pin" in out
+
+
+def test_demo_shows_the_live_board_changing(demo_run: subprocess.CompletedProcess[str]) -> None:
+    """The coordinators' board is one pinned message, edited as alerts arrive, are
+    acknowledged and claimed (demo/board_scene.py)."""
+    out = demo_run.stdout
+    assert out.count("bot -> Coordinators: 📋 Live board") == 1  # posted once, then edited
+    for state in ("🔴 Waiting: 2 · 🟡 Acknowledged: 0 · 🟢 Held: 0",
+                  "🔴 Waiting: 1 · 🟡 Acknowledged: 0 · 🟢 Held: 1",
+                  "🔴 Waiting: 0 · 🟡 Acknowledged: 1 · 🟢 Held: 1"):
+        assert "board in Coordinators (pinned, edits so far: " in out and state in out
