@@ -219,6 +219,7 @@ async def membership(update: Update, context: Context) -> None:
         return
     if change.new_chat_member.status in ("left", "kicked"):
         await domain(context).team.group_gone(change.chat.id)
+        await domain(context).boards.gone(change.chat.id)
 
 
 

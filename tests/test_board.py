@@ -196,3 +196,17 @@ async def test_a_board_unpinned_while_the_bot_was_down_is_posted_and_pinned_agai
     assert fresh.message_id != board.message_id
     assert group.chat.pinned == [fresh.message_id]
     assert rows(world.db, "SELECT message_row IS NOT NULL FROM boards") == [(1,)]
+
+
+async def test_a_board_without_the_right_to_pin_says_so_in_the_group(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock)
+    await world.register_coordinator()
+    group = world.emu.group("Coordinators", bot_admin=False)
+    mark = group.mark()
+    await group.send_command(world.coordinator, "/board")
+    await group.wait_for("📋 Live board", after=mark)
+    await group.wait_for("I could not pin the board: make me an administrator", after=mark)
+    await world.drain()
+    assert group.chat.pinned == []
+    assert len(world.emu.sent(chat_id=group.id, method="pinChatMessage")) == 0

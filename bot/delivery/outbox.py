@@ -477,6 +477,8 @@ class OutboxWorker:
                 if o.unreachable and self.on_undeliverable is not None:
                     if row.target_id is None:
                         await self.on_undeliverable(row, o.failure)
+                    elif row.kind == PIN and self.on_failed is not None:  # no right to pin
+                        await self.on_failed(row, o.failure)
                 elif row.kind == DELETE:  # a withdrawal Telegram refused: left as it is,
                     # and nobody is paged about a person already cut off
                     log.warning("could not withdraw message row %d (%s)", row.id, o.failure)

@@ -163,6 +163,12 @@ class Boards:
                               priority=PRIORITY_GROUP)
             await self._refresh_later(tx, chat_id, now)
 
+    async def gone(self, chat_id: int) -> None:
+        """The bot left (or was removed from) the group: its board is no longer kept."""
+        async with self.svc.step() as tx:
+            await tx.drop_board(chat_id)
+            await tx.clear_timer(TIMER, chat_id)
+
     async def page(self, user_id: int, chat_id: int, page: int) -> str | None:
         """A page button: only a coordinator turns the board's page."""
         async with self.svc.step() as tx:
@@ -189,15 +195,23 @@ class Boards:
     async def lost(self, row: OutboxRow, reason: str) -> None:
         """An edit or pin of a board failed for good: if its message is gone (deleted in
         the group), a new board is posted and pinned."""
-        if row.kind not in (KIND, PIN) or not any(x in reason.lower() for x in LOST):
+        if row.kind not in (KIND, PIN):
             return
         async with self.svc.step() as tx:
             board = await tx.board(row.chat_id)
             if board is None or board.message_row != row.target_id:
                 return  # an older board's message: the current one is fine
+            lang = lang_of(await tx.person(board.set_by))
+            if row.kind == PIN and "rights" in reason.lower():
+                await notify.send(tx, row.chat_id, Outgoing(t(
+                    lang, "I could not pin the board: make me an administrator of this group "
+                          "with the right to pin messages, then send /board again.")),
+                    self.svc.now(), priority=PRIORITY_GROUP)
+                return
+            if not any(x in reason.lower() for x in LOST):
+                return
             log.info("board message gone; posting a new one", extra={"event": "board_lost"})
-            await self._post(tx, row.chat_id, board.set_by,
-                             lang_of(await tx.person(board.set_by)))
+            await self._post(tx, row.chat_id, board.set_by, lang)
 
     async def check_pins(self, pinned: Callable[[int], Awaitable[int | None]]) -> None:
         """At start: a board that was pinned but is no longer the group's pinned message
