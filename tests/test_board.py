@@ -4,6 +4,7 @@ after a restart, a deleted board posted again, and buttons refused to non-coordi
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from bot.clock import ManualClock
@@ -210,3 +211,32 @@ async def test_a_board_without_the_right_to_pin_says_so_in_the_group(world: Worl
     await world.drain()
     assert group.chat.pinned == []
     assert len(world.emu.sent(chat_id=group.id, method="pinChatMessage")) == 0
+
+
+async def test_a_group_that_removed_the_bot_loses_its_board(world: World) -> None:
+    clock = ManualClock(time.time())
+    await world.start(clock=clock)
+    await world.register_coordinator()
+    group = world.emu.group("Coordinators", bot_admin=True)
+    await set_board(world, group)
+    bot = {"id": world.emu.bot_id, "is_bot": True, "first_name": "Qorgau"}
+    group.chat.bot_member = False
+    world.emu.world.push_update("my_chat_member", {
+        "chat": group.chat.short(), "from": world.coordinator.chat.user_dict(),
+        "date": int(time.time()),
+        "old_chat_member": {"status": "administrator", "user": bot, "can_be_edited": False,
+                            "is_anonymous": False, "can_manage_chat": True,
+                            "can_delete_messages": True, "can_manage_video_chats": True,
+                            "can_restrict_members": True, "can_promote_members": False,
+                            "can_change_info": True, "can_invite_users": True,
+                            "can_post_stories": False, "can_edit_stories": False,
+                            "can_delete_stories": False},
+        "new_chat_member": {"status": "kicked", "user": bot, "until_date": 0}})
+    for _ in range(100):
+        if rows(world.db, "SELECT COUNT(*) FROM boards") == [(0,)]:
+            break
+        await asyncio.sleep(0.05)
+    assert rows(world.db, "SELECT COUNT(*) FROM boards") == [(0,)]
+    await raise_alert(world, "Aida", ALMATY)
+    await settle(world, clock, 6)
+    assert edits(world, group) == 0
