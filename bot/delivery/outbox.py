@@ -75,6 +75,18 @@ Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
 Failed = Callable[[OutboxRow, str], Awaitable[None]]
 
 
+async def _delivered(tx: Tx, row: OutboxRow) -> OutboxRow:
+    """The message an edit or a pin acts on, once Telegram has it (else retried later);
+    one that will never be delivered fails the row."""
+    assert row.target_id is not None
+    target = await tx.outbox_row(row.target_id)
+    if target is None or target.state not in ("sent", "pending"):
+        raise Permanent("target message was never delivered")
+    if target.message_id is None:
+        raise Transient("target message not sent yet")
+    return target
+
+
 def tags(row: OutboxRow) -> dict[str, object]:
     """The log fields of a message: its alert's number (if about one) and its kind."""
     return {"alert": row.alert_id, "event": row.kind}
@@ -544,26 +556,18 @@ class OutboxWorker:
 
     async def _pin(self, chat_id: int, row: OutboxRow) -> int | None:
         """Pin a sent message (a board) once it has been delivered."""
-        assert row.target_id is not None
         async with self.svc.storage.read() as tx:
-            target = await tx.outbox_row(row.target_id)
-        if target is None or target.state not in ("sent", "pending"):
-            raise Permanent("target message was never delivered")
-        if target.message_id is None:
-            raise Transient("target message not sent yet")
+            target = await _delivered(tx, row)
+        assert target.message_id is not None
         await self.transport.pin(chat_id, target.message_id)
         return target.message_id
 
     async def _edit(self, chat_id: int, row: OutboxRow) -> int | None:
         """Edit a sent message; a bundled message is re-rendered from all its parts. An
         edit to what the message already says is not sent at all."""
-        assert row.target_id is not None
         async with self.svc.storage.read() as tx:
-            target = await tx.outbox_row(row.target_id)
-            if target is None or target.state not in ("sent", "pending"):
-                raise Permanent("target message was never delivered")
-            if target.message_id is None:
-                raise Transient("target message not sent yet")
+            target = await _delivered(tx, row)
+            assert target.message_id is not None
             if target.payload == row.payload:
                 raise NotModified("unchanged")
             parts = await tx.rows_with_message(chat_id, target.message_id)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.domain import notify
 from bot.domain.casework import held_counts
+from bot.domain.coordination import pager
 from bot.domain.messages import PIN, PRIORITY_GROUP, Button, Outgoing
 from bot.domain.notify import duration, quoted
 from bot.domain.regions import region_name
@@ -87,13 +88,9 @@ def render(lang: str, alerts: list[Alert], people: dict[int, Person], on_call: l
             row.append(Button(t(lang, "Assign #{id}", id=n), f"assign:{n}"))
         buttons.append(tuple(row))
     if pages > 1:
-        lines.append(t(lang, "Page {page} of {pages}", page=page + 1, pages=pages))
-        nav = []
-        if page > 0:
-            nav.append(Button(t(lang, "◀ Previous"), f"bd:pg:{chat_id}:{page - 1}"))
-        if page < pages - 1:
-            nav.append(Button(t(lang, "Next ▶"), f"bd:pg:{chat_id}:{page + 1}"))
-        buttons.append(tuple(nav))
+        line, nav = pager(lang, page, pages, f"bd:pg:{chat_id}")
+        lines.append(line)
+        buttons.append(nav)
     return Outgoing(text="\n".join(lines), buttons=tuple(buttons))
 
 

@@ -55,6 +55,16 @@ EVENT_WORDS = {
 }
 
 
+def pager(lang: str, page: int, pages: int, data: str) -> tuple[str, tuple[Button, ...]]:
+    """A paged list's "Page 2 of 3" line and its buttons (``data:N`` opens page N)."""
+    nav = []
+    if page > 0:
+        nav.append(Button(t(lang, "◀ Previous"), f"{data}:{page - 1}"))
+    if page < pages - 1:
+        nav.append(Button(t(lang, "Next ▶"), f"{data}:{page + 1}"))
+    return t(lang, "Page {page} of {pages}", page=page + 1, pages=pages), tuple(nav)
+
+
 def event_words(lang: str, kind: str) -> str:
     """An event's kind as a reader says it; an unknown kind still reads as words."""
     return t(lang, EVENT_WORDS[kind]) if kind in EVENT_WORDS else kind.replace("_", " ")
@@ -135,13 +145,9 @@ class Coordination:
                 lines.append(await self._line(tx, lang, a, now))
             buttons: tuple[tuple[Button, ...], ...] = ()
             if pages > 1:
-                lines.append(t(lang, "Page {page} of {pages}", page=page + 1, pages=pages))
-                nav = []
-                if page > 0:
-                    nav.append(Button(t(lang, "◀ Previous"), f"op:{chosen}:{page - 1}"))
-                if page < pages - 1:
-                    nav.append(Button(t(lang, "Next ▶"), f"op:{chosen}:{page + 1}"))
-                buttons = (tuple(nav),)
+                line, nav = pager(lang, page, pages, f"op:{chosen}")
+                lines.append(line)
+                buttons = (nav,)
             await notify.send(tx, user_id, Outgoing("\n".join(lines), buttons=buttons), now)
             return None
 
