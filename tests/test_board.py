@@ -29,6 +29,15 @@ async def set_board(world: World, group: SimGroup) -> BotMessage:
     return board
 
 
+async def with_board(world: World) -> tuple[ManualClock, SimGroup, BotMessage]:
+    """The bot on a manual clock, a registered coordinator and a group with a board."""
+    clock = ManualClock(time.time())
+    await world.start(clock=clock)
+    await world.register_coordinator()
+    group = world.emu.group("Coordinators", bot_admin=True)
+    return clock, group, await set_board(world, group)
+
+
 async def settle(world: World, clock: ManualClock, seconds: float) -> None:
     """Let the clock move on and every due redraw happen and be delivered."""
     await world.drain()
@@ -126,11 +135,7 @@ async def test_a_burst_of_50_alerts_gives_few_edits_and_a_paged_board(world: Wor
 
 async def test_restart_edits_the_same_board_and_a_deleted_one_is_posted_again(
         world: World) -> None:
-    clock = ManualClock(time.time())
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    group = world.emu.group("Coordinators", bot_admin=True)
-    board = await set_board(world, group)
+    clock, group, board = await with_board(world)
     await world.restart(clock)
     _, first = await raise_alert(world, "Aida", ALMATY)
     await settle(world, clock, 6)
@@ -179,11 +184,7 @@ async def test_board_refuses_bad_input_and_forged_buttons(world: World) -> None:
 
 async def test_a_board_unpinned_while_the_bot_was_down_is_posted_and_pinned_again(
         world: World) -> None:
-    clock = ManualClock(time.time())
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    group = world.emu.group("Coordinators", bot_admin=True)
-    board = await set_board(world, group)
+    clock, group, board = await with_board(world)
     await world.restart(clock)  # still pinned: nothing new
     await world.drain()
     assert board_sends(group) == [board]
@@ -214,11 +215,7 @@ async def test_a_board_without_the_right_to_pin_says_so_in_the_group(world: Worl
 
 
 async def test_a_group_that_removed_the_bot_loses_its_board(world: World) -> None:
-    clock = ManualClock(time.time())
-    await world.start(clock=clock)
-    await world.register_coordinator()
-    group = world.emu.group("Coordinators", bot_admin=True)
-    await set_board(world, group)
+    clock, group, _ = await with_board(world)
     bot = {"id": world.emu.bot_id, "is_bot": True, "first_name": "Qorgau"}
     group.chat.bot_member = False
     world.emu.world.push_update("my_chat_member", {
