@@ -183,6 +183,14 @@ async def test_board_refuses_bad_input_and_forged_buttons(world: World) -> None:
     assert not any(f"#{alert_id}" in (m.text or "") for m in marat.inbox[private:])
     assert rows(world.db, "SELECT page FROM boards") == [(0,)]
 
+    # /board again: a fresh board, and the old one says it is no longer kept current.
+    mark = group.mark()
+    await group.send_command(world.coordinator, "/board")
+    fresh = await group.wait_for("📋 Live board", after=mark)
+    await world.drain()
+    assert board.text == "📋 This board is no longer kept current: see the newest pinned board."
+    assert not board.buttons and group.chat.pinned[-1] == fresh.message_id
+
 
 async def test_a_board_unpinned_while_the_bot_was_down_is_posted_and_pinned_again(
         world: World) -> None:

@@ -110,6 +110,11 @@ class Boards:
             if not in_group:
                 return t(lang, "Send /board inside the coordinators' group: the board lives "
                                "there, pinned.")
+            old = await tx.board(chat_id)
+            if old is not None and old.message_row is not None:  # it would go stale unseen
+                await notify.edit(tx, old.message_row, Outgoing(t(
+                    lang, "📋 This board is no longer kept current: see the newest pinned "
+                          "board.")), self.svc.now(), kind=KIND, priority=PRIORITY_GROUP)
             await self._post(tx, chat_id, user_id, lang)
             return None
 
