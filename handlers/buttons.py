@@ -148,6 +148,8 @@ async def _checkin_extend(q: Domain, uid: int, a: list[str]) -> str | None:
 @route(r"chk:set:(\d{1,4})")
 async def _checkin_start(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.checkins.start_in(uid, int(a[0]))
+
+
 @route(r"op:([a-z_]{2,20}):(\d{1,4})")
 async def _open_page(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.coordination.open_alerts(uid, a[0], int(a[1]))
