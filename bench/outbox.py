@@ -48,6 +48,9 @@ class _Stuck:
     async def delete(self, chat_id: int, message_id: int, caption: str | None = None) -> None:
         await self.release.wait()
 
+    async def pin(self, chat_id: int, message_id: int) -> None:
+        await self.release.wait()
+
 
 @dataclass
 class PassCost:

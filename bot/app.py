@@ -98,10 +98,18 @@ def wire(app: Application, storage: Storage, settings: Settings,
                          settings.rate_global_per_second))
     worker = OutboxWorker(svc, TelegramTransport(app.bot), pacer, coalesce=settings.coalesce,
                           on_undeliverable=domain.casework.undeliverable,
-                          on_failed=domain.casework.delivery_failed)
+                          on_failed=domain.delivery_failed)
     timers = TimerLoop(svc, domain.timer_handlers())
     app.bot_data["domain"] = domain
     return Qorgau(domain, worker, timers)
+
+
+def pinned(app: Application) -> Callable[[int], Awaitable[int | None]]:
+    """A group's pinned message id, as getChat tells it (the live board checks its own)."""
+    async def ask(chat_id: int) -> int | None:
+        chat = await app.bot.get_chat(chat_id)
+        return chat.pinned_message.message_id if chat.pinned_message else None
+    return ask
 
 
 def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:
@@ -173,6 +181,7 @@ class Runner:
         self.metrics: Metrics | None = None
         self.http: Server | None = None
         self.http_task: asyncio.Task[None] | None = None
+        self._board_check: asyncio.Task[None] | None = None  # one look at the boards' pins
         self.crashed = False  # a loop died: the process should exit non-zero
 
     async def start(self) -> Qorgau:
@@ -213,6 +222,8 @@ class Runner:
         if self.http_task is not None:
             q.tasks.append(self.http_task)
         self.q = q
+        self._board_check = asyncio.create_task(q.domain.boards.check_pins(pinned(self.app)),
+                                                name="boards")
         if hook is not None:
             hook.intake = intake
             await self._register_webhook(hook.secret)
@@ -358,6 +369,9 @@ class Runner:
             await asyncio.wait(taking, timeout=30.0)
         if self.http_task is not None and self.q is None:  # stopped while starting
             self.http_task.cancel()
+        if self._board_check is not None:
+            self._board_check.cancel()
+            await asyncio.gather(self._board_check, return_exceptions=True)
         if self.q is not None:
             self.q.timers.stop()
             await self.q.worker.stop()

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
         default=600.0, gt=0, le=DAY,
         description="Fallback SMS page when nobody acknowledged the alert this long.")
     sick_after_seconds: float = Field(default=300.0, gt=0, le=WEEK)
+    # The live board in a coordinators' group is edited at most once per this many seconds
+    # (a group takes 20 messages a minute, shared with its other messages).
+    board_edit_seconds: float = Field(default=6.0, ge=3.0, le=3600.0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

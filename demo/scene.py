@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from bot.app import Qorgau, Runner
 from bot.settings import Settings
+from demo.board_scene import Board, pin_board
 from emulator import BotMessage, Call, CallbackAnswer, Emulator, Limits, SimGroup, SimUser
 from emulator.markup import button_label
 from storage.crypto import new_key
@@ -458,7 +459,7 @@ class Scene:
         return self.runner.q
 
 
-async def assemble(scene: Scene) -> None:
+async def assemble(scene: Scene) -> Board:
     """Coordinator, group, three on-call lawyers and three reporters, registered in parallel
     where Telegram would let them (each chat is paced on its own), told in one line each:
     the registration dialogues are not the story."""
@@ -482,6 +483,7 @@ async def assemble(scene: Scene) -> None:
             cast.register_reporter(rp["Bek"], "Astana"),
             cast.register_reporter(rp["Cara"], "Almaty"),
         )
+        board = await pin_board(scene)  # the coordinators' live board (demo/board_scene.py)
         await scene.q.worker.drain(WAIT)
         stage.catch_up()  # what registering printed is skipped, not shown later
     finally:
@@ -495,12 +497,14 @@ async def assemble(scene: Scene) -> None:
         ("Bek", "reporter", "agrees to the terms; based in Astana"),
         ("Cara", "reporter", "agrees to the terms; based in Almaty"),
         ("Press Freedom KZ", "group", "Dana adds the bot, sends /connect en"),
+        ("Coordinators", "group", "Dana sends /board: a pinned live board"),
     ):
         stage.out(f"  {who:<17}{role:<12} {what}")
     for part in wrap("(The reporters chose \"region only\" for the groups and turned "
                      "discreet mode off, so their chats name alerts and lawyers; see the "
                      "README, \"Discreet mode\".)", WIDTH - 2):
         stage.out("  " + part)
+    return board
 
 
 async def raise_alerts(scene: Scene) -> tuple[int, int]:
@@ -573,10 +577,12 @@ async def escalate_and_take(scene: Scene, alert_id: int) -> None:
     await scene.cast.reporters["Bek"].expect(f"has taken your case (alert #{alert_id})")
 
 
-async def coordinators_board(scene: Scene) -> None:
-    """The coordinators' view of what is open. (The coordinators' board, issue 11, plugs
-    its live board in here: this scene is where a coordinator watches the whole team.)"""
+async def coordinators_board(scene: Scene, board: Board) -> None:
+    """The coordinators' view of what is open: the live board pinned in their group (edited
+    in place as alerts arrived, were acknowledged and claimed: the "edited in place" lines
+    above), then Dana's own /open."""
     scene.stage.heading("Coordinators' board: Dana checks what is open")
+    board.show_whole()
     dana = scene.cast.coordinator
     await scene.pause()
     mark = dana.sim.mark()
@@ -768,14 +774,17 @@ async def with_printer(emu: Emulator, stage: Stage, body: Callable[[], Awaitable
 async def play_scene(scene: Scene) -> None:
     """The story in order; each step waits for what the previous one should have caused,
     and each scene's messages are all printed before the next heading."""
-    await assemble(scene)
+    board = await assemble(scene)
     aida_alert, bek_alert = await raise_alerts(scene)
+    await board.shows("🔴 Waiting: 2")
     await scene.settle()
     winner = await acknowledge_and_race(scene, aida_alert)
+    await board.shows("🟢 Held: 1")
     await scene.settle()
     await escalate_and_take(scene, bek_alert)
+    await board.shows("🟢 Held: 2")
     await scene.settle()
-    await coordinators_board(scene)
+    await coordinators_board(scene, board)
     await scene.settle()
     await work_case(scene, winner, aida_alert)
     await scene.settle()

@@ -543,6 +543,9 @@ class BotApi:
     def m_pinChatMessage(self, p: dict[str, Any]) -> Any:
         chat = self.chat(p)
         mid = int(p["message_id"])
+        if chat.type != "private" and self.bot_user["id"] not in chat.admins:
+            # Telegram: in groups only an administrator with can_pin_messages may pin.
+            raise bad_request("not enough rights to manage pinned messages in the chat")
         if mid not in chat.messages:
             raise bad_request("message to pin not found")
         if mid in chat.pinned:

@@ -148,6 +148,24 @@ async def _checkin_extend(q: Domain, uid: int, a: list[str]) -> str | None:
 @route(r"chk:set:(\d{1,4})")
 async def _checkin_start(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.checkins.start_in(uid, int(a[0]))
+
+
+@route(r"op:([a-z_]{2,20}):(\d{1,4})")
+async def _open_page(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.coordination.open_alerts(uid, a[0], int(a[1]))
+
+
+@route("bd:case:" + NUM)
+async def _board_case(q: Domain, uid: int, a: list[str]) -> str | None:
+    case = await q.coordination.case(uid, int(a[0]))
+    return await q.boards.detail(uid, int(a[0]), case)
+
+
+@route(r"bd:pg:(-\d{1,16}):(\d{1,4})")
+async def _board_page(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.boards.page(uid, int(a[0]), int(a[1]))
+
+
 @route(FORGET_DATA)
 async def _forget(q: Domain, uid: int, _: list[str]) -> str | None:
     return await q.erasure.forget(uid, "en", confirmed=True)

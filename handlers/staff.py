@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from telegram import Update
 from telegram.ext import ChatMemberHandler, CommandHandler
 
+from bot.domain.figures import MAX_DAYS
 from bot.domain.notify import LOCAL_TZ
 from bot.i18n import t
 from handlers.common import NEW_MESSAGES, Context, domain, int_arg, is_private, say, sender
@@ -123,7 +124,19 @@ async def leave(update: Update, context: Context) -> None:
 
 async def open_alerts(update: Update, context: Context) -> None:
     user_id, _ = sender(update)
-    await say(context, user_id, await domain(context).coordination.open_alerts(user_id))
+    word = " ".join(context.args) if context.args else None
+    await say(context, user_id, await domain(context).coordination.open_alerts(user_id, word))
+
+
+async def lawyers(update: Update, context: Context) -> None:
+    user_id, _ = sender(update)
+    await say(context, user_id, await domain(context).coordination.lawyers(user_id))
+
+
+async def map_command(update: Update, context: Context) -> None:
+    user_id, _ = sender(update)
+    answer = await domain(context).coordination.map(user_id, is_private(update))
+    await say(context, user_id, answer)
 
 
 async def case(update: Update, context: Context) -> None:
@@ -141,6 +154,19 @@ async def stats(update: Update, context: Context) -> None:
             return
         days = float(raw)
     await say(context, user_id, await domain(context).coordination.stats(user_id, days))
+
+
+async def report(update: Update, context: Context) -> None:
+    user_id, lang = sender(update)
+    days = 30
+    if context.args:
+        raw = context.args[0]
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_DAYS:
+            await say(context, user_id, t(lang, "Use /report or /report 30 (days, 1 to {max}).",
+                                          max=MAX_DAYS))
+            return
+        days = int(raw)
+    await say(context, user_id, await domain(context).reports.report(user_id, days))
 
 
 async def audit(update: Update, context: Context) -> None:
@@ -176,6 +202,16 @@ async def disconnect(update: Update, context: Context) -> None:
     await connect(update, context, on=False)
 
 
+async def board(update: Update, context: Context) -> None:
+    """/board, sent by a coordinator inside the coordinators' group."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    user_id, _ = sender(update)
+    answer = await domain(context).boards.set_board(user_id, chat.id, not is_private(update))
+    await say(context, chat.id if not is_private(update) else user_id, answer)
+
+
 async def membership(update: Update, context: Context) -> None:
     """The bot was removed from a group: stop posting there."""
     change = update.my_chat_member
@@ -183,6 +219,7 @@ async def membership(update: Update, context: Context) -> None:
         return
     if change.new_chat_member.status in ("left", "kicked"):
         await domain(context).team.group_gone(change.chat.id)
+        await domain(context).boards.gone(change.chat.id)
 
 
 
@@ -204,5 +241,9 @@ def handlers() -> list[object]:
         CommandHandler("assign", assign, filters=NEW_MESSAGES),
         CommandHandler("connect", connect, filters=NEW_MESSAGES),
         CommandHandler("disconnect", disconnect, filters=NEW_MESSAGES),
+        CommandHandler("board", board, filters=NEW_MESSAGES),
+        CommandHandler("report", report, filters=NEW_MESSAGES),
+        CommandHandler("lawyers", lawyers, filters=NEW_MESSAGES),
+        CommandHandler("map", map_command, filters=NEW_MESSAGES),
         ChatMemberHandler(membership, ChatMemberHandler.MY_CHAT_MEMBER),
     ]

@@ -233,3 +233,12 @@ class SmsCandidate:
     paged_at: float
     sms_paging: str
     delivered: bool  # their Telegram card of this alert was delivered
+class Board:
+    """A coordinators' group's live board: the outbox row of its pinned message, the page
+    shown, and when it was last drawn (edits are at most one per ``board_edit_seconds``)."""
+
+    chat_id: int
+    set_by: int
+    message_row: int | None
+    page: int
+    drawn_at: float

@@ -26,6 +26,7 @@ from storage.crypto import PERSONAL, Codec, DataKeyError
 from storage.records import (
     Alert,
     AuditEntry,
+    Board,
     CheckIn,
     Due,
     Event,
@@ -531,6 +532,42 @@ class Tx:
             " WHERE acknowledged_at IS NOT NULL OR claimed_at IS NOT NULL")
         return ([max(0.0, r[0]) for r in rows if r[0] is not None],
                 [max(0.0, r[1]) for r in rows if r[1] is not None])
+
+    async def set_board(self, chat_id: int, by: int, message_row: int, now: float) -> None:
+        """A group's board is (now) this message; a second /board replaces the first."""
+        await self._exec(
+            "INSERT INTO boards (chat_id, set_by, message_row, page, drawn_at)"
+            " VALUES (?, ?, ?, 0, ?) ON CONFLICT (chat_id) DO UPDATE SET"
+            " set_by = excluded.set_by, message_row = excluded.message_row, page = 0,"
+            " drawn_at = excluded.drawn_at",
+            (chat_id, by, message_row, now))
+
+    async def board(self, chat_id: int) -> Board | None:
+        row = await self._one("SELECT * FROM boards WHERE chat_id = ?", (chat_id,))
+        return Board(**dict(row)) if row else None
+
+    async def boards(self) -> list[Board]:
+        return [Board(**dict(r)) for r in await self._all("SELECT * FROM boards ORDER BY chat_id")]
+
+    async def update_board(self, chat_id: int, **fields: Any) -> None:
+        sets, values = _assignments(fields, {"message_row", "page", "drawn_at"})
+        await self._exec(f"UPDATE boards SET {sets} WHERE chat_id = ?", (*values, chat_id))
+
+    async def was_pinned(self, target_id: int) -> bool:
+        """Whether Telegram took a request to pin this outbox row's message."""
+        row = await self._one("SELECT 1 FROM outbox WHERE target_id = ? AND kind = ?"
+                              " AND state = 'sent'", (target_id, "pin_message"))
+        return row is not None
+
+    async def drop_board(self, chat_id: int) -> None:
+        await self._exec("DELETE FROM boards WHERE chat_id = ?", (chat_id,))
+
+    async def last_actions(self) -> dict[int, float]:
+        """When each person last did something on an alert's timeline (a lawyer's last
+        response, for /lawyers)."""
+        rows = await self._all("SELECT actor_id, MAX(at) FROM alert_events"
+                               " WHERE actor_id IS NOT NULL GROUP BY actor_id")
+        return {int(r[0]): float(r[1]) for r in rows}
 
     async def delete_value(self, key: str) -> None:
         await self._exec("DELETE FROM kv WHERE key = ?", (key,))

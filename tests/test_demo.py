@@ -210,3 +210,18 @@ def test_wrap_keeps_words_and_indentation() -> None:
     assert wrap("x" * 12, 5) == ["xxxxx", "xxxxx", "xx"]
     assert columns("🚨 a") == 4
     assert wrap("", 10) == [""]
+
+
+def test_demo_shows_the_live_board_changing(demo_run: subprocess.CompletedProcess[str]) -> None:
+    """The coordinators' board is one pinned message, edited in place as alerts arrive, are
+    acknowledged and claimed (demo/board_scene.py), and shown whole in its scene."""
+    out = demo_run.stdout.replace("\n    ", " ")
+    edits = [ln for ln in out.splitlines()
+             if ln.startswith('  ↳ Coordinators (group): "📋 Live board" is edited in place')]
+    assert len(edits) >= 3, out
+    for state in ("🔴 Waiting: 2 · 🟡 Acknowledged: 0 · 🟢 Held: 0",
+                  "🟢 Held: 1", "🟢 Held: 2"):
+        assert any(state in ln for ln in edits), (state, edits)
+    board = block_lines(demo_run.stdout, "📋 Live board")
+    assert board[0].startswith("  ┌ Coordinators (group) · pinned message, edited"), board
+    assert any(ln.startswith("[") for ln in board[1:]), board  # its buttons, shown whole

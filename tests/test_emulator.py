@@ -276,6 +276,9 @@ async def test_blocked_user_and_chat_calls(emu: Emulator, bot: Bot) -> None:
     full = await bot.get_chat(group.id)
     assert full.title == "Press Freedom KZ" and full.type == "supergroup"
     sent = await bot.send_message(group.id, "hello group")
+    with pytest.raises(BadRequest, match=r"(?i)not enough rights to manage pinned"):
+        await bot.pin_chat_message(group.id, sent.message_id)  # only administrators pin
+    group.chat.admins.add(emu.bot_id)
     assert await bot.pin_chat_message(group.id, sent.message_id) is True
     assert await bot.unpin_chat_message(group.id) is True
     assert await bot.send_chat_action(group.id, "typing") is True

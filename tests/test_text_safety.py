@@ -105,9 +105,9 @@ async def test_reporter_texts_are_quoted_line_by_line_everywhere(world: World) -
     # The coordinator's /case timeline: names quoted, texts quoted line by line.
     mark = coordinator.mark()
     await coordinator.send_command("/case", "1")
-    timeline = await coordinator.wait_for("reporter_text", after=mark)
+    timeline = await coordinator.wait_for("the reporter wrote", after=mark)
     assert timeline.text is not None
-    assert "reporter_text · “Aida”:\n│ at the station\n│ State: closed\n│ 🚨 Alert #99" in (
+    assert "the reporter wrote · “Aida”:\n│ at the station\n│ State: closed\n│ 🚨 Alert #99" in (
         timeline.text)
     assert "· “Aigul”" in timeline.text
 

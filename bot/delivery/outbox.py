@@ -37,6 +37,7 @@ from bot.domain.messages import (
     DELETE,
     EDITED_IN_PLACE,
     ERASE,
+    PIN,
     PRIORITY_ALERT,
     PRIORITY_CASE,
     Outgoing,
@@ -67,10 +68,23 @@ class Transport(Protocol):
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None: ...
     async def delete(self, chat_id: int, message_id: int,
                      caption: str | None = None) -> None: ...
+    async def pin(self, chat_id: int, message_id: int) -> None: ...
 
 
 Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
 Failed = Callable[[OutboxRow, str], Awaitable[None]]
+
+
+async def _delivered(tx: Tx, row: OutboxRow) -> OutboxRow:
+    """The message an edit or a pin acts on, once Telegram has it (else retried later);
+    one that will never be delivered fails the row."""
+    assert row.target_id is not None
+    target = await tx.outbox_row(row.target_id)
+    if target is None or target.state not in ("sent", "pending"):
+        raise Permanent("target message was never delivered")
+    if target.message_id is None:
+        raise Transient("target message not sent yet")
+    return target
 
 
 def tags(row: OutboxRow) -> dict[str, object]:
@@ -436,7 +450,7 @@ class OutboxWorker:
             if o.failure is None:
                 await tx.mark_sent(o.ids, o.message_id, self.svc.now())
                 first = o.batch[0]
-                if first.target_id is not None and first.kind != DELETE:
+                if first.target_id is not None and first.kind not in (DELETE, PIN):
                     # the message now says what the edit said
                     await tx.set_payload(first.target_id, first.payload)
                 await self._catch_up_edits(tx, o.batch)
@@ -475,6 +489,8 @@ class OutboxWorker:
                 if o.unreachable and self.on_undeliverable is not None:
                     if row.target_id is None:
                         await self.on_undeliverable(row, o.failure)
+                    elif row.kind == PIN and self.on_failed is not None:  # no right to pin
+                        await self.on_failed(row, o.failure)
                 elif row.kind == DELETE:  # a withdrawal Telegram refused: left as it is,
                     # and nobody is paged about a person already cut off
                     log.warning("could not withdraw message row %d (%s)", row.id, o.failure)
@@ -519,6 +535,8 @@ class OutboxWorker:
             return await self.transport.send(chat_id, out)
         if first.kind == DELETE:
             return await self._delete(chat_id, first)
+        if first.kind == PIN:
+            return await self._pin(chat_id, first)
         return await self._edit(chat_id, first)
 
     async def _delete(self, chat_id: int, row: OutboxRow) -> int | None:
@@ -536,16 +554,20 @@ class OutboxWorker:
             caption if shown.copy_of is not None and shown.text and caption else None)
         return target.message_id
 
+    async def _pin(self, chat_id: int, row: OutboxRow) -> int | None:
+        """Pin a sent message (a board) once it has been delivered."""
+        async with self.svc.storage.read() as tx:
+            target = await _delivered(tx, row)
+        assert target.message_id is not None
+        await self.transport.pin(chat_id, target.message_id)
+        return target.message_id
+
     async def _edit(self, chat_id: int, row: OutboxRow) -> int | None:
         """Edit a sent message; a bundled message is re-rendered from all its parts. An
         edit to what the message already says is not sent at all."""
-        assert row.target_id is not None
         async with self.svc.storage.read() as tx:
-            target = await tx.outbox_row(row.target_id)
-            if target is None or target.state not in ("sent", "pending"):
-                raise Permanent("target message was never delivered")
-            if target.message_id is None:
-                raise Transient("target message not sent yet")
+            target = await _delivered(tx, row)
+            assert target.message_id is not None
             if target.payload == row.payload:
                 raise NotModified("unchanged")
             parts = await tx.rows_with_message(chat_id, target.message_id)

@@ -3,6 +3,7 @@ the four outcomes the delivery worker cares about."""
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 from telegram import (
@@ -26,7 +27,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.domain.messages import MAX_MESSAGE, Outgoing, cut_utf16, plain_text, utf16_len
+from bot.domain.messages import MAX_CAPTION, MAX_MESSAGE, Outgoing, cut_utf16, plain_text, utf16_len
 
 # Telegram's words for a chat the bot can no longer write to.
 UNREACHABLE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights",
@@ -135,6 +136,11 @@ class TelegramTransport:
                     caption=out.text or None, reply_markup=_markup(out),
                 )
                 return copied.message_id
+            if out.photo:  # a chart: figures only, its caption within Telegram's 1,024
+                photo = await self.bot.send_photo(
+                    chat_id, base64.b64decode(out.photo),
+                    caption=cut_utf16(out.text, MAX_CAPTION) or None, reply_markup=_markup(out))
+                return photo.message_id
             if out.location is not None:
                 lat, lon = out.location
                 if out.live:
@@ -189,6 +195,15 @@ class TelegramTransport:
                     chat_id, message_id, location=Location(longitude=lon, latitude=lat))
             else:
                 await self.bot.stop_message_live_location(chat_id, message_id)
+        except TelegramError as exc:
+            raise _classify(exc) from None
+        except Exception as exc:
+            raise _local(exc) from None
+
+    async def pin(self, chat_id: int, message_id: int) -> None:
+        """Pin a message quietly (a group's live board)."""
+        try:
+            await self.bot.pin_chat_message(chat_id, message_id, disable_notification=True)
         except TelegramError as exc:
             raise _classify(exc) from None
         except Exception as exc:

@@ -21,8 +21,18 @@ from bot.domain.reporting import MAX_NOTE, clean_text
 from bot.domain.routing import escalation_wave
 from bot.domain.services import Services
 from bot.domain.team import NO_LONGER_AVAILABLE
-from bot.i18n import lang_of, t
+from bot.i18n import lang_of, t, tn
 from storage import Alert, OutboxRow, Person, Tx
+
+
+def held_counts(alerts: list[Alert]) -> dict[int, int]:
+    """How many open cases each lawyer holds (their load)."""
+    load: dict[int, int] = {}
+    for a in alerts:
+        if a.claimed_by is not None and a.is_open:
+            load[a.claimed_by] = load.get(a.claimed_by, 0) + 1
+    return load
+
 
 OUTCOMES = ("released", "fined", "administrative arrest", "criminal charge", "other")
 OUTCOME_KEYS = {"rel": "released", "fin": "fined", "adm": "administrative arrest",
@@ -189,12 +199,17 @@ class CaseWork:
                          id=alert_id)
             # Never the reporter (a lawyer in danger), nor whoever holds it already.
             skip = {alert.reporter_id, alert.claimed_by}
+            # Those who serve the alert's region first, then the least loaded, on call first.
+            load = held_counts(await tx.open_alerts())
             lawyers = sorted((p for p in await tx.people(role="lawyer") if p.user_id not in skip),
-                             key=lambda p: not p.on_call)
+                             key=lambda p: (alert.region not in p.serves_regions,
+                                            load.get(p.user_id, 0), not p.on_call))
             if not lawyers:
                 return t(lang, "There are no other lawyers registered yet.")
-            rows = tuple((Button(("🟢 " if p.on_call else "") + p.name,
-                                 f"asg:{alert_id}:{p.user_id}"),) for p in lawyers[:30])
+            rows = tuple((Button(("🟢 " if p.on_call else "") + p.name + (
+                " · " + tn(lang, "{n} case", "{n} cases", load[p.user_id])
+                if load.get(p.user_id) else ""), f"asg:{alert_id}:{p.user_id}"),)
+                for p in lawyers[:30])
             if alert.claimed_by is None:
                 title = t(lang, "Assign alert #{id} to:", id=alert_id)
             else:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.domain import discreet
+from bot.domain import board, discreet
+from bot.domain.board import Boards
 from bot.domain.cancelling import Cancelling
 from bot.domain.casework import CaseWork
 from bot.domain.checkin import DUE, REMIND, CheckIns
 from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
 from bot.domain.erasure import ERASE, FORGET, RETENTION, Erasure
+from bot.domain.figures import Reports
 from bot.domain.flood import SUMMARY, Flood
 from bot.domain.live import LIVE_CHECK
 from bot.domain.pins import Pins
@@ -19,6 +21,7 @@ from bot.domain.reporting import UNDO, Reporting
 from bot.domain.services import Services
 from bot.domain.sms import SMS_PAGE, Sms
 from bot.domain.team import Team
+from storage import OutboxRow
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Domain:
     checkins: CheckIns
     erasure: Erasure
     sms: Sms
+    boards: Boards
+    reports: Reports
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -48,11 +53,14 @@ class Domain:
         reporting = Reporting(svc, cancelling.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
                    PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins,
-                   CheckIns(svc, reporting), Erasure(svc), Sms(svc, reporting, casework))
+                   CheckIns(svc, reporting), Erasure(svc), Sms(svc, reporting, casework),
+                   Boards(svc), Reports(svc))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""
-        if kind == "oncall_until":
+        if kind == board.TIMER:
+            await self.boards.redraw(subject)
+        elif kind == "oncall_until":
             await self.team.on_call_ended(subject)
         elif kind == SUMMARY:
             await self.flood.summary(subject)
@@ -76,4 +84,10 @@ class Domain:
     def timer_handlers(self) -> dict[str, Callable[[str, int], Awaitable[None]]]:
         return {kind: self.fire_timer for kind in ("escalate", "safe_close", "oncall_until",
                                                   SUMMARY, UNDO, discreet.FORGET, DUE, REMIND,
-                                                  LIVE_CHECK, RETENTION, FORGET, ERASE, SMS_PAGE)}
+                                                  LIVE_CHECK, RETENTION, FORGET, ERASE, SMS_PAGE,
+                                                  board.TIMER)}
+
+    async def delivery_failed(self, row: OutboxRow, reason: str) -> None:
+        """A message that can never go: a board's is replaced, an alert's is reported."""
+        await self.boards.lost(row, reason)
+        await self.casework.delivery_failed(row, reason)

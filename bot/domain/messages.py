@@ -41,6 +41,7 @@ class Outgoing:
     html: bool = False
     copy_of: tuple[int, int] | None = None
     live: bool = False
+    photo: str = ""  # a PNG, base64 (a /report chart): sent as a photo, ``text`` its caption
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -70,6 +71,7 @@ class Outgoing:
             html=data.get("html", False),
             copy_of=tuple(data["copy_of"]) if data.get("copy_of") else None,
             live=data.get("live", False),
+            photo=data.get("photo", ""),
         )
 
 
@@ -203,4 +205,6 @@ DELETE = "delete"
 ERASE = "erase"
 # The kinds of message edited in place as an alert moves (cards, group notices): their
 # rows keep the whole payload (sealed) after delivery; every other row keeps a residue.
-EDITED_IN_PLACE = ("alert", "group")
+EDITED_IN_PLACE = ("alert", "group", "board")
+# Outbox kind of a request to pin a sent message (its target_id): a group's live board.
+PIN = "pin_message"

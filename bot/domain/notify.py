@@ -107,7 +107,8 @@ async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int 
     await send(tx, person_id, out, now, kind="case", priority=priority, alert_id=alert_id)
 
 
-async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
+async def edit(tx: Tx, target_id: int, out: Outgoing, now: float, *, kind: str = "edit",
+               priority: int = PRIORITY_CASE) -> None:
     """Change a message already queued or sent. A message not yet sent is rewritten in place
     (if it is in flight, the worker sends the difference as an edit when it lands); newer
     edits supersede older queued ones. A sent row's payload is what its message shows."""
@@ -121,13 +122,23 @@ async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
         if out.to_json() == target.payload and not await tx.pending_edits(target_id):
             return  # the message already says exactly this: an edit would change nothing
         await tx.enqueue(
-            target.chat_id, "edit", PRIORITY_CASE, out.to_json(), now,
+            target.chat_id, kind, priority, out.to_json(), now,
             alert_id=target.alert_id, target_id=target_id,
         )
 
 
 def clock_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%H:%M")
+
+
+def local_date(ts: float) -> str:
+    """The day of ``ts`` in local time, as ``2026-11-27`` (a report's days)."""
+    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%Y-%m-%d")
+
+
+def local_stamp(ts: float) -> str:
+    """Date and time of ``ts`` in local time, as ``27.11 14:05`` (a case's timeline)."""
+    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%d.%m %H:%M")
 
 
 def duration(lang: str, seconds: float) -> str:

@@ -8,7 +8,7 @@ Telegram hands the update again, and the poller skips it instead of repeating it
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
@@ -38,10 +38,20 @@ class Services:
         )
         self.bot_username = "qorgau_bot"  # replaced by getMe's answer at start
         self._listeners: list[Callable[[], None]] = []
+        self._step_hooks: list[Callable[[Tx], Awaitable[None]]] = []
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Register a wake-up (the outbox worker's, the timer loop's)."""
         self._listeners.append(listener)
+
+    def on_step(self, hook: Callable[[Tx], Awaitable[None]]) -> None:
+        """Register a check run inside every step that wrote an alert event, or that calls
+        ``touched`` (the live board learns there that it may have changed)."""
+        self._step_hooks.append(hook)
+
+    async def touched(self, tx: Tx) -> None:
+        for hook in self._step_hooks:
+            await hook(tx)
 
     def first_role(self, user_id: int) -> str:
         """The role a person gets on first contact: administrators from the settings are
@@ -57,6 +67,8 @@ class Services:
         an update's handling, the update is recorded as processed by the same commit."""
         async with self.storage.transaction() as tx:
             yield tx
+            if tx.written_events:
+                await self.touched(tx)
             update_id = INBOUND_UPDATE.get()
             if update_id is not None:
                 await tx.record_updates([update_id], self.now())

@@ -15,7 +15,7 @@ from bot.domain.messages import (
     KeyButton,
     Outgoing,
 )
-from bot.domain.regions import BY_KEY, REGIONS
+from bot.domain.regions import BY_KEY, REGIONS, region_name
 from bot.domain.reporting import MAX_NAME, clean_name
 from bot.domain.services import Services
 from bot.i18n import LANGUAGES, lang_of, t
@@ -228,6 +228,7 @@ class Team:
                 return
             await tx.update_person(user_id, now, on_call=int(on),
                                    on_call_until=until if on else None)
+            await self.svc.touched(tx)  # the live board lists who is on call
             if on and until is not None:
                 await tx.set_timer("oncall_until", user_id, until)
             else:
@@ -253,6 +254,7 @@ class Team:
             if person is None or not person.on_call:
                 return
             await tx.update_person(user_id, now, on_call=0, on_call_until=None)
+            await self.svc.touched(tx)
             fresh = await tx.person(user_id)
             assert fresh is not None
             await self._reply(tx, user_id, Outgoing(t(
@@ -278,7 +280,8 @@ class Team:
                 extra = ""
                 if p.role == "lawyer":
                     extra = " · " + (t(lang, "on call") if p.on_call else t(lang, "off call"))
-                    extra += " · " + ",".join(p.serves_regions)
+                    extra += " · " + ", ".join(t(lang, region_name(k))
+                                               for k in p.serves_regions)
                 # A reporter's Telegram id would identify them on a seized staff phone;
                 # staff ids stay (/revoke takes one).
                 who = p.name if p.role == "reporter" else f"{p.user_id} · {p.name}"
