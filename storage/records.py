@@ -233,6 +233,9 @@ class SmsCandidate:
     paged_at: float
     sms_paging: str
     delivered: bool  # their Telegram card of this alert was delivered
+
+
+@dataclass(frozen=True)
 class Board:
     """A coordinators' group's live board: the outbox row of its pinned message, the page
     shown, and when it was last drawn (edits are at most one per ``board_edit_seconds``)."""
