@@ -779,7 +779,6 @@ async def play_scene(scene: Scene) -> None:
     await board.shows("🔴 Waiting: 2")
     await scene.settle()
     winner = await acknowledge_and_race(scene, aida_alert)
-    await board.shows("🟢 Held: 1")
     await scene.settle()
     await escalate_and_take(scene, bek_alert)
     await board.shows("🟢 Held: 2")
