@@ -552,6 +552,16 @@ class Tx:
         )
         return int(row[0]) if row else 0
 
+    async def pending_for(self, chat_id: int, alert_id: int, kind: str) -> int:
+        """Messages of one kind about one alert still queued for one chat (a pin asked for
+        twice goes once)."""
+        row = await self._one(
+            "SELECT COUNT(*) FROM outbox WHERE chat_id = ? AND alert_id = ? AND kind = ?"
+            " AND state = 'pending'",
+            (chat_id, alert_id, kind),
+        )
+        return int(row[0]) if row else 0
+
     # --- timers -------------------------------------------------------------------------
 
     async def set_timer(self, kind: str, subject_id: int, due_at: float) -> None:

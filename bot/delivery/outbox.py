@@ -31,13 +31,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from bot.delivery.order import URGENT, Head, Lanes, lane
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
 from bot.domain.messages import (
     DELETE,
     EDITED_IN_PLACE,
     ERASE,
-    PRIORITY_ALERT,
     PRIORITY_CASE,
     Outgoing,
     combine,
@@ -114,32 +114,32 @@ class Outcome:
 
 class Queue:
     """The pending outbox rows the worker knows of, in memory, in sending order: per chat
-    its rows sorted by (priority, id); a heap of the chats whose first row may go now, by
-    that row; and a heap of the chats whose first row waits for its retry time. A chat's
-    messages go in that order: a row waiting to be retried holds those queued behind it
-    (the parts of a long message arrive in order), though not a more urgent one. Rows in
-    flight are out of their chat's line until settled. The database stays the truth: a row
-    superseded or cancelled meanwhile is found out when its send reads it back, and the
-    whole queue is re-read every ``RESYNC_SECONDS``."""
+    its rows sorted by (lane, id) (``bot.delivery.order``); the chats whose first row may
+    go now, by lane (``Lanes``); and a heap of the chats whose first row waits for its
+    retry time. A chat's messages go in that order: a row waiting to be retried holds
+    those queued behind it (the parts of a long message arrive in order), though not a
+    more urgent one. Rows in flight are out of their chat's line until settled. The
+    database stays the truth: a row superseded or cancelled meanwhile is found out when
+    its send reads it back, and the whole queue is re-read every ``RESYNC_SECONDS``."""
 
     def __init__(self) -> None:
         self.rows: dict[int, Due] = {}
         self.seen = 0  # the highest row id read so far
         self._by_chat: dict[int, list[tuple[int, int]]] = {}
-        self._heads: list[tuple[int, int, int]] = []  # (priority, id, chat)
+        self.lanes = Lanes()
         self._later: list[tuple[float, int]] = []  # (not_before, chat)
 
     def add(self, row: Due, now: float) -> None:
         self.seen = max(self.seen, row.id)
         self.rows[row.id] = row
         keys = self._by_chat.setdefault(row.chat_id, [])
-        key = (row.priority, row.id)
+        key = (lane(row.kind, row.priority, row.target_id), row.id)
         insort(keys, key)
         if keys[0] == key:
             self.push_chat(row.chat_id, now)
 
     def push_chat(self, chat: int, now: float) -> None:
-        """Put the chat back in the heap it belongs to (stale entries are skipped later)."""
+        """Put the chat back where it belongs (stale entries are skipped later)."""
         keys = self._by_chat.get(chat)
         if not keys:
             return
@@ -147,7 +147,7 @@ class Queue:
         if head.not_before > now:
             heapq.heappush(self._later, (head.not_before, chat))
         else:
-            heapq.heappush(self._heads, (*keys[0], chat))
+            self.lanes.push(Head(*keys[0], chat))
 
     def release(self, now: float) -> float | None:
         """Chats whose first row's retry time has come may send again; returns the next
@@ -157,13 +157,19 @@ class Queue:
         return self._later[0][0] if self._later else None
 
     def pop_chat(self, now: float) -> int | None:
-        """The chat whose first row is the most urgent of those that may go now."""
-        while self._heads:
-            priority, row_id, chat = heapq.heappop(self._heads)
-            keys = self._by_chat.get(chat)
-            if keys and keys[0] == (priority, row_id) and self.rows[row_id].not_before <= now:
-                return chat
-        return None
+        """The chat that goes next of those that may go now (``Lanes.pop``)."""
+        head = self.pop(now)
+        return None if head is None else head.chat
+
+    def pop(self, now: float) -> Head | None:
+        while True:
+            head = self.lanes.pop()
+            if head is None:
+                return None
+            keys = self._by_chat.get(head.chat)
+            if (keys and keys[0] == (head.lane, head.row_id)
+                    and self.rows[head.row_id].not_before <= now):
+                return head
 
     def chat_rows(self, chat: int, n: int) -> list[Due]:
         return [self.rows[row_id] for _, row_id in self._by_chat.get(chat, [])[:n]]
@@ -271,16 +277,17 @@ class OutboxWorker:
         next_retry = self.queue.release(now)
         if next_retry is not None:
             sleep = min(sleep, next_retry - now)
-        # Chats in the order of their most urgent row: priority first, then age. Nothing in
+        # Chats in the order bot.delivery.order decides (lane, then age). Nothing in
         # this loop awaits, so the clock read for each chat is the time of its dispatch. A
         # chat that may not send yet is set aside for this pass: only chats written to in
         # the last moments are, so a pass looks at about as many chats as it can serve.
         aside: list[int] = []
         seen: set[int] = set()
         while len(self._tasks) < self.max_in_flight and not self._stopping:
-            chat_id = self.queue.pop_chat(now)
-            if chat_id is None:
+            popped = self.queue.pop(now)
+            if popped is None:
                 break
+            chat_id = popped.chat
             if chat_id in seen:
                 continue
             seen.add(chat_id)
@@ -289,7 +296,7 @@ class OutboxWorker:
             head = self.queue.chat_rows(chat_id, 1)
             if not head:
                 continue
-            reserve = 0 if head[0].priority <= PRIORITY_ALERT else ALERT_RESERVE
+            reserve = 0 if popped.lane in URGENT else ALERT_RESERVE
             if self.pacer.global_ready_at(mono, reserve) > mono:
                 sleep = min(sleep, self.pacer.global_ready_at(mono, reserve) - mono)
                 break  # the overall limit is reached: nothing less urgent may go either
@@ -300,6 +307,7 @@ class OutboxWorker:
             batch = self._batch(self.queue.chat_rows(chat_id, PLAN_PER_CHAT))
             self.queue.take(chat_id, batch)
             send_id = self.pacer.record(chat_id, mono)
+            self.queue.lanes.sent(popped.lane)
             self._inflight.update(batch)
             task = asyncio.create_task(self._deliver(chat_id, batch, send_id))
             self._tasks.add(task)
