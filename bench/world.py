@@ -67,10 +67,13 @@ def make_cast(emu: Emulator, lawyers: int, reporters: int, groups: int,
     )
 
 
-async def seed(db: Path, cast: Cast, encrypted: bool = True) -> None:
-    """Registered, on-call lawyers; registered reporters; connected groups."""
+async def seed(db: Path, cast: Cast, encrypted: bool = True,
+               with_codec: Codec | None = None) -> None:
+    """Registered, on-call lawyers; registered reporters; connected groups (``with_codec``:
+    a database of the tests, with their key)."""
     now = time.time()
-    async with Storage(db, codec(encrypted)) as storage, storage.transaction() as tx:
+    async with (Storage(db, with_codec or codec(encrypted)) as storage,
+                storage.transaction() as tx):
         await tx.ensure_person(cast.coordinator.id, now, "en", "coordinator")
         await tx.update_person(cast.coordinator.id, now, display_name="Coordinator",
                                step="done")
