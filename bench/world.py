@@ -116,7 +116,8 @@ class BotProcess:
     so the process measured is the one that would run in production."""
 
     def __init__(self, emu: Emulator, db: Path, workdir: Path, admin: int,
-                 coalesce: bool, encrypted: bool = True) -> None:
+                 coalesce: bool, encrypted: bool = True, code: Path | None = None) -> None:
+        """``code``: a source tree to run the bot from (an older commit, ``--before``)."""
         self.emu = emu
         self.module = "bot" if encrypted else "bench.plain_bot"
         self.log = workdir / f"bot-{'coalesce' if coalesce else 'single'}.log"
@@ -135,6 +136,8 @@ class BotProcess:
             "QORGAU_UNDO_SECONDS": "0",
             "PTB_TIMEDELTA": "1",
         })
+        if code is not None:
+            self.env["PYTHONPATH"] = str(code)
         self.workdir = workdir
         self.proc: asyncio.subprocess.Process | None = None
 
