@@ -118,3 +118,36 @@ def test_the_worker_queue_serves_chats_in_the_planned_order() -> None:
         q.lanes.sent(head.lane)
         served.append(head)
     assert served == plan(heads, len(heads))
+
+
+def test_an_alert_new_to_every_lawyer_goes_first_to_one_of_them() -> None:
+    """The lawyers of a region are staggered: a page carrying an alert nobody has seen goes
+    before pages of alerts someone already has, and carries that alert first."""
+    q = Queue()
+    card = 0
+
+    def page(alert: int) -> None:
+        nonlocal card
+        for chat in (301, 302, 303):
+            card += 1
+            q.add(Due(card, chat, "alert", PRIORITY_ALERT, None, 0, 10, alert_id=alert), 0.0)
+
+    page(1)
+    page(2)
+    head = q.pop(0.0)
+    assert head is not None and head.fresh and (head.row_id, head.chat) == (1, 301)
+    assert [r.alert_id for r in q.fresh_rows(301)] == [1, 2]
+    q.take(301, [1, 4])  # one bundle with both
+    q.paged_now([1, 4])
+    assert q.fresh_rows(302) == [] and not q.unpaged
+    page(3)  # rows 7 to 9
+    first = q.pop(0.0)  # 301 may be still paced: the worker skips it and asks again
+    second = q.pop(0.0)
+    assert first is not None and second is not None
+    assert (first.fresh, first.row_id, first.chat) == (True, 3, 301)
+    assert (second.fresh, second.row_id, second.chat) == (True, 3, 302)
+    assert [r.id for r in q.fresh_rows(302)] == [8]  # alert 3 first, before 302's row 2
+    q.take(302, [8])
+    q.paged_now([8])
+    rest = q.pop(0.0)  # then the lawyer waiting longest: 302's alert 1
+    assert rest is not None and not rest.fresh and (rest.row_id, rest.chat) == (2, 302)

@@ -50,11 +50,15 @@ def lane(kind: str, priority: int, target_id: int | None) -> int:
 
 
 class Head(NamedTuple):
-    """A chat's most urgent pending message: its lane, its row id (age) and its chat."""
+    """A chat's most urgent pending message: its lane, its row id (age) and its chat. A
+    ``fresh`` head is a lawyer's card of an alert no lawyer has been sent yet (``row_id``
+    is then that alert's number): it goes before every other page, so that the lawyers of
+    a region are reached in turn and one of them sees each new alert almost at once."""
 
     lane: int
     row_id: int
     chat: int
+    fresh: bool = False
 
 
 class Lanes:
@@ -64,24 +68,35 @@ class Lanes:
 
     def __init__(self) -> None:
         self._heaps: list[list[Head]] = [[] for _ in LANES]
+        self._fresh: list[Head] = []  # fresh pages, by alert number
         self._sent = [0, 0]  # confirmations, pages, since both began to wait
 
     def push(self, head: Head) -> None:
-        heapq.heappush(self._heaps[head.lane], head)
+        heapq.heappush(self._fresh if head.fresh else self._heaps[head.lane], head)
 
     def __bool__(self) -> bool:
-        return any(self._heaps)
+        return any(self._heaps) or bool(self._fresh)
 
     def pop(self) -> Head | None:
-        confirm, page = self._heaps[CONFIRM], self._heaps[PAGE]
+        confirm, page = self._heaps[CONFIRM], self._heaps[PAGE] or self._fresh
         if confirm and page:
-            take = CONFIRM if self._sent[0] <= CONFIRM_SHARE * self._sent[1] else PAGE
-            return heapq.heappop(self._heaps[take])
+            if self._sent[0] <= CONFIRM_SHARE * self._sent[1]:
+                return heapq.heappop(confirm)
+            return self._page()
         self._sent = [0, 0]  # a lane that ran dry banks no credit
+        if confirm:
+            return heapq.heappop(confirm)
+        if page:
+            return self._page()
         for heap in self._heaps:
             if heap:
                 return heapq.heappop(heap)
         return None
+
+    def _page(self) -> Head:
+        """The oldest alert no lawyer has seen yet, to one of its lawyers; else the lawyer
+        waiting longest."""
+        return heapq.heappop(self._fresh or self._heaps[PAGE])
 
     def sent(self, lane_: int) -> None:
         if lane_ in URGENT:

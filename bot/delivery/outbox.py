@@ -26,12 +26,12 @@ import json
 import logging
 import random
 import time
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.delivery.order import URGENT, Head, Lanes, lane
+from bot.delivery.order import PAGE, URGENT, Head, Lanes, lane
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
 from bot.domain.messages import (
@@ -128,6 +128,9 @@ class Queue:
         self._by_chat: dict[int, list[tuple[int, int]]] = {}
         self.lanes = Lanes()
         self._later: list[tuple[float, int]] = []  # (not_before, chat)
+        # Alerts no lawyer has been sent a card of yet: alert -> chat -> that card's row.
+        self.unpaged: dict[int, dict[int, int]] = {}
+        self.paged: set[int] = set()  # alerts some lawyer has been sent a card of
 
     def add(self, row: Due, now: float) -> None:
         self.seen = max(self.seen, row.id)
@@ -135,8 +138,34 @@ class Queue:
         keys = self._by_chat.setdefault(row.chat_id, [])
         key = (lane(row.kind, row.priority, row.target_id), row.id)
         insort(keys, key)
+        alert = row.alert_id
+        if key[0] == PAGE and alert is not None and alert not in self.paged:
+            self.unpaged.setdefault(alert, {})[row.chat_id] = row.id
+            if row.not_before <= now:
+                self.lanes.push(Head(PAGE, alert, row.chat_id, fresh=True))
         if keys[0] == key:
             self.push_chat(row.chat_id, now)
+
+    def _holds(self, chat: int, key: tuple[int, int]) -> bool:
+        keys = self._by_chat.get(chat, [])
+        i = bisect_left(keys, key)
+        return i < len(keys) and keys[i] == key
+
+    def fresh_rows(self, chat: int) -> list[Due]:
+        """The chat's cards of alerts no lawyer has been sent yet, oldest first."""
+        ids = [row_id for chats in self.unpaged.values()
+               if (row_id := chats.get(chat)) is not None and self._holds(chat, (PAGE, row_id))]
+        return [self.rows[i] for i in sorted(ids)]
+
+    def paged_now(self, ids: Iterable[int]) -> None:
+        """These cards are on their way: their alerts are no longer new to every lawyer."""
+        if len(self.paged) > 100_000:  # old alerts: forgetting them costs nothing
+            self.paged.clear()
+        for row_id in ids:
+            row = self.rows.get(row_id)
+            if row is not None and row.alert_id is not None and row.kind == "alert":
+                self.paged.add(row.alert_id)
+                self.unpaged.pop(row.alert_id, None)
 
     def push_chat(self, chat: int, now: float) -> None:
         """Put the chat back where it belongs (stale entries are skipped later)."""
@@ -167,20 +196,27 @@ class Queue:
             if head is None:
                 return None
             keys = self._by_chat.get(head.chat)
-            if (keys and keys[0] == (head.lane, head.row_id)
-                    and self.rows[head.row_id].not_before <= now):
+            if not keys or self.rows[keys[0][1]].not_before > now:
+                continue
+            if head.fresh:  # still new to every lawyer, and this chat's next is a page
+                row_id = self.unpaged.get(head.row_id, {}).get(head.chat)
+                if (row_id is not None and keys[0][0] == PAGE
+                        and self._holds(head.chat, (PAGE, row_id))):
+                    return head
+            elif keys[0] == (head.lane, head.row_id):
                 return head
 
     def chat_rows(self, chat: int, n: int) -> list[Due]:
         return [self.rows[row_id] for _, row_id in self._by_chat.get(chat, [])[:n]]
 
     def take(self, chat: int, ids: Iterable[int]) -> None:
-        """Rows leave their chat's line while they are in flight (they were picked from
-        its first ``PLAN_PER_CHAT``)."""
-        taken = set(ids)
+        """Rows leave their chat's line while they are in flight."""
         keys = self._by_chat.get(chat, [])
-        for i in reversed(range(min(len(keys), PLAN_PER_CHAT))):  # taken from the front
-            if keys[i][1] in taken:
+        for row_id in ids:
+            row = self.rows[row_id]
+            key = (lane(row.kind, row.priority, row.target_id), row_id)
+            i = bisect_left(keys, key)
+            if i < len(keys) and keys[i] == key:
                 del keys[i]
         if not keys:
             self._by_chat.pop(chat, None)
@@ -304,8 +340,13 @@ class OutboxWorker:
             if ready > mono:
                 sleep = min(sleep, ready - mono)
                 continue
-            batch = self._batch(self.queue.chat_rows(chat_id, PLAN_PER_CHAT))
+            rows = self.queue.chat_rows(chat_id, PLAN_PER_CHAT)
+            if popped.lane == PAGE:  # cards of alerts new to every lawyer first
+                fresh = self.queue.fresh_rows(chat_id)
+                rows = fresh + [r for r in rows if r not in fresh]
+            batch = self._batch(rows)
             self.queue.take(chat_id, batch)
+            self.queue.paged_now(batch)
             send_id = self.pacer.record(chat_id, mono)
             self.queue.lanes.sent(popped.lane)
             self._inflight.update(batch)
@@ -331,6 +372,7 @@ class OutboxWorker:
         if resync:  # start again from the database; rows in flight stay known, unqueued
             old, self.queue = self.queue, Queue()
             self.queue.rows = {i: old.rows[i] for i in self._inflight if i in old.rows}
+            self.queue.paged = old.paged
             self._synced_at = mono
         now = self.svc.now()
         for row in fresh:
