@@ -35,7 +35,9 @@ class Best:
 
 def simulate(alerts: int, lawyers: int, regions: int, seconds: float, bundle: int,
              limits: Limits | None = None, groups: int = 0, group_bundle: int = 25,
-             confirmations: bool = True) -> Best:
+             confirmations: bool = True, stagger: bool = True) -> Best:
+    """``stagger``: prefer the lawyers waiting for an alert nobody has seen (best for the
+    first lawyer); without, always the lawyer waiting longest (often better for the last)."""
     lim = limits or Limits()
     slot = lim.overall_window / lim.overall
     chat_gap = lim.per_chat_window / lim.per_chat
@@ -68,8 +70,9 @@ def simulate(alerts: int, lawyers: int, regions: int, seconds: float, bundle: in
             continue
         candidates = [x for x in range(lawyers) if pending[x] and ready[x] <= t + 1e-12]
         if candidates:
-            fresh = [x for x in candidates if any(first[a] == math.inf for a in pending[x])]
-            if not fresh:  # keep one lawyer of each region ready for its next alert
+            fresh = [x for x in candidates
+                     if stagger and any(first[a] == math.inf for a in pending[x])]
+            if stagger and not fresh:  # keep one lawyer of each region ready for its next
                 spare = [x for x in candidates
                          if sum(1 for y in candidates if y % regions == x % regions) > 1]
                 candidates = spare or candidates

@@ -8,6 +8,7 @@ from bot.delivery.order import (
     CONFIRM_SHARE,
     EDIT,
     GROUP,
+    GROUP_EVERY,
     PAGE,
     REST,
     WAVE,
@@ -62,6 +63,10 @@ def backlog() -> list[Head]:
 def test_confirmations_and_first_pages_share_the_first_places_fairly() -> None:
     order = plan(backlog(), 29)  # one second of Telegram's overall limit
     lanes = [h.lane for h in order]
+    # the groups' own share: one place in GROUP_EVERY while they wait
+    assert [i for i, x in enumerate(lanes) if x == GROUP] == [
+        i for i in range(29) if i % GROUP_EVERY == GROUP_EVERY - 1]
+    lanes = [x for x in lanes if x != GROUP]
     assert set(lanes) == {CONFIRM, PAGE}
     # neither starves: CONFIRM_SHARE confirmations for each page, from the first second
     assert lanes.count(CONFIRM) in range(CONFIRM_SHARE * lanes.count(PAGE) - 1,
@@ -76,13 +81,21 @@ def test_then_waves_then_groups_then_edits_then_the_rest() -> None:
     heads = backlog()
     order = plan(heads, len(heads))
     assert len(order) == len(heads) and len({h.chat for h in order}) == len(heads)
-    lanes = [h.lane for h in order]
+    lanes = [h.lane for h in order if h.lane != GROUP or h.row_id > 5]
+    assert GROUP not in lanes  # the 5 groups all went within their share, early
     urgent = [i for i, x in enumerate(lanes) if x in (CONFIRM, PAGE)]
     assert urgent == list(range(len(urgent)))  # every confirmation and page first
     rest = [x for x in lanes if x not in (CONFIRM, PAGE)]
     assert rest == sorted(rest) and rest[0] == WAVE and rest[-1] == REST
     # the pages ran out before the confirmations: then the confirmations alone
     assert lanes[len(urgent) - 1] == CONFIRM
+
+
+def test_without_the_groups_share_they_would_wait_for_every_alert() -> None:
+    groups = [Head(GROUP, i, -1 - i) for i in range(3)]
+    alerts = [Head(CONFIRM, 100 + i, 1000 + i) for i in range(40)]
+    order = [h.lane for h in plan([*groups, *alerts], 43)]
+    assert order.index(GROUP) == GROUP_EVERY - 1 and order[-1] == CONFIRM
 
 
 def test_a_lone_lane_takes_every_place_and_banks_no_credit() -> None:

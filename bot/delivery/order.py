@@ -14,8 +14,11 @@ Every pending message falls in one lane; lanes are served in this order:
    lawyers of a region are reached in turn and one of them sees each alert soon).
 2. ``WAVE``: escalation waves, an unregistered person's alert, the answers to what a person
    just did.
-3. ``GROUP``: press-freedom group notices (each group also has its own budget of 20 a
-   minute, kept by the pacer).
+3. ``GROUP``: press-freedom group notices. Each group has its own budget (20 a minute,
+   kept by the pacer), and groups as a whole have their own share of the overall limit:
+   while they wait, one send in ``GROUP_EVERY`` is theirs, before the confirmations and
+   pages, so a mass detention does not leave the groups silent until it is over (5
+   groups at one message each every 3 s take under 2 of the 30 places a second).
 4. ``EDIT``: edits that only change what a sent message shows (a card's state).
 5. ``REST``: everything else (location pins sent on request, case messages, withdrawals,
    reminders).
@@ -34,8 +37,10 @@ from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY
 
 CONFIRM, PAGE, WAVE, GROUP, EDIT, REST = range(6)
 LANES = ("confirm", "page", "wave", "group", "edit", "rest")
-URGENT = (CONFIRM, PAGE)  # the lanes that may use the places kept for alerts
+URGENT = (CONFIRM, PAGE, GROUP)  # may use the places kept for alerts (groups: their pacing
+# keeps them to a few a second)
 CONFIRM_SHARE = 2  # confirmations per page while both wait
+GROUP_EVERY = 10  # while group notices wait, one send in this many is theirs
 
 
 def lane(kind: str, priority: int, target_id: int | None) -> int:
@@ -70,6 +75,7 @@ class Lanes:
         self._heaps: list[list[Head]] = [[] for _ in LANES]
         self._fresh: list[Head] = []  # fresh pages, by alert number
         self._sent = [0, 0]  # confirmations, pages, since both began to wait
+        self._since_group = 0  # sends since the last group notice
 
     def push(self, head: Head) -> None:
         heapq.heappush(self._fresh if head.fresh else self._heaps[head.lane], head)
@@ -78,6 +84,11 @@ class Lanes:
         return any(self._heaps) or bool(self._fresh)
 
     def pop(self) -> Head | None:
+        groups = self._heaps[GROUP]
+        if groups and self._since_group >= GROUP_EVERY - 1:  # the groups' own share
+            return heapq.heappop(groups)
+        if not groups:
+            self._since_group = 0
         confirm, page = self._heaps[CONFIRM], self._heaps[PAGE] or self._fresh
         if confirm and page:
             if self._sent[0] <= CONFIRM_SHARE * self._sent[1]:
@@ -99,8 +110,9 @@ class Lanes:
         return heapq.heappop(self._fresh or self._heaps[PAGE])
 
     def sent(self, lane_: int) -> None:
-        if lane_ in URGENT:
+        if lane_ in (CONFIRM, PAGE):
             self._sent[lane_ - CONFIRM] += 1
+        self._since_group = 0 if lane_ == GROUP else self._since_group + 1
 
 
 def plan(heads: Iterable[Head], places: int) -> list[Head]:
