@@ -49,8 +49,9 @@ from storage import Due, OutboxRow, Tx
 log = logging.getLogger(__name__)
 
 # Kinds whose queued rows for one chat may go out as one message, and how many at most:
-# a lawyer's alert cards keep their buttons usable at 8; a group's notices are short.
-BUNDLE_LIMITS = {"alert": 8, "group": 25}
+# a lawyer's alert cards keep their buttons usable at 8; a group's notices are short (35
+# of about 100 characters each fit one message; a group may get 20 messages a minute).
+BUNDLE_LIMITS = {"alert": 8, "group": 35}
 MAX_TEXT = 3800
 GLOBAL_429_CHATS = 5  # distinct chats answered 429 within a second: hold everything
 # A row still failing transiently a day after it was written is given up: by then it is no
