@@ -156,6 +156,8 @@ def test_an_alert_new_to_every_lawyer_goes_first_to_one_of_them() -> None:
     page(3)  # rows 7 to 9
     first = q.pop(0.0)  # 301 may be still paced: the worker skips it and asks again
     second = q.pop(0.0)
+    while second is not None and second.chat == first.chat:  # as the worker: once a pass
+        second = q.pop(0.0)
     assert first is not None and second is not None
     assert (first.fresh, first.row_id, first.chat) == (True, 3, 301)
     assert (second.fresh, second.row_id, second.chat) == (True, 3, 302)

@@ -176,8 +176,11 @@ class Queue:
         head = self.rows[keys[0][1]]
         if head.not_before > now:
             heapq.heappush(self._later, (head.not_before, chat))
-        else:
-            self.lanes.push(Head(*keys[0], chat))
+            return
+        self.lanes.push(Head(*keys[0], chat))
+        for alert, chats in self.unpaged.items():  # e.g. set aside by its limit: still
+            if chat in chats:  # one of the lawyers who may see that alert first
+                self.lanes.push(Head(PAGE, alert, chat, fresh=True))
 
     def release(self, now: float) -> float | None:
         """Chats whose first row's retry time has come may send again; returns the next
