@@ -20,6 +20,8 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,29 +67,36 @@ class PassCost:
     p90_ms: float
 
 
-async def measure(pending: int, chats: int, passes: int = PASSES) -> PassCost:
+@asynccontextmanager
+async def fresh_services() -> AsyncIterator[Services]:
+    """Services over a new database file in a temporary directory."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None, database=Path(tmp) / "bench.db",  # type: ignore[call-arg]
                             data_key=SecretStr(new_key()))
         async with Storage(settings.database, settings.codec()) as storage:
-            svc = Services(settings, storage)
-            payload = Outgoing("Your message was added to alert #1.").to_json()
-            now = svc.now()
-            async with storage.transaction() as tx:
-                await tx.enqueue_many([(1000 + i % chats, "reply", PRIORITY_REPLY, payload)
-                                       for i in range(pending)], now, None)
-            transport = _Stuck()
-            worker = OutboxWorker(svc, transport, Pacer(Limits()), max_in_flight=16)
-            await worker._dispatch_due()  # the first pass: fills what may be in flight
-            costs = []
-            for i in range(passes):
-                async with storage.transaction() as tx:  # one commit, as under a flood
-                    await tx.enqueue(2000 + i, "reply", PRIORITY_REPLY, payload, svc.now())
-                start = time.perf_counter()
-                await worker._dispatch_due()
-                costs.append((time.perf_counter() - start) * 1000)
-            transport.release.set()
-            await worker.stop()
+            yield Services(settings, storage)
+
+
+async def measure(pending: int, chats: int, passes: int = PASSES) -> PassCost:
+    async with fresh_services() as svc:
+        storage = svc.storage
+        payload = Outgoing("Your message was added to alert #1.").to_json()
+        now = svc.now()
+        async with storage.transaction() as tx:
+            await tx.enqueue_many([(1000 + i % chats, "reply", PRIORITY_REPLY, payload)
+                                   for i in range(pending)], now, None)
+        transport = _Stuck()
+        worker = OutboxWorker(svc, transport, Pacer(Limits()), max_in_flight=16)
+        await worker._dispatch_due()  # the first pass: fills what may be in flight
+        costs = []
+        for i in range(passes):
+            async with storage.transaction() as tx:  # one commit, as under a flood
+                await tx.enqueue(2000 + i, "reply", PRIORITY_REPLY, payload, svc.now())
+            start = time.perf_counter()
+            await worker._dispatch_due()
+            costs.append((time.perf_counter() - start) * 1000)
+        transport.release.set()
+        await worker.stop()
     costs.sort()
     return PassCost(pending, chats, statistics.median(costs), costs[int(len(costs) * 0.9)])
 
@@ -141,32 +150,29 @@ async def measure_sends(backlog: int, sends: int = SENDS, runs: int = 3) -> Send
     1,000 chats) pending behind them; the median of ``runs``."""
     costs = []
     for _ in range(runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(_env_file=None, database=Path(tmp) / "bench.db",  # type: ignore[call-arg]
-                                data_key=SecretStr(new_key()))
-            async with Storage(settings.database, settings.codec()) as storage:
-                svc = Services(settings, storage)
-                payload = Outgoing("Alert #1 received and saved.").to_json()
-                async with storage.transaction() as tx:
-                    await tx.enqueue_many([(5000 + i % 1000, "reply", PRIORITY_LOW, payload)
-                                           for i in range(backlog)], svc.now(), None)
-                    await tx.enqueue_many([(1 + i, "reply", PRIORITY_ALERT, payload)
-                                           for i in range(sends)], svc.now(), None)
-                unbound = Limits(private_per_second=1e6, group_per_minute=1e6,
-                                 global_per_second=1e6)
-                api = _Instant(sends)
-                worker = OutboxWorker(svc, api, Pacer(unbound), max_in_flight=16)
-                await worker._read_new()  # its read of the whole queue at start (then once
-                # a minute) is not a cost per send, nor is copying the seeded rows from the
-                # write-ahead log into the database file
-                with sqlite3.connect(settings.database) as db:
-                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                start = time.perf_counter()
-                task = asyncio.create_task(worker.run())
-                await api.done.wait()
-                costs.append((time.perf_counter() - start) * 1000 / api.n)
-                await worker.stop()
-                await task
+        async with fresh_services() as svc:
+            storage = svc.storage
+            payload = Outgoing("Alert #1 received and saved.").to_json()
+            async with storage.transaction() as tx:
+                await tx.enqueue_many([(5000 + i % 1000, "reply", PRIORITY_LOW, payload)
+                                       for i in range(backlog)], svc.now(), None)
+                await tx.enqueue_many([(1 + i, "reply", PRIORITY_ALERT, payload)
+                                       for i in range(sends)], svc.now(), None)
+            unbound = Limits(private_per_second=1e6, group_per_minute=1e6,
+                             global_per_second=1e6)
+            api = _Instant(sends)
+            worker = OutboxWorker(svc, api, Pacer(unbound), max_in_flight=16)
+            await worker._read_new()  # its read of the whole queue at start (then once
+            # a minute) is not a cost per send, nor is copying the seeded rows from the
+            # write-ahead log into the database file
+            with sqlite3.connect(svc.settings.database) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            start = time.perf_counter()
+            task = asyncio.create_task(worker.run())
+            await api.done.wait()
+            costs.append((time.perf_counter() - start) * 1000 / api.n)
+            await worker.stop()
+            await task
     return SendCost(backlog, sends, statistics.median(costs))
 
 
