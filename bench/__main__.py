@@ -6,7 +6,12 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from bench.report import machine
@@ -22,8 +27,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", choices=["latency", "burst", "outbox", "flood"],
                    help="latency: one alert at a time vs. the commit+send floor, encryption on "
                         "and off; "
-                        "burst: many alerts at once, coalescing on and off; "
-                        "outbox: the delivery worker's cost per pass, 100 vs 5,000 pending; "
+                        "burst: many alerts at once, coalescing on and off (and --before "
+                        "REV), against the computed best; "
+                        "outbox: the delivery worker's cost per pass, 100 vs 5,000 pending, and "
+                        "per send, empty vs 5,000 pending; "
                         "flood: one real alert with no flood and behind each of three "
                         "floods (5,000 texts, 300 unregistered SOS, 1,000 /start)")
     p.add_argument("--alerts", type=int, default=None,
@@ -41,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compare", action="store_true",
                    help="burst: skip the run with coalescing switched off; latency: skip "
                         "the run with encryption switched off")
+    p.add_argument("--before", default=None, metavar="REV",
+                   help="burst: also run the bot as it was at git revision REV (e.g. the "
+                        "commit before a change), side by side")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="burst: give up waiting for every card after this many seconds")
     p.add_argument("--floor-samples", type=int, default=120,
@@ -74,18 +84,36 @@ async def _burst(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                                   regions=max(1, min(args.regions, args.lawyers)),
                                   fault_rate=args.faults,
                                   within=args.timeout)
-    on = await run_burst(coalesce=True, **common)
-    off = None if args.no_compare else await run_burst(coalesce=False, **common)
-    text = render_burst(on, off, **common)
-    return text, {"coalescing_on": on.figures(),
-                  "coalescing_off": off.figures() if off else None, "config": common}
+    results = [await run_burst(coalesce=True, label="now", **common)]
+    if args.before:
+        with source_of(args.before) as code:
+            results.append(await run_burst(coalesce=True, code=code,
+                                           label=f"before ({args.before})", **common))
+    if not args.no_compare:
+        results.append(await run_burst(coalesce=False, label="coalescing off", **common))
+    text = render_burst(results, **common)
+    return text, {"runs": {r.label: r.figures() for r in results}, "config": common}
+
+
+@contextmanager
+def source_of(rev: str) -> Iterator[Path]:
+    """The bot's source at git revision ``rev``, in a temporary directory (run with
+    PYTHONPATH pointing there): the same scenario against the code before a change."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="qorgau-before-") as tmp:
+        archive = subprocess.run(["git", "archive", rev], cwd=root, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        yield Path(tmp)
 
 
 async def _outbox(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    from bench.outbox import render_outbox, run_outbox
+    from bench.outbox import BACKLOGS, measure_sends, render_outbox, render_sends, run_outbox
 
     results = await run_outbox()
-    return render_outbox(results), {"passes": [vars(r) for r in results]}
+    sends = [await measure_sends(backlog) for backlog in BACKLOGS]
+    return (render_outbox(results) + "\n\n" + render_sends(sends),
+            {"passes": [vars(r) for r in results], "sends": [vars(r) for r in sends]})
 
 
 async def _flood(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:

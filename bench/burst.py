@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.measure import Summary
@@ -24,10 +25,15 @@ BUNDLE = 8  # bot.delivery.outbox.BUNDLE_LIMITS["alert"], restated: the bench mu
 @dataclass
 class BurstResult:
     coalesce: bool
+    label: str  # which code and configuration: "now", "before", "coalescing off"
     alerts: int
     stored: int
     first: Summary  # per alert: handed to the bot → first lawyer card
     every: Summary  # per alert: handed to the bot → its last lawyer has seen it
+    confirm: Summary  # per alert: handed to the bot → its reporter told "received"
+    group: Summary  # per (group, alert): handed to the bot → the group shows it
+    groups_unreached: int  # (group, alert) pairs never shown when the run ended
+    pins: int  # location pins sent
     unreached: int  # alerts some lawyer of the region had not seen when the run ended
     finished_after: float | None  # seconds from the first alert until all was seen
     messages: int
@@ -40,19 +46,22 @@ class BurstResult:
     samples: dict[str, list[float]] = field(default_factory=dict)
 
     def figures(self) -> dict[str, Any]:
-        out = {k: v for k, v in vars(self).items() if k not in ("first", "every")}
-        out["first_s"], out["every_s"] = vars(self.first), vars(self.every)
+        summaries = ("first", "every", "confirm", "group")
+        out = {k: v for k, v in vars(self).items() if k not in summaries}
+        out.update({f"{k}_s": vars(getattr(self, k)) for k in summaries})
         return out
 
 
 async def run_burst(alerts: int = 200, lawyers: int = 50, seconds: float = 10.0,
                     groups: int = 5, regions: int = 5, fault_rate: float = 0.0,
                     coalesce: bool = True, within: float = 120.0,
-                    settle: float = 2.0) -> BurstResult:
+                    settle: float = 2.0, code: Path | None = None,
+                    label: str = "") -> BurstResult:
+    """``code``: run the bot from this source tree instead (``--before``)."""
     keys = BURST_REGIONS[:max(1, min(regions, lawyers))]  # every region has a lawyer
     faults = (Faults(rate=fault_rate, kinds=("429", "500", "drop"), seed=11)
               if fault_rate > 0 else None)
-    async with stage(lawyers, alerts, groups, keys, coalesce, faults) as st:
+    async with stage(lawyers, alerts, groups, keys, coalesce, faults, code=code) as st:
         await st.wait_until(lambda: False, 1.1)  # start-up traffic out of the windows
         update_of: dict[int, int] = {}
         rng = random.Random(20240502)
@@ -61,7 +70,9 @@ async def run_burst(alerts: int = 200, lawyers: int = 50, seconds: float = 10.0,
 
         def all_seen() -> bool:
             seen, reporter_of = st.tracker.seen, st.tracker.reporter_of
-            if len(reporter_of) < alerts:
+            if len(reporter_of) < alerts or len(st.tracker.confirmed_at) < alerts:
+                return False
+            if len(st.tracker.group_seen) < alerts * len(st.cast.groups):
                 return False
             return all((law, n) in seen
                        for n, name in reporter_of.items()
@@ -81,13 +92,16 @@ async def run_burst(alerts: int = 200, lawyers: int = 50, seconds: float = 10.0,
             sender.cancel()
         await st.wait_until(lambda: False, settle)  # let the outbox settle a little
         await st.stop_bot()
-        return await _result(st, coalesce, alerts, update_of, finished)
+        result = await _result(st, coalesce, alerts, update_of, finished)
+        result.label = label or ("now" if coalesce else "coalescing off")
+        return result
 
 
 async def _result(st: Stage, coalesce: bool, alerts: int, update_of: dict[int, int],
                   finished: float | None) -> BurstResult:
     alerts_of = await stored_alerts(st.db)
     first, every, unreached = [], [], 0
+    confirm, group, groups_unreached = [], [], 0
     for alert_id, reporter in alerts_of.items():
         handed = st.emu.update_handed_at.get(update_of.get(reporter, -1))
         if handed is None:
@@ -95,6 +109,14 @@ async def _result(st: Stage, coalesce: bool, alerts: int, update_of: dict[int, i
             continue
         if alert_id in st.tracker.first_card:
             first.append(st.tracker.first_card[alert_id] - handed)
+        if alert_id in st.tracker.confirmed_at:
+            confirm.append(st.tracker.confirmed_at[alert_id] - handed)
+        for g in st.cast.groups:
+            shown = st.tracker.group_seen.get((g.id, alert_id))
+            if shown is None:
+                groups_unreached += 1
+            else:
+                group.append(shown - handed)
         lawyers = st.cast.lawyers_of(st.cast.reporter_regions[reporter])
         seen = [st.tracker.seen.get((law, alert_id)) for law in lawyers]
         if seen and all(s is not None for s in seen):
@@ -104,11 +126,13 @@ async def _result(st: Stage, coalesce: bool, alerts: int, update_of: dict[int, i
     unreached += max(0, alerts - len(alerts_of))  # never stored: never seen either
     stats = st.emu.stats
     return BurstResult(
-        coalesce=coalesce, alerts=alerts, stored=len(alerts_of), first=Summary.of(first),
-        every=Summary.of(every), unreached=unreached, finished_after=finished,
+        coalesce=coalesce, label="", alerts=alerts, stored=len(alerts_of),
+        first=Summary.of(first), every=Summary.of(every), confirm=Summary.of(confirm),
+        group=Summary.of(group), groups_unreached=groups_unreached, pins=st.tracker.pins_sent,
+        unreached=unreached, finished_after=finished,
         messages=st.tracker.messages_sent, limit_429=stats["rate_limited"],
         limit_429_kinds=st.tracker.limit_429_kinds(st.emu.limits or Limits()),
         injected_429=st.tracker.injected_429, faults=stats["faults_injected"],
         duplicates=st.tracker.duplicates(), peak_rss_mb=st.peak_rss_mb,
-        samples={"first_s": first, "every_s": every},
+        samples={"first_s": first, "every_s": every, "confirm_s": confirm},
     )

@@ -77,6 +77,9 @@ class Tracker:
     pins: set[tuple[int, int]] = field(default_factory=set)
     reporter_of: dict[int, str] = field(default_factory=dict)  # alert -> reporter's name
     confirmed: dict[int, int] = field(default_factory=dict)  # reporter chat -> alert
+    confirmed_at: dict[int, float] = field(default_factory=dict)  # alert -> its "received"
+    group_seen: dict[tuple[int, int], float] = field(default_factory=dict)  # (group, alert)
+    pins_sent: int = 0
     messages_sent: int = 0
     injected_429: int = 0
     counted_ok: list[tuple[float, int | None]] = field(default_factory=list)  # (time, chat)
@@ -111,7 +114,12 @@ class Tracker:
         if chat is None:
             return
         text = _text(call)
-        if chat in self.lawyers:
+        if method in PIN_METHODS:
+            self.pins_sent += 1
+        if chat < 0:
+            for n in ALERT_RE.findall(text):
+                _earliest(self.group_seen, (chat, int(n)), call.time)
+        elif chat in self.lawyers:
             numbers = {int(n) for n in ALERT_RE.findall(text)}
             if method in SEEN_METHODS:
                 for n in numbers:
@@ -127,6 +135,7 @@ class Tracker:
             match = RECEIVED_RE.search(text)
             if match:
                 self.confirmed.setdefault(chat, int(match.group(1)))
+                _earliest(self.confirmed_at, int(match.group(1)), call.time)
 
     def limit_429_kinds(self, limits: Limits) -> dict[str, int]:
         """Which limit each refused call most likely hit: its chat's window was already full

@@ -48,7 +48,7 @@ class Stage:
 @asynccontextmanager
 async def stage(lawyers: int, reporters: int, groups: int, regions: tuple[str, ...],
                 coalesce: bool = True, faults: Faults | None = None,
-                encrypted: bool = True) -> AsyncIterator[Stage]:
+                encrypted: bool = True, code: Path | None = None) -> AsyncIterator[Stage]:
     """Emulator with Telegram's real limits, cast seeded, bot running and polling."""
     with tempfile.TemporaryDirectory(prefix="qorgau-bench-") as name:
         tmp = Path(name)
@@ -56,7 +56,7 @@ async def stage(lawyers: int, reporters: int, groups: int, regions: tuple[str, .
             cast = make_cast(emu, lawyers, reporters, groups, regions)
             db = tmp / "qorgau.db"
             await seed(db, cast, encrypted)
-            bot = BotProcess(emu, db, tmp, cast.coordinator.id, coalesce, encrypted)
+            bot = BotProcess(emu, db, tmp, cast.coordinator.id, coalesce, encrypted, code)
             tracker = Tracker(emu, frozenset(cast.lawyer_regions),
                               frozenset(u.id for u in cast.reporters))
             st = Stage(emu, cast, bot, tracker, db, tmp, encrypted)

@@ -67,10 +67,13 @@ def make_cast(emu: Emulator, lawyers: int, reporters: int, groups: int,
     )
 
 
-async def seed(db: Path, cast: Cast, encrypted: bool = True) -> None:
-    """Registered, on-call lawyers; registered reporters; connected groups."""
+async def seed(db: Path, cast: Cast, encrypted: bool = True,
+               with_codec: Codec | None = None) -> None:
+    """Registered, on-call lawyers; registered reporters; connected groups (``with_codec``:
+    a database of the tests, with their key)."""
     now = time.time()
-    async with Storage(db, codec(encrypted)) as storage, storage.transaction() as tx:
+    async with (Storage(db, with_codec or codec(encrypted)) as storage,
+                storage.transaction() as tx):
         await tx.ensure_person(cast.coordinator.id, now, "en", "coordinator")
         await tx.update_person(cast.coordinator.id, now, display_name="Coordinator",
                                step="done")
@@ -113,7 +116,8 @@ class BotProcess:
     so the process measured is the one that would run in production."""
 
     def __init__(self, emu: Emulator, db: Path, workdir: Path, admin: int,
-                 coalesce: bool, encrypted: bool = True) -> None:
+                 coalesce: bool, encrypted: bool = True, code: Path | None = None) -> None:
+        """``code``: a source tree to run the bot from (an older commit, ``--before``)."""
         self.emu = emu
         self.module = "bot" if encrypted else "bench.plain_bot"
         self.log = workdir / f"bot-{'coalesce' if coalesce else 'single'}.log"
@@ -132,6 +136,8 @@ class BotProcess:
             "QORGAU_UNDO_SECONDS": "0",
             "PTB_TIMEDELTA": "1",
         })
+        if code is not None:
+            self.env["PYTHONPATH"] = str(code)
         self.workdir = workdir
         self.proc: asyncio.subprocess.Process | None = None
 

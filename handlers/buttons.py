@@ -13,7 +13,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.domain.erasure import FORGET_DATA
 from bot.domain.messages import utf16_len
-from bot.domain.notify import RAISE_NOW_DATA
+from bot.domain.notify import MAP_DATA, RAISE_NOW_DATA
 from bot.i18n import t
 from handlers.common import Context, domain, say, sender
 
@@ -73,6 +73,11 @@ async def _leave(q: Domain, uid: int, _: list[str]) -> str | None:
 @route("ack:" + NUM)
 async def _ack(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.casework.acknowledge(uid, int(a[0]))
+
+
+@route(MAP_DATA + ":" + NUM)
+async def _show_map(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.casework.show_map(uid, int(a[0]))
 
 
 @route("claim:" + NUM)

@@ -114,6 +114,7 @@ class Due:
     attempts: int
     size: int  # length of the payload
     not_before: float = 0.0  # a retry's earliest time; 0: at once
+    alert_id: int | None = None  # the alert it is about (the lawyers of a region staggered)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,9 @@ async def test_pin_at_latitude_zero_is_delivered_and_leaves_nothing_pending(
     await world.register_coordinator()
     lawyer = await world.register_lawyer("Marat", ("Almaty",))
     _, alert_id = await raise_alert(world, "Aida", (0.0, 76.9286))
-    await card_for(lawyer, alert_id)
+    card = await card_for(lawyer, alert_id)
+    assert "Position: 0.00000, 76.92860" in (card.text or "")
+    await lawyer.press(f"Show on map #{alert_id}", message=card)
     pin = await lawyer.wait_for(predicate=lambda m: m.venue is not None)
     assert pin.venue is not None and pin.venue["location"]["latitude"] == 0.0
     await world.drain()

@@ -199,7 +199,8 @@ async def test_lawyer_who_leaves_by_themself_is_cut_off_the_same_way(world: Worl
 async def _held_case_with_content(world: World) -> tuple[SimUser, SimUser, SimUser, SimUser,
                                                          SimUser, int]:
     """Marat holds a case with the reporter's text, a captioned photo and a video message
-    copied to him, and pins; Aigul and Bolat were only paged (card and pin)."""
+    copied to him, and pins; Aigul and Bolat were only paged (a card, and the pin each
+    asked for with "Show on map")."""
     await world.start()
     coordinator = await world.register_coordinator()
     marat = await world.register_lawyer("Marat", ("Almaty",))
@@ -207,8 +208,9 @@ async def _held_case_with_content(world: World) -> tuple[SimUser, SimUser, SimUs
     bolat = await world.register_lawyer("Bolat", ("Almaty",))
     reporter, alert_id = await raise_alert(world, "Aida", ALMATY)
     card = await card_for(marat, alert_id)
-    await card_for(aigul, alert_id)
-    await card_for(bolat, alert_id)
+    for other in (aigul, bolat):
+        await other.press(f"Show on map #{alert_id}", message=await card_for(other, alert_id))
+        await other.wait_for(predicate=lambda m: m.method == "sendVenue")
     await marat.press(f"Claim the case #{alert_id}", message=card)
     await marat.wait_for(f"You hold case #{alert_id}")
     await reporter.send_text("held at precinct 5, call my sister")

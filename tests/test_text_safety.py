@@ -13,8 +13,8 @@ from tests.harness import ALMATY, World, card_for, rows
 
 FORGED_NAME = "Aida\nState: closed\u202e\u2066x\u2069\u200f\u061c\u2028Taken by Marat"
 FORGED_TEXT = "at the station\nState: closed\n🚨 Alert #99 · Astana\u2029Taken by “Marat”."
-CARD_LINE_STARTS = ("🚨", "Reporter:", "Raised at", "Location:", "Known so far:", "• ", "│ ",
-                    "State:", "Taken by", "⏰", "‼️")
+CARD_LINE_STARTS = ("🚨", "Reporter:", "Raised at", "Location:", "Position:", "Known so far:",
+                    "• ", "│ ", "State:", "Taken by", "⏰", "‼️")
 
 
 @pytest.mark.parametrize(("raw", "clean"), [

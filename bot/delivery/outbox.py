@@ -26,11 +26,12 @@ import json
 import logging
 import random
 import time
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from bot.delivery.order import PAGE, URGENT, Head, Lanes, lane
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
 from bot.domain.messages import (
@@ -38,7 +39,6 @@ from bot.domain.messages import (
     EDITED_IN_PLACE,
     ERASE,
     PIN,
-    PRIORITY_ALERT,
     PRIORITY_CASE,
     Outgoing,
     combine,
@@ -50,8 +50,9 @@ from storage import Due, OutboxRow, Tx
 log = logging.getLogger(__name__)
 
 # Kinds whose queued rows for one chat may go out as one message, and how many at most:
-# a lawyer's alert cards keep their buttons usable at 8; a group's notices are short.
-BUNDLE_LIMITS = {"alert": 8, "group": 25}
+# a lawyer's alert cards keep their buttons usable at 8; a group's notices are short (35
+# of about 100 characters each fit one message; a group may get 20 messages a minute).
+BUNDLE_LIMITS = {"alert": 8, "group": 35}
 MAX_TEXT = 3800
 GLOBAL_429_CHATS = 5  # distinct chats answered 429 within a second: hold everything
 # A row still failing transiently a day after it was written is given up: by then it is no
@@ -128,40 +129,72 @@ class Outcome:
 
 class Queue:
     """The pending outbox rows the worker knows of, in memory, in sending order: per chat
-    its rows sorted by (priority, id); a heap of the chats whose first row may go now, by
-    that row; and a heap of the chats whose first row waits for its retry time. A chat's
-    messages go in that order: a row waiting to be retried holds those queued behind it
-    (the parts of a long message arrive in order), though not a more urgent one. Rows in
-    flight are out of their chat's line until settled. The database stays the truth: a row
-    superseded or cancelled meanwhile is found out when its send reads it back, and the
-    whole queue is re-read every ``RESYNC_SECONDS``."""
+    its rows sorted by (lane, id) (``bot.delivery.order``); the chats whose first row may
+    go now, by lane (``Lanes``); and a heap of the chats whose first row waits for its
+    retry time. A chat's messages go in that order: a row waiting to be retried holds
+    those queued behind it (the parts of a long message arrive in order), though not a
+    more urgent one. Rows in flight are out of their chat's line until settled. The
+    database stays the truth: a row superseded or cancelled meanwhile is found out when
+    its send reads it back, and the whole queue is re-read every ``RESYNC_SECONDS``."""
 
     def __init__(self) -> None:
         self.rows: dict[int, Due] = {}
         self.seen = 0  # the highest row id read so far
         self._by_chat: dict[int, list[tuple[int, int]]] = {}
-        self._heads: list[tuple[int, int, int]] = []  # (priority, id, chat)
+        self.lanes = Lanes()
         self._later: list[tuple[float, int]] = []  # (not_before, chat)
+        # Alerts no lawyer has been sent a card of yet: alert -> chat -> that card's row.
+        self.unpaged: dict[int, dict[int, int]] = {}
+        self.paged: set[int] = set()  # alerts some lawyer has been sent a card of
 
     def add(self, row: Due, now: float) -> None:
         self.seen = max(self.seen, row.id)
         self.rows[row.id] = row
         keys = self._by_chat.setdefault(row.chat_id, [])
-        key = (row.priority, row.id)
+        key = (lane(row.kind, row.priority, row.target_id), row.id)
         insort(keys, key)
+        alert = row.alert_id
+        if key[0] == PAGE and alert is not None and alert not in self.paged:
+            self.unpaged.setdefault(alert, {})[row.chat_id] = row.id
+            if row.not_before <= now:
+                self.lanes.push(Head(PAGE, alert, row.chat_id, fresh=True))
         if keys[0] == key:
             self.push_chat(row.chat_id, now)
 
+    def _holds(self, chat: int, key: tuple[int, int]) -> bool:
+        keys = self._by_chat.get(chat, [])
+        i = bisect_left(keys, key)
+        return i < len(keys) and keys[i] == key
+
+    def fresh_rows(self, chat: int) -> list[Due]:
+        """The chat's cards of alerts no lawyer has been sent yet, oldest first."""
+        ids = [row_id for chats in self.unpaged.values()
+               if (row_id := chats.get(chat)) is not None and self._holds(chat, (PAGE, row_id))]
+        return [self.rows[i] for i in sorted(ids)]
+
+    def paged_now(self, ids: Iterable[int]) -> None:
+        """These cards are on their way: their alerts are no longer new to every lawyer."""
+        if len(self.paged) > 100_000:  # old alerts: forgetting them costs nothing
+            self.paged.clear()
+        for row_id in ids:
+            row = self.rows.get(row_id)
+            if row is not None and row.alert_id is not None and row.kind == "alert":
+                self.paged.add(row.alert_id)
+                self.unpaged.pop(row.alert_id, None)
+
     def push_chat(self, chat: int, now: float) -> None:
-        """Put the chat back in the heap it belongs to (stale entries are skipped later)."""
+        """Put the chat back where it belongs (stale entries are skipped later)."""
         keys = self._by_chat.get(chat)
         if not keys:
             return
         head = self.rows[keys[0][1]]
         if head.not_before > now:
             heapq.heappush(self._later, (head.not_before, chat))
-        else:
-            heapq.heappush(self._heads, (*keys[0], chat))
+            return
+        self.lanes.push(Head(*keys[0], chat))
+        for alert, chats in self.unpaged.items():  # e.g. set aside by its limit: still
+            if chat in chats:  # one of the lawyers who may see that alert first
+                self.lanes.push(Head(PAGE, alert, chat, fresh=True))
 
     def release(self, now: float) -> float | None:
         """Chats whose first row's retry time has come may send again; returns the next
@@ -171,24 +204,37 @@ class Queue:
         return self._later[0][0] if self._later else None
 
     def pop_chat(self, now: float) -> int | None:
-        """The chat whose first row is the most urgent of those that may go now."""
-        while self._heads:
-            priority, row_id, chat = heapq.heappop(self._heads)
-            keys = self._by_chat.get(chat)
-            if keys and keys[0] == (priority, row_id) and self.rows[row_id].not_before <= now:
-                return chat
-        return None
+        """The chat that goes next of those that may go now (``Lanes.pop``)."""
+        head = self.pop(now)
+        return None if head is None else head.chat
+
+    def pop(self, now: float) -> Head | None:
+        while True:
+            head = self.lanes.pop()
+            if head is None:
+                return None
+            keys = self._by_chat.get(head.chat)
+            if not keys or self.rows[keys[0][1]].not_before > now:
+                continue
+            if head.fresh:  # still new to every lawyer, and this chat's next is a page
+                row_id = self.unpaged.get(head.row_id, {}).get(head.chat)
+                if (row_id is not None and keys[0][0] == PAGE
+                        and self._holds(head.chat, (PAGE, row_id))):
+                    return head
+            elif keys[0] == (head.lane, head.row_id):
+                return head
 
     def chat_rows(self, chat: int, n: int) -> list[Due]:
         return [self.rows[row_id] for _, row_id in self._by_chat.get(chat, [])[:n]]
 
     def take(self, chat: int, ids: Iterable[int]) -> None:
-        """Rows leave their chat's line while they are in flight (they were picked from
-        its first ``PLAN_PER_CHAT``)."""
-        taken = set(ids)
+        """Rows leave their chat's line while they are in flight."""
         keys = self._by_chat.get(chat, [])
-        for i in reversed(range(min(len(keys), PLAN_PER_CHAT))):  # taken from the front
-            if keys[i][1] in taken:
+        for row_id in ids:
+            row = self.rows[row_id]
+            key = (lane(row.kind, row.priority, row.target_id), row_id)
+            i = bisect_left(keys, key)
+            if i < len(keys) and keys[i] == key:
                 del keys[i]
         if not keys:
             self._by_chat.pop(chat, None)
@@ -285,16 +331,17 @@ class OutboxWorker:
         next_retry = self.queue.release(now)
         if next_retry is not None:
             sleep = min(sleep, next_retry - now)
-        # Chats in the order of their most urgent row: priority first, then age. Nothing in
+        # Chats in the order bot.delivery.order decides (lane, then age). Nothing in
         # this loop awaits, so the clock read for each chat is the time of its dispatch. A
         # chat that may not send yet is set aside for this pass: only chats written to in
         # the last moments are, so a pass looks at about as many chats as it can serve.
         aside: list[int] = []
         seen: set[int] = set()
         while len(self._tasks) < self.max_in_flight and not self._stopping:
-            chat_id = self.queue.pop_chat(now)
-            if chat_id is None:
+            popped = self.queue.pop(now)
+            if popped is None:
                 break
+            chat_id = popped.chat
             if chat_id in seen:
                 continue
             seen.add(chat_id)
@@ -303,7 +350,7 @@ class OutboxWorker:
             head = self.queue.chat_rows(chat_id, 1)
             if not head:
                 continue
-            reserve = 0 if head[0].priority <= PRIORITY_ALERT else ALERT_RESERVE
+            reserve = 0 if popped.lane in URGENT else ALERT_RESERVE
             if self.pacer.global_ready_at(mono, reserve) > mono:
                 sleep = min(sleep, self.pacer.global_ready_at(mono, reserve) - mono)
                 break  # the overall limit is reached: nothing less urgent may go either
@@ -311,9 +358,15 @@ class OutboxWorker:
             if ready > mono:
                 sleep = min(sleep, ready - mono)
                 continue
-            batch = self._batch(self.queue.chat_rows(chat_id, PLAN_PER_CHAT))
+            rows = self.queue.chat_rows(chat_id, PLAN_PER_CHAT)
+            if popped.lane == PAGE:  # cards of alerts new to every lawyer first
+                fresh = self.queue.fresh_rows(chat_id)
+                rows = fresh + [r for r in rows if r not in fresh]
+            batch = self._batch(rows)
             self.queue.take(chat_id, batch)
+            self.queue.paged_now(batch)
             send_id = self.pacer.record(chat_id, mono)
+            self.queue.lanes.sent(popped.lane)
             self._inflight.update(batch)
             task = asyncio.create_task(self._deliver(chat_id, batch, send_id))
             self._tasks.add(task)
@@ -337,6 +390,7 @@ class OutboxWorker:
         if resync:  # start again from the database; rows in flight stay known, unqueued
             old, self.queue = self.queue, Queue()
             self.queue.rows = {i: old.rows[i] for i in self._inflight if i in old.rows}
+            self.queue.paged = old.paged
             self._synced_at = mono
         now = self.svc.now()
         for row in fresh:

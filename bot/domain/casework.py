@@ -14,6 +14,7 @@ from bot.domain.messages import (
     PRIORITY_ALERT,
     PRIORITY_CASE,
     PRIORITY_LOW,
+    PRIORITY_REPLY,
     Button,
     Outgoing,
 )
@@ -99,6 +100,8 @@ class CaseWork:
             return t(lang, "Alert #{id} was already acknowledged; you can still claim it.",
                      id=alert_id)
         await tx.add_event(alert_id, now, "acknowledged", user_id)
+        if person is not None:  # the one acting gets the pin by itself
+            await notify.send_pin(tx, person, alert, now)
         await notify.tell(
             tx, alert.reporter_id, "A lawyer has seen your alert #{id} and is acting. "
             "Stay calm; you will be told when a lawyer takes your case.", now, alert_id,
@@ -176,10 +179,26 @@ class CaseWork:
                           alert_id=alert_id)
         alert = await tx.alert(alert_id)
         if alert is not None:
-            where = notify.pin(lang, alert, now)
-            if where is not None:
-                await notify.send(tx, lawyer.user_id, where, now, kind="pin",
-                                  priority=PRIORITY_CASE, alert_id=alert_id)
+            await notify.send_pin(tx, lawyer, alert, now)
+
+    async def show_map(self, user_id: int, alert_id: int) -> str:
+        """A card's "Show on map": the alert's location pin, to the one who asked only (the
+        card carries the position as text; pins for every lawyer paged would fill
+        Telegram's overall limit in a mass detention). Checked like every button."""
+        async with self.svc.step() as tx:
+            now = self.svc.now()
+            person = await tx.person(user_id)
+            lang = lang_of(person)
+            alert = await tx.alert(alert_id)
+            if alert is None or person is None or not await may_act(tx, person, alert):
+                return t(lang, "Sorry, this button is not for you.")
+            if not alert.is_open:
+                return t(lang, "Alert #{id} is already closed.", id=alert_id)
+            if not alert.has_location:
+                return t(lang, "Alert #{id} has no location.", id=alert_id)
+            if not await tx.pending_for(user_id, alert_id, "pin"):
+                await notify.send_pin(tx, person, alert, now, priority=PRIORITY_REPLY)
+            return t(lang, "The map of alert #{id} is on its way.", id=alert_id)
 
     # --- assign -------------------------------------------------------------------------
 

@@ -191,8 +191,9 @@ def _compact(text: str) -> str:
 
 
 # Priorities: lower is sent first.
-PRIORITY_ALERT = 0  # a new alert or an escalation wave to a lawyer
-PRIORITY_REPLY = 1  # the answer to what a person just did (incl. "alert received")
+# bot/delivery/order.py turns these (with a row's kind) into the order of sends.
+PRIORITY_ALERT = 0  # a new alert's first page, a registered reporter's "received"
+PRIORITY_REPLY = 1  # an escalation wave; the answer to what a person just did
 PRIORITY_CASE = 2  # case updates, pins, edits of lawyer messages
 PRIORITY_GROUP = 3  # press-freedom group notices
 PRIORITY_LOW = 4  # reminders and summaries

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # Kazakhstan keeps one time zone, UTC+5, since March 2024.
 LOCAL_TZ = timezone(timedelta(hours=5))
 
+MAP_DATA = "map"  # the callback data "map:N" of a card's "Show on map" button
 LABEL_SOS = "📍 SOS: send my location"
 LABEL_SOS_NO_LOCATION = "🆘 Alert without location"
 LABEL_SAFE = "✅ I'm safe"
@@ -284,6 +285,7 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         acc = f", ±{alert.accuracy_m:.0f} m" if alert.accuracy_m else ""
         lines.append(t(lang, "Location: shared{acc}, taken {ago}", acc=acc,
                        ago=ago(lang, now - taken)) + stale_mark(lang, now - taken))
+        lines.append(t(lang, "Position: {lat:.5f}, {lon:.5f}", lat=alert.lat, lon=alert.lon))
     else:
         lines.append(t(lang, "Location: not shared"))
     if known:
@@ -296,13 +298,18 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
     buttons: tuple[tuple[Button, ...], ...] = ()
     decline = ((Button(t(lang, "Can't take it #{id}", id=alert.id), f"decl:{alert.id}"),),
                ) if lawyer else ()
+    # The position is in the text; the pin itself goes only to whoever asks for it.
+    on_map = ((Button(t(lang, "Show on map #{id}", id=alert.id), f"{MAP_DATA}:{alert.id}"),),
+              ) if alert.has_location and alert.is_open else ()
     if alert.state == "open":
         buttons = ((Button(t(lang, "Acknowledge #{id}", id=alert.id), f"ack:{alert.id}"),
                     Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}")),
-                   *decline)
+                   *decline, *on_map)
     elif alert.state == "acknowledged":
         buttons = ((Button(t(lang, "Claim the case #{id}", id=alert.id), f"claim:{alert.id}"),),
-                   *decline)
+                   *decline, *on_map)
+    elif alert.state == "claimed":
+        buttons = on_map
     return Outgoing(text="\n".join(lines), buttons=buttons)
 
 
@@ -381,34 +388,39 @@ def group_notice(alert: Alert, reporter: Person | None) -> Outgoing:
 
 async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, wave: int,
                known: list[str], reporter: Person | None = None) -> None:
-    """Queue an alert's card (and, in the first wave, its pin) for each person, at the top
-    priority. One card per language, one insert for all: this is the hot path of an alert.
-    Never to the alert's own reporter, whatever the routing said: a person in danger is
-    not their own responder."""
+    """Queue an alert's card for each person. The card carries the position as text and
+    a "Show on map" button: the location pin itself goes only to whoever acknowledges,
+    claims or asks (a pin per lawyer per alert filled Telegram's overall limit in a mass
+    detention). One card per language, one insert for all: this is the hot path of an
+    alert. Never to the alert's own reporter, whatever the routing said: a person in danger
+    is not their own responder."""
     people = [p for p in recipients if p.user_id != alert.reporter_id]
     reporter = reporter or await tx.person(alert.reporter_id)
-    # A registered reporter's alert goes before any queued alert of someone unregistered.
-    priority = PRIORITY_ALERT if reporter is not None and reporter.registered else PRIORITY_REPLY
+    # A registered reporter's first page goes first (bot/delivery/order.py); an escalation
+    # wave, or the alert of someone unregistered, after every such page.
+    first = wave == 1 and reporter is not None and reporter.registered
+    priority = PRIORITY_ALERT if first else PRIORITY_REPLY
     await tx.add_recipients(alert.id, [p.user_id for p in people], wave, now)
     cards: dict[tuple[str, bool], str] = {}
-    pins: dict[str, str | None] = {}
     messages: list[tuple[int, str, int, str]] = []
     for person in people:
         lang, key = person.language, (person.language, person.role == "lawyer")
         if key not in cards:
             cards[key] = alert_card(lang, alert, reporter, now, known, wave=wave,
                                     lawyer=key[1]).to_json()
-        if lang not in pins:
-            where = pin(lang, alert, now) if wave == 1 else None
-            pins[lang] = where.to_json() if where else None
         messages.append((person.user_id, "alert", priority, cards[key]))
-    for person in people:  # pins after every card: under load the cards go first
-        pin_json = pins[person.language]
-        if pin_json is not None:
-            messages.append((person.user_id, "pin", PRIORITY_CASE, pin_json))
     await tx.enqueue_many(messages, now, alert.id)
     if SMS_PAGING and people:  # who of them gets it by SMS too: sms.Sms.page_due decides
         await tx.set_timer("sms_page", alert.id, now)
+
+
+async def send_pin(tx: Tx, person: Person, alert: Alert, now: float,
+                   priority: int = PRIORITY_CASE) -> None:
+    """The alert's location pin to one lawyer or coordinator (nothing without a location)."""
+    where = pin(person.language, alert, now)
+    if where is not None:
+        await send(tx, person.user_id, where, now, kind="pin", priority=priority,
+                   alert_id=alert.id)
 
 
 async def post_group_notices(tx: Tx, alert: Alert, now: float,

@@ -1,0 +1,131 @@
+"""What goes first under Telegram's overall limit (30 messages a second): the one place
+where the order of sends is decided. Pure logic, no I/O, so it is tested on a synthetic
+backlog without the network.
+
+Every pending message falls in one lane; lanes are served in this order:
+
+1. ``CONFIRM`` and ``PAGE``, shared: a reporter's "received" (and every other answer at the
+   alert's own priority: a reporter told their case was taken, a typed PIN erased) and each
+   alert's first page to the lawyers of its region. A reporter whose phone may be taken
+   any moment must learn that the alert got through; the lawyers must learn of it at all.
+   Neither may starve the other: while both wait, ``CONFIRM_SHARE`` confirmations go for
+   each page (200 confirmations in 10 s need 20 of the 29 places a second; the lawyers'
+   bundles take the rest, and as each goes to the lawyer with the oldest unseen card, the
+   lawyers of a region are reached in turn and one of them sees each alert soon).
+2. ``WAVE``: escalation waves, an unregistered person's alert, the answers to what a person
+   just did.
+3. ``GROUP``: press-freedom group notices. Each group has its own budget (20 a minute,
+   kept by the pacer), and groups as a whole have their own share of the overall limit:
+   while they wait, one send in ``GROUP_EVERY`` is theirs, before the confirmations and
+   pages, so a mass detention does not leave the groups silent until it is over (5
+   groups at one message each every 3 s take under 2 of the 30 places a second).
+4. ``EDIT``: edits that only change what a sent message shows (a card's state).
+5. ``REST``: everything else (location pins sent on request, case messages, withdrawals,
+   reminders).
+
+Within one chat the same order holds, then age: a newer alert's card goes before an older
+alert's optional extras. Within a lane, chats go oldest message first.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY
+
+CONFIRM, PAGE, WAVE, GROUP, EDIT, REST = range(6)
+LANES = ("confirm", "page", "wave", "group", "edit", "rest")
+URGENT = (CONFIRM, PAGE, GROUP)  # may use the places kept for alerts (groups: their pacing
+# keeps them to a few a second)
+CONFIRM_SHARE = 2  # confirmations per page while both wait
+GROUP_EVERY = 10  # while group notices wait, one send in this many is theirs
+
+
+def lane(kind: str, priority: int, target_id: int | None) -> int:
+    """The lane of a pending message, from what its row says."""
+    if target_id is not None:
+        return EDIT if kind == "edit" else REST
+    if priority <= PRIORITY_ALERT:
+        return PAGE if kind == "alert" else CONFIRM
+    if priority <= PRIORITY_REPLY:
+        return WAVE
+    return GROUP if kind == "group" else REST
+
+
+class Head(NamedTuple):
+    """A chat's most urgent pending message: its lane, its row id (age) and its chat. A
+    ``fresh`` head is a lawyer's card of an alert no lawyer has been sent yet (``row_id``
+    is then that alert's number): it goes before every other page, so that the lawyers of
+    a region are reached in turn and one of them sees each new alert almost at once."""
+
+    lane: int
+    row_id: int
+    chat: int
+    fresh: bool = False
+
+
+class Lanes:
+    """The chats waiting to send, one heap per lane, and the share kept between
+    confirmations and pages. ``pop`` says what goes next; ``sent`` counts what went (a chat
+    popped but held back by its own limit does not count against its lane's share)."""
+
+    def __init__(self) -> None:
+        self._heaps: list[list[Head]] = [[] for _ in LANES]
+        self._fresh: list[Head] = []  # fresh pages, by alert number
+        self._sent = [0, 0]  # confirmations, pages, since both began to wait
+        self._since_group = 0  # sends since the last group notice
+
+    def push(self, head: Head) -> None:
+        heapq.heappush(self._fresh if head.fresh else self._heaps[head.lane], head)
+
+    def __bool__(self) -> bool:
+        return any(self._heaps) or bool(self._fresh)
+
+    def pop(self) -> Head | None:
+        groups = self._heaps[GROUP]
+        if groups and self._since_group >= GROUP_EVERY - 1:  # the groups' own share
+            return heapq.heappop(groups)
+        if not groups:
+            self._since_group = 0
+        confirm, page = self._heaps[CONFIRM], self._heaps[PAGE] or self._fresh
+        if confirm and page:
+            if self._sent[0] <= CONFIRM_SHARE * self._sent[1]:
+                return heapq.heappop(confirm)
+            return self._page()
+        self._sent = [0, 0]  # a lane that ran dry banks no credit
+        if confirm:
+            return heapq.heappop(confirm)
+        if page:
+            return self._page()
+        for heap in self._heaps:
+            if heap:
+                return heapq.heappop(heap)
+        return None
+
+    def _page(self) -> Head:
+        """The oldest alert no lawyer has seen yet, to one of its lawyers; else the lawyer
+        waiting longest."""
+        return heapq.heappop(self._fresh or self._heaps[PAGE])
+
+    def sent(self, lane_: int) -> None:
+        if lane_ in (CONFIRM, PAGE):
+            self._sent[lane_ - CONFIRM] += 1
+        self._since_group = 0 if lane_ == GROUP else self._since_group + 1
+
+
+def plan(heads: Iterable[Head], places: int) -> list[Head]:
+    """The order in which ``places`` sends would go, one per chat, for these chats' most
+    urgent messages (the worker makes the same choices one send at a time)."""
+    lanes = Lanes()
+    for waiting in heads:
+        lanes.push(waiting)
+    out: list[Head] = []
+    while len(out) < places:
+        head = lanes.pop()
+        if head is None:
+            break
+        lanes.sent(head.lane)
+        out.append(head)
+    return out

@@ -1,0 +1,168 @@
+"""Issue 16, point 2: the order of sends under Telegram's overall limit, decided in one
+place (bot/delivery/order.py) and tested here on a synthetic backlog, without the network."""
+
+from __future__ import annotations
+
+from bot.delivery.order import (
+    CONFIRM,
+    CONFIRM_SHARE,
+    EDIT,
+    GROUP,
+    GROUP_EVERY,
+    PAGE,
+    REST,
+    WAVE,
+    Head,
+    lane,
+    plan,
+)
+from bot.delivery.outbox import Queue
+from bot.domain.messages import (
+    DELETE,
+    ERASE,
+    PRIORITY_ALERT,
+    PRIORITY_CASE,
+    PRIORITY_GROUP,
+    PRIORITY_LOW,
+    PRIORITY_REPLY,
+)
+from storage import Due
+
+
+def test_every_kind_of_message_has_its_lane() -> None:
+    assert lane("reply", PRIORITY_ALERT, None) == CONFIRM  # "Alert #N received"
+    assert lane(ERASE, PRIORITY_ALERT, None) == CONFIRM  # a typed PIN erased
+    assert lane("alert", PRIORITY_ALERT, None) == PAGE  # a first page
+    assert lane("alert", PRIORITY_REPLY, None) == WAVE  # an escalation wave
+    assert lane("reply", PRIORITY_REPLY, None) == WAVE
+    assert lane("group", PRIORITY_GROUP, None) == GROUP
+    assert lane("edit", PRIORITY_CASE, 7) == EDIT  # a card's new state
+    assert lane("pin", PRIORITY_CASE, None) == REST
+    assert lane(DELETE, PRIORITY_CASE, 7) == REST
+    assert lane("reply", PRIORITY_LOW, None) == REST
+
+
+def backlog() -> list[Head]:
+    """A mass detention seen from the worker: every kind waiting at once, the lesser kinds
+    older (they would go first by age alone)."""
+    heads: list[Head] = []
+    row = iter(range(1, 10_000))
+    for chat in range(-5, 0):  # 5 groups
+        heads.append(Head(GROUP, next(row), chat))
+    for chat in range(100, 130):  # 30 chats with an edit or a pin waiting
+        heads.append(Head(EDIT if chat % 2 else REST, next(row), chat))
+    for chat in range(200, 210):  # 10 escalation waves
+        heads.append(Head(WAVE, next(row), chat))
+    for chat in range(300, 350):  # 50 lawyers with their first pages
+        heads.append(Head(PAGE, next(row), chat))
+    for chat in range(1000, 1200):  # 200 reporters to tell "received", newest of all
+        heads.append(Head(CONFIRM, next(row), chat))
+    return heads
+
+
+def test_confirmations_and_first_pages_share_the_first_places_fairly() -> None:
+    order = plan(backlog(), 29)  # one second of Telegram's overall limit
+    lanes = [h.lane for h in order]
+    # the groups' own share: one place in GROUP_EVERY while they wait
+    assert [i for i, x in enumerate(lanes) if x == GROUP] == [
+        i for i in range(29) if i % GROUP_EVERY == GROUP_EVERY - 1]
+    lanes = [x for x in lanes if x != GROUP]
+    assert set(lanes) == {CONFIRM, PAGE}
+    # neither starves: CONFIRM_SHARE confirmations for each page, from the first second
+    assert lanes.count(CONFIRM) in range(CONFIRM_SHARE * lanes.count(PAGE) - 1,
+                                         CONFIRM_SHARE * lanes.count(PAGE) + 2)
+    assert lanes[:3] == [CONFIRM, PAGE, CONFIRM]
+    # within a lane, oldest first
+    pages = [h.row_id for h in order if h.lane == PAGE]
+    assert pages == sorted(pages)
+
+
+def test_then_waves_then_groups_then_edits_then_the_rest() -> None:
+    heads = backlog()
+    order = plan(heads, len(heads))
+    assert len(order) == len(heads) and len({h.chat for h in order}) == len(heads)
+    lanes = [h.lane for h in order if h.lane != GROUP or h.row_id > 5]
+    assert GROUP not in lanes  # the 5 groups all went within their share, early
+    urgent = [i for i, x in enumerate(lanes) if x in (CONFIRM, PAGE)]
+    assert urgent == list(range(len(urgent)))  # every confirmation and page first
+    rest = [x for x in lanes if x not in (CONFIRM, PAGE)]
+    assert rest == sorted(rest) and rest[0] == WAVE and rest[-1] == REST
+    # the pages ran out before the confirmations: then the confirmations alone
+    assert lanes[len(urgent) - 1] == CONFIRM
+
+
+def test_without_the_groups_share_they_would_wait_for_every_alert() -> None:
+    groups = [Head(GROUP, i, -1 - i) for i in range(3)]
+    alerts = [Head(CONFIRM, 100 + i, 1000 + i) for i in range(40)]
+    order = [h.lane for h in plan([*groups, *alerts], 43)]
+    assert order.index(GROUP) == GROUP_EVERY - 1 and order[-1] == CONFIRM
+
+
+def test_a_lone_lane_takes_every_place_and_banks_no_credit() -> None:
+    pages = [Head(PAGE, i, 300 + i) for i in range(10)]
+    assert [h.lane for h in plan(pages, 5)] == [PAGE] * 5
+    confirmations = [Head(CONFIRM, 100 + i, 1000 + i) for i in range(10)]
+    mixed = plan([*pages, *confirmations], 6)
+    assert [h.lane for h in mixed] == [CONFIRM, PAGE, CONFIRM, CONFIRM, PAGE, CONFIRM]
+
+
+def test_a_newer_alerts_card_goes_before_an_older_alerts_extras_in_one_chat() -> None:
+    q = Queue()
+    q.add(Due(1, 42, "pin", PRIORITY_CASE, None, 0, 10), now=0.0)  # alert 1's pin
+    q.add(Due(2, 42, "edit", PRIORITY_CASE, 5, 0, 10), now=0.0)  # alert 1's card edited
+    q.add(Due(3, 42, "alert", PRIORITY_ALERT, None, 0, 10), now=0.0)  # alert 2's card
+    assert [r.id for r in q.chat_rows(42, 3)] == [3, 2, 1]
+    head = q.pop(0.0)
+    assert head is not None and (head.lane, head.row_id, head.chat) == (PAGE, 3, 42)
+
+
+def test_the_worker_queue_serves_chats_in_the_planned_order() -> None:
+    """The worker's queue and ``plan`` make the same choices for the same backlog."""
+    q = Queue()
+    heads = backlog()
+    kinds = {CONFIRM: ("reply", PRIORITY_ALERT, None), PAGE: ("alert", PRIORITY_ALERT, None),
+             WAVE: ("alert", PRIORITY_REPLY, None), GROUP: ("group", PRIORITY_GROUP, None),
+             EDIT: ("edit", PRIORITY_CASE, 1), REST: ("pin", PRIORITY_CASE, None)}
+    for h in heads:
+        kind, priority, target = kinds[h.lane]
+        q.add(Due(h.row_id, h.chat, kind, priority, target, 0, 10), now=0.0)
+    served = []
+    while (head := q.pop(0.0)) is not None:
+        q.lanes.sent(head.lane)
+        served.append(head)
+    assert served == plan(heads, len(heads))
+
+
+def test_an_alert_new_to_every_lawyer_goes_first_to_one_of_them() -> None:
+    """The lawyers of a region are staggered: a page carrying an alert nobody has seen goes
+    before pages of alerts someone already has, and carries that alert first."""
+    q = Queue()
+    card = 0
+
+    def page(alert: int) -> None:
+        nonlocal card
+        for chat in (301, 302, 303):
+            card += 1
+            q.add(Due(card, chat, "alert", PRIORITY_ALERT, None, 0, 10, alert_id=alert), 0.0)
+
+    page(1)
+    page(2)
+    head = q.pop(0.0)
+    assert head is not None and head.fresh and (head.row_id, head.chat) == (1, 301)
+    assert [r.alert_id for r in q.fresh_rows(301)] == [1, 2]
+    q.take(301, [1, 4])  # one bundle with both
+    q.paged_now([1, 4])
+    assert q.fresh_rows(302) == [] and not q.unpaged
+    page(3)  # rows 7 to 9
+    first = q.pop(0.0)  # 301 may be still paced: the worker skips it and asks again
+    second = q.pop(0.0)
+    while second is not None and second.chat == first.chat:  # as the worker: once a pass
+        second = q.pop(0.0)
+    assert first is not None and second is not None
+    assert (first.fresh, first.row_id, first.chat) == (True, 3, 301)
+    assert (second.fresh, second.row_id, second.chat) == (True, 3, 302)
+    assert [r.id for r in q.fresh_rows(302)] == [8]  # alert 3 first, before 302's row 2
+    q.take(302, [8])
+    q.paged_now([8])
+    rest = q.pop(0.0)  # then the lawyer waiting longest: 302's alert 1
+    assert rest is not None and not rest.fresh and (rest.row_id, rest.chat) == (2, 302)
