@@ -137,6 +137,9 @@ class _Instant:
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None:
         return None
 
+    async def pin(self, chat_id: int, message_id: int) -> None:
+        pass
+
     async def delete(self, chat_id: int, message_id: int, caption: str | None = None) -> None:
         return None
 
