@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.delivery.updates import media_of
-from bot.i18n import t
+from bot.i18n import N_, t
 from handlers.common import NEW_MESSAGES, Context, domain, is_private, say, sender
 
 
@@ -70,8 +70,8 @@ async def language(update: Update, context: Context) -> None:
     user_id, lang = sender(update)
     choice = (context.args or [""])[0].lower()
     ok = await domain(context).reporting.set_language(user_id, choice)
-    await say(context, user_id, t(choice if ok else lang, "Language saved." if ok else
-                                  "Use /language en, /language kk or /language ru."))
+    await say(context, user_id, t(choice if ok else lang, N_("Language saved.") if ok else
+                                  N_("Use /language en, /language kk or /language ru.")))
 
 
 async def pin(update: Update, context: Context) -> None:

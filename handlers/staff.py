@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.ext import ChatMemberHandler, CommandHandler
 
 from bot.domain.notify import LOCAL_TZ
-from bot.i18n import t
+from bot.i18n import N_, t
 from handlers.common import NEW_MESSAGES, Context, domain, int_arg, is_private, say, sender
 
 if TYPE_CHECKING:
@@ -107,12 +107,12 @@ async def _numbered(update: Update, context: Context, usage: str,
 
 
 async def revoke(update: Update, context: Context) -> None:
-    await _numbered(update, context, "Use /revoke <user id> (see /people).",
+    await _numbered(update, context, N_("Use /revoke <user id> (see /people)."),
                     lambda q, uid, n: q.team.revoke(uid, n))
 
 
 async def erase(update: Update, context: Context) -> None:
-    await _numbered(update, context, "Use /erase <user id> (see /people).",
+    await _numbered(update, context, N_("Use /erase <user id> (see /people)."),
                     lambda q, uid, n: q.erasure.erase(uid, n))
 
 
@@ -127,7 +127,7 @@ async def open_alerts(update: Update, context: Context) -> None:
 
 
 async def case(update: Update, context: Context) -> None:
-    await _numbered(update, context, "Use /case N.",
+    await _numbered(update, context, N_("Use /case N."),
                     lambda q, uid, n: q.coordination.case(uid, n))
 
 
@@ -156,7 +156,7 @@ async def audit(update: Update, context: Context) -> None:
 
 
 async def assign(update: Update, context: Context) -> None:
-    await _numbered(update, context, "Use /assign N.",
+    await _numbered(update, context, N_("Use /assign N."),
                     lambda q, uid, n: q.casework.assign_choices(uid, n))
 
 

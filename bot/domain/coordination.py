@@ -9,7 +9,7 @@ import statistics
 from bot.domain.notify import ago, quote_lines, quoted, stale_mark, state_words, utc_stamp
 from bot.domain.regions import region_name
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import lang_of, t, tn
 from storage import Alert, Tx
 
 STATE_ORDER = {"open": 0, "acknowledged": 1, "claimed": 2}
@@ -24,8 +24,8 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank]
 
 
-def minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value / 60:.1f} min"
+def minutes(lang: str, value: float | None) -> str:
+    return "—" if value is None else t(lang, "{m} min", m=f"{value / 60:.1f}")
 
 
 def position_lines(lang: str, alert: Alert, now: float) -> list[str]:
@@ -122,13 +122,15 @@ class Coordination:
             if a.outcome:
                 outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
         lines = [
-            t(lang, "Last {d:g} day(s): {n} alert(s) raised, {o} still open.", d=days,
-              n=len(alerts), o=sum(1 for a in alerts if a.is_open)),
+            tn(lang, "Last {n} day:", "Last {n} days:", round(days)) + " " + tn(
+                lang, "{n} alert raised, {o} still open.", "{n} alerts raised, {o} still open.",
+                len(alerts), o=sum(1 for a in alerts if a.is_open)),
             t(lang, "Time to acknowledge: median {m}, 90th percentile {p}",
-              m=minutes(statistics.median(ack) if ack else None), p=minutes(percentile(ack, 90))),
+              m=minutes(lang, statistics.median(ack) if ack else None),
+              p=minutes(lang, percentile(ack, 90))),
             t(lang, "Time to claim: median {m}, 90th percentile {p}",
-              m=minutes(statistics.median(claim) if claim else None),
-              p=minutes(percentile(claim, 90))),
+              m=minutes(lang, statistics.median(claim) if claim else None),
+              p=minutes(lang, percentile(claim, 90))),
         ]
         if outcomes:
             lines.append(t(lang, "Outcomes: {list}", list=", ".join(

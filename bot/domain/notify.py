@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from bot.domain.messages import (
     utf16_len,
 )
 from bot.domain.regions import region_name
-from bot.i18n import lang_of, t
+from bot.i18n import N_, lang_of, t
 from storage import Alert, OutboxRow, Person, Tx
 
 if TYPE_CHECKING:
@@ -33,12 +33,12 @@ if TYPE_CHECKING:
 # Kazakhstan keeps one time zone, UTC+5, since March 2024.
 LOCAL_TZ = timezone(timedelta(hours=5))
 
-LABEL_SOS = "📍 SOS: send my location"
-LABEL_SOS_NO_LOCATION = "🆘 Alert without location"
-LABEL_SAFE = "✅ I'm safe"
-LABEL_ON = "🟢 Go on call"
-LABEL_OFF = "⚪ Go off call"
-LABEL_RAISE_NOW = "🆘 Raise an alert now"
+LABEL_SOS = N_("📍 SOS: send my location")
+LABEL_SOS_NO_LOCATION = N_("🆘 Alert without location")
+LABEL_SAFE = N_("✅ I'm safe")
+LABEL_ON = N_("🟢 Go on call")
+LABEL_OFF = N_("⚪ Go off call")
+LABEL_RAISE_NOW = N_("🆘 Raise an alert now")
 RAISE_NOW_DATA = "sos"  # that button's callback data (the poller lets it skip the queue)
 
 
@@ -90,19 +90,26 @@ async def erase_theirs(tx: Tx, user_id: int, message_id: int | None, now: float)
 def nothing_open(person: Person) -> Outgoing:
     """The answer to "I'm safe" when nothing is open, or seems to be (after a duress
     cancel the two must read the same)."""
-    return Outgoing(t(person.language, discreet.pick(person, "You have no open alert.",
-                                                     "Nothing is open right now.")),
+    return Outgoing(t(person.language, discreet.pick(person, N_("You have no open alert."),
+                                                     N_("Nothing is open right now."))),
                     keyboard=keyboard(person.language, person, alert_open=False))
 
 
-async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
-               priority: int = PRIORITY_CASE, neutral: str | None = None,
-               **values: object) -> None:
+# What ``tell`` says: an English template (marked N_) translated with its values, or, for a
+# text that counts something, a function from the recipient's language to the text (a
+# ``lambda lang: tn(lang, ...)``): the recipient's language is known only here.
+Wording = str | Callable[[str], str]
+
+
+async def tell(tx: Tx, person_id: int, template: Wording, now: float,
+               alert_id: int | None = None, priority: int = PRIORITY_CASE,
+               neutral: Wording | None = None, **values: object) -> None:
     """Queue ``template`` for a person, translated into their language; a discreet
     reporter gets ``neutral`` instead (given for every text that names a lawyer or a case)."""
     person = await tx.person(person_id)
     chosen = discreet.pick(person, template, neutral) if neutral is not None else template
-    out = Outgoing(t(lang_of(person), chosen, **values))
+    lang = lang_of(person)
+    out = Outgoing(chosen(lang) if callable(chosen) else t(lang, chosen, **values))
     await send(tx, person_id, out, now, kind="case", priority=priority, alert_id=alert_id)
 
 
@@ -233,8 +240,8 @@ def reporter_name(lang: str, reporter: Person | None) -> str:
 def state_words(lang: str, alert: Alert, person: Person | None = None) -> str:
     """The alert's state in words; for a discreet reporter (``person``) in plain ones."""
     if discreet.is_discreet(person):
-        return t(lang, {"open": "waiting for someone", "closed": "done"}.get(
-            alert.state, "someone is on it"))
+        return t(lang, {"open": N_("waiting for someone"), "closed": "done"}.get(
+            alert.state, N_("someone is on it")))
     return {
         "open": t(lang, "waiting for a lawyer"),
         "acknowledged": t(lang, "a lawyer has seen it and is acting"),
@@ -269,9 +276,10 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         lines.append(missed_checkin_line(lang, alert, now))
     if alert.has_location:
         taken = alert.located_at or alert.created_at
-        acc = f", ±{alert.accuracy_m:.0f} m" if alert.accuracy_m else ""
-        lines.append(t(lang, "Location: shared{acc}, taken {ago}", acc=acc,
-                       ago=ago(lang, now - taken)) + stale_mark(lang, now - taken))
+        where = (t(lang, "Location: shared, ±{m} m, taken {ago}", m=f"{alert.accuracy_m:.0f}",
+                   ago=ago(lang, now - taken)) if alert.accuracy_m else
+                 t(lang, "Location: shared, taken {ago}", ago=ago(lang, now - taken)))
+        lines.append(where + stale_mark(lang, now - taken))
     else:
         lines.append(t(lang, "Location: not shared"))
     if known:
@@ -404,7 +412,7 @@ async def post_group_notices(tx: Tx, alert: Alert, now: float,
                            for chat_id in await tx.groups()], now, alert.id)
 
 
-GROUP_CLOSED = "Notice #{id}: closed."  # a group notice's last words: no place, no details
+GROUP_CLOSED = N_("Notice #{id}: closed.")  # a group notice's last words: no place, no details
 
 
 async def close_group_notices(tx: Tx, rows: Iterable[OutboxRow], now: float) -> None:
@@ -472,12 +480,13 @@ async def known_facts(tx: Tx, alert_id: int, lang: str = "en") -> list[str]:
 
 CAPTION_UNITS = 1024  # Telegram's caption limit, in UTF-16 code units
 UNCAPTIONED = ("video_note",)  # kinds Telegram gives no caption
-MEDIA_WORDS = {"photo": "photo", "voice": "voice message", "video": "video",
-               "video_note": "video message", "audio": "audio", "document": "file"}
+MEDIA_WORDS = {"photo": N_("photo"), "voice": N_("voice message"), "video": N_("video"),
+               "video_note": N_("video message"), "audio": N_("audio"),
+               "document": N_("file")}
 
 
 def media_word(lang: str, kind: str) -> str:
-    return t(lang, MEDIA_WORDS.get(kind, "media"))
+    return t(lang, MEDIA_WORDS.get(kind, N_("media")))
 
 
 async def share_media(tx: Tx, alert: Alert, now: float, reporter: Person | None = None) -> None:

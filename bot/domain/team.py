@@ -18,14 +18,16 @@ from bot.domain.messages import (
 from bot.domain.regions import BY_KEY, REGIONS
 from bot.domain.reporting import MAX_NAME, clean_name
 from bot.domain.services import Services
-from bot.i18n import LANGUAGES, lang_of, t
+from bot.i18n import LANGUAGES, N_, lang_of, t, tn
 from storage import Person, Tx
 
 INVITE_ROLES = ("lawyer", "coordinator")
+ROLE_WORDS = {"reporter": N_("reporter"), "lawyer": N_("lawyer"),
+              "coordinator": N_("coordinator")}
 LANGUAGE_NAMES = {"en": "English", "kk": "Қазақша", "ru": "Русский"}
 MIN_ON_CALL = 60.0  # "/oncall 0.0000001h" must not mean "on call for ever"
 MAX_ON_CALL = 7 * 86400.0
-NO_LONGER_AVAILABLE = "This message is no longer available."
+NO_LONGER_AVAILABLE = N_("This message is no longer available.")
 
 
 def hash_code(code: str) -> str:
@@ -79,8 +81,14 @@ class Team:
             await tx.add_invite(hash_code(code), role, user_id, now, now + ttl)
             await tx.add_audit(now, "invited", user_id, None, role, invite=hash_code(code)[:8])
             link = f"https://t.me/{self.svc.bot_username}?start={code}"
-            return t(lang, "Invite for a {role}, single use, valid {h} h:\n{link}",
-                     role=t(lang, role), h=round(ttl / 3600), link=link)
+            hours = round(ttl / 3600)
+            if role == "lawyer":
+                return tn(lang, "Invite for a lawyer, single use, valid {n} hour:\n{link}",
+                          "Invite for a lawyer, single use, valid {n} hours:\n{link}", hours,
+                          link=link)
+            return tn(lang, "Invite for a coordinator, single use, valid {n} hour:\n{link}",
+                      "Invite for a coordinator, single use, valid {n} hours:\n{link}", hours,
+                      link=link)
 
     async def redeem(self, user_id: int, code: str, language: str) -> None:
         """/start <code>: a valid code grants its role and starts that role's registration."""
@@ -123,17 +131,19 @@ class Team:
         and a person with an open alert stays where their texts reach their lawyer."""
         lang = person.language
         if person.registered and person.role in INVITE_ROLES:
-            return t(lang, "You are already registered as a {role}; this invite changes "
-                           "nothing. To change a role, a coordinator revokes it first.",
-                     role=t(lang, person.role))
+            if person.role == "lawyer":
+                return t(lang, "You are already registered as a lawyer; this invite changes "
+                               "nothing. To change a role, a coordinator revokes it first.")
+            return t(lang, "You are already registered as a coordinator; this invite changes "
+                           "nothing. To change a role, a coordinator revokes it first.")
         alert = notify.hidden(await tx.open_alert_of(person.user_id))
         if alert is not None:
             return t(lang, discreet.pick(
-                person, "Your alert #{id} is open; this invite can wait. Everything you "
+                person, N_("Your alert #{id} is open; this invite can wait. Everything you "
                         "send here still goes to your lawyer. Open the link again after the "
-                        "alert is closed.",
-                "Your request is still open; this link can wait. Open it again when it is "
-                "over."), id=alert.id)
+                        "alert is closed."),
+                N_("Your request is still open; this link can wait. Open it again when it is "
+                "over.")), id=alert.id)
         return None
 
     # --- staff registration steps ---------------------------------------------------------
@@ -282,7 +292,7 @@ class Team:
                 # A reporter's Telegram id would identify them on a seized staff phone;
                 # staff ids stay (/revoke takes one).
                 who = p.name if p.role == "reporter" else f"{p.user_id} · {p.name}"
-                lines.append(f"{who} · {t(lang, p.role)}{extra}")
+                lines.append(f"{who} · {t(lang, ROLE_WORDS.get(p.role, p.role))}{extra}")
             return "\n".join(lines)
 
     async def audit(self, user_id: int, days: float) -> str:
@@ -300,18 +310,20 @@ class Team:
                         p = await tx.person(pid)
                         names[pid] = f"{p.name if p else '—'} ({pid})"
         if not entries:
-            return t(lang, "Nothing in the audit trail for the last {d:g} day(s).", d=days)
+            return tn(lang, "Nothing in the audit trail for the last {n} day.",
+                      "Nothing in the audit trail for the last {n} days.", round(days))
         words = {"invited": t(lang, "invite created"), "joined": t(lang, "joined"),
                  "revoked": t(lang, "role revoked"), "left": t(lang, "left the team"),
                  "erased": t(lang, "a person's data erased")}
-        lines = [t(lang, "Audit trail, last {d:g} day(s):", d=days)]
+        lines = [tn(lang, "Audit trail, last {n} day:", "Audit trail, last {n} days:",
+                    round(days))]
         for e in entries:
             who = names.get(e.actor_id or 0, "—")
             whom = f" → {names[e.subject_id]}" if e.subject_id not in (None, e.actor_id) \
                 else ""
             code = f" · {e.detail['invite']}" if "invite" in e.detail else ""
             lines.append(f"{notify.utc_stamp(e.at)} · {words.get(e.kind, e.kind)} · "
-                         f"{t(lang, e.role or '—')} · {who}{whom}{code}")
+                         f"{t(lang, ROLE_WORDS.get(e.role or '—', '—'))} · {who}{whom}{code}")
         while len(lines) > 2 and sum(len(x) + 1 for x in lines) > 3900:
             lines.pop(1)  # one message: the newest lines matter most
         return "\n".join(lines)
@@ -401,8 +413,8 @@ class Team:
             await tx.add_event(alert.id, now, "released", by, lawyer=person_id)
             await tx.set_timer("escalate", alert.id, now)
             await notify.refresh_alert_messages(tx, alert.id, now)  # "Taken by" no more
-            await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
-                              "another lawyer. We are alerting them now.", now, alert.id,
+            await notify.tell(tx, alert.reporter_id, N_("Your alert #{id} is being passed to "
+                              "another lawyer. We are alerting them now."), now, alert.id,
                               priority=PRIORITY_ALERT, id=alert.id, neutral=discreet.PASSED_ON)
             released.append(alert.id)
         return released
@@ -463,9 +475,11 @@ async def tell_unreached(tx: Tx, now: float) -> None:
         return
     numbers = ", ".join(f"#{a.id}" for a in alerts)
     for coordinator in await tx.people("coordinator"):
-        await notify.tell(
-            tx, coordinator.user_id, "{n} alert(s) reached nobody, because no lawyer or "
-            "coordinator was registered when they were raised: {list}. /case N shows each; "
-            "/invite lawyer brings lawyers in.", now, n=len(alerts), list=numbers)
+        await notify.tell(tx, coordinator.user_id, lambda lang: tn(
+            lang, "{n} alert reached nobody, because no lawyer or coordinator was registered "
+            "when it was raised: {list}. /case N shows it; /invite lawyer brings lawyers in.",
+            "{n} alerts reached nobody, because no lawyer or coordinator was registered when "
+            "they were raised: {list}. /case N shows each; /invite lawyer brings lawyers in.",
+            len(alerts), list=numbers), now)
     for alert in alerts:
         await tx.add_event(alert.id, now, "unreached_told", None)
