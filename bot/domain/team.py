@@ -18,13 +18,12 @@ from bot.domain.messages import (
 from bot.domain.regions import BY_KEY, REGIONS
 from bot.domain.reporting import MAX_NAME, clean_name
 from bot.domain.services import Services
-from bot.i18n import LANGUAGES, N_, lang_of, t, tn
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, lang_of, t, tn
 from storage import Person, Tx
 
 INVITE_ROLES = ("lawyer", "coordinator")
 ROLE_WORDS = {"reporter": N_("reporter"), "lawyer": N_("lawyer"),
               "coordinator": N_("coordinator")}
-LANGUAGE_NAMES = {"en": "English", "kk": "Қазақша", "ru": "Русский"}
 MIN_ON_CALL = 60.0  # "/oncall 0.0000001h" must not mean "on call for ever"
 MAX_ON_CALL = 7 * 86400.0
 NO_LONGER_AVAILABLE = N_("This message is no longer available.")
