@@ -48,6 +48,9 @@ class _Stuck:
     async def delete(self, chat_id: int, message_id: int, caption: str | None = None) -> None:
         await self.release.wait()
 
+    async def set_menu(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
+        await self.release.wait()
+
 
 @dataclass
 class PassCost:

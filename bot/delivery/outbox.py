@@ -33,6 +33,7 @@ from typing import Protocol
 
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
+from bot.domain.menus import MENU
 from bot.domain.messages import (
     DELETE,
     EDITED_IN_PLACE,
@@ -67,6 +68,7 @@ class Transport(Protocol):
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None: ...
     async def delete(self, chat_id: int, message_id: int,
                      caption: str | None = None) -> None: ...
+    async def set_menu(self, chat_id: int, commands: list[tuple[str, str]]) -> None: ...
 
 
 Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
@@ -511,6 +513,10 @@ class OutboxWorker:
         first = batch[0]
         if first.kind == ERASE:  # a person's own message (a typed PIN): gone if still there
             await self.transport.delete(chat_id, int(json.loads(first.payload)["message_id"]))
+            return None
+        if first.kind == MENU:  # a person's command menu, in their language and for their role
+            commands = json.loads(first.payload)["commands"]
+            await self.transport.set_menu(chat_id, [(str(n), str(d)) for n, d in commands])
             return None
         if first.target_id is None:
             parts = [Outgoing.from_json(r.payload) for r in batch]

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from telegram import (
     Bot,
+    BotCommand,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -189,6 +191,20 @@ class TelegramTransport:
                     chat_id, message_id, location=Location(longitude=lon, latitude=lat))
             else:
                 await self.bot.stop_message_live_location(chat_id, message_id)
+        except TelegramError as exc:
+            raise _classify(exc) from None
+        except Exception as exc:
+            raise _local(exc) from None
+
+    async def set_menu(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
+        """A person's own command menu (BotCommandScopeChat); none: back to the default."""
+        scope = BotCommandScopeChat(chat_id)
+        try:
+            if commands:
+                await self.bot.set_my_commands(
+                    [BotCommand(name, text) for name, text in commands], scope=scope)
+            else:
+                await self.bot.delete_my_commands(scope=scope)
         except TelegramError as exc:
             raise _classify(exc) from None
         except Exception as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.domain import discreet
 from bot.domain.casework import CaseWork
-from bot.domain.notify import LABEL_OFF, LABEL_ON, sos_labels
+from bot.domain.notify import LABEL_OFF, LABEL_ON, is_label, sos_labels
 from bot.domain.pins import Pins
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
@@ -91,9 +91,9 @@ class PrivateText:
             if await self.team.on_text(person, text):
                 return None
             if person.role in ("lawyer", "coordinator") and person.registered:
-                label = text.strip()
-                if label in (t(person.language, LABEL_ON), t(person.language, LABEL_OFF)):
-                    await self.team.set_on_call(user_id, label == t(person.language, LABEL_ON))
+                if is_label(person.language, text, LABEL_ON, LABEL_OFF):
+                    await self.team.set_on_call(user_id, is_label(person.language, text,
+                                                                  LABEL_ON))
                     return None
                 alert_ids = {r.alert_id for r in rows if r.alert_id is not None}
                 if len(alert_ids) == 1:

@@ -13,6 +13,7 @@ from bot.domain.coordination import Coordination
 from bot.domain.dispatch import PrivateText
 from bot.domain.erasure import ERASE, FORGET, RETENTION, Erasure
 from bot.domain.flood import SUMMARY, Flood
+from bot.domain.languages import Languages
 from bot.domain.live import LIVE_CHECK
 from bot.domain.pins import Pins
 from bot.domain.reporting import UNDO, Reporting
@@ -35,6 +36,7 @@ class Domain:
     pins: Pins
     checkins: CheckIns
     erasure: Erasure
+    languages: Languages
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -46,7 +48,7 @@ class Domain:
         reporting = Reporting(svc, cancelling.reporter_safe, flood)
         return cls(svc, reporting, casework, team, Coordination(svc),
                    PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins,
-                   CheckIns(svc, reporting), Erasure(svc))
+                   CheckIns(svc, reporting), Erasure(svc), Languages(svc))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.domain import discreet
 from bot.domain.messages import (
@@ -24,14 +25,25 @@ from bot.domain.messages import (
     utf16_len,
 )
 from bot.domain.regions import region_name
-from bot.i18n import N_, lang_of, t
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, lang_of, t
 from storage import Alert, OutboxRow, Person, Tx
 
 if TYPE_CHECKING:
     from bot.domain.services import Services
 
-# Kazakhstan keeps one time zone, UTC+5, since March 2024.
-LOCAL_TZ = timezone(timedelta(hours=5))
+# The time zone of every clock time shown or typed (QORGAU_TIMEZONE; Kazakhstan keeps one,
+# UTC+5 since March 2024); set from the settings by ``set_zone`` when the services start.
+_ZONE: tzinfo = ZoneInfo("Asia/Almaty")
+
+
+def set_zone(name: str) -> None:
+    global _ZONE
+    _ZONE = ZoneInfo(name)
+
+
+def local_time(ts: float) -> datetime:
+    """A moment as a clock in the bot's time zone shows it."""
+    return datetime.fromtimestamp(ts, tz=_ZONE)
 
 LABEL_SOS = N_("📍 SOS: send my location")
 LABEL_SOS_NO_LOCATION = N_("🆘 Alert without location")
@@ -133,7 +145,7 @@ async def edit(tx: Tx, target_id: int, out: Outgoing, now: float) -> None:
 
 
 def clock_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%H:%M")
+    return local_time(ts).strftime("%H:%M")
 
 
 def duration(lang: str, seconds: float) -> str:
@@ -162,9 +174,9 @@ def sos_labels(lang: str, person: Person | None) -> tuple[str, str]:
 
 
 def is_label(lang: str, text: str, *labels: str) -> bool:
-    """Whether a typed text is one of these keyboard labels (either wording: a keyboard
-    sent before /discreet on or off keeps working)."""
-    return text.strip() in {t(lang, label) for label in labels}
+    """Whether a typed text is one of these keyboard labels (in either wording and any of
+    our languages: a keyboard sent before /discreet or /language keeps working)."""
+    return text.strip() in {t(each, label) for each in LANGUAGES for label in labels}
 
 
 def keyboard(lang: str, person: Person | None, alert_open: bool
@@ -359,9 +371,10 @@ def pin(lang: str, alert: Alert, now: float) -> Outgoing | None:
     )
 
 
-def group_notice(alert: Alert, reporter: Person | None) -> Outgoing:
-    """What a press-freedom group sees; the exact spot only with the reporter's consent."""
-    lang = "en"
+def group_notice(alert: Alert, reporter: Person | None, lang: str = DEFAULT_LANGUAGE
+                 ) -> Outgoing:
+    """What a press-freedom group sees, in its language; the exact spot only with the
+    reporter's consent."""
     lines = [
         t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
           region=t(lang, region_name(alert.region))),
@@ -407,21 +420,29 @@ async def page(tx: Tx, alert: Alert, recipients: Iterable[Person], now: float, w
 
 async def post_group_notices(tx: Tx, alert: Alert, now: float,
                              reporter: Person | None = None) -> None:
-    notice = group_notice(alert, reporter or await tx.person(alert.reporter_id)).to_json()
-    await tx.enqueue_many([(chat_id, "group", PRIORITY_GROUP, notice)
-                           for chat_id in await tx.groups()], now, alert.id)
+    reporter = reporter or await tx.person(alert.reporter_id)
+    notices: dict[str, str] = {}
+    messages = []
+    for chat_id, lang in (await tx.group_languages()).items():
+        if lang not in notices:
+            notices[lang] = group_notice(alert, reporter, lang).to_json()
+        messages.append((chat_id, "group", PRIORITY_GROUP, notices[lang]))
+    await tx.enqueue_many(messages, now, alert.id)
 
 
 GROUP_CLOSED = N_("Notice #{id}: closed.")  # a group notice's last words: no place, no details
 
 
-async def close_group_notices(tx: Tx, rows: Iterable[OutboxRow], now: float) -> None:
+async def close_group_notices(tx: Tx, rows: Iterable[OutboxRow], now: float,
+                              language: str | None = None) -> None:
     """Edit group notices (taken with ``tx.retire_rows``, so nothing edits them again) to
-    a closing line without the location: after their case closed, or the group was
-    disconnected."""
+    a closing line without the location, in the group's language (``language`` for a
+    group just disconnected): after their case closed, or the group was disconnected."""
+    languages = await tx.group_languages()
     for row in rows:
         if row.alert_id is not None:
-            await edit(tx, row.id, Outgoing(t("en", GROUP_CLOSED, id=row.alert_id)), now)
+            lang = language or languages.get(row.chat_id, DEFAULT_LANGUAGE)
+            await edit(tx, row.id, Outgoing(t(lang, GROUP_CLOSED, id=row.alert_id)), now)
 
 
 async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
@@ -430,9 +451,10 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
     if alert is None:
         return
     reporter = await tx.person(alert.reporter_id)
-    notice = group_notice(alert, reporter)
+    languages = await tx.group_languages()
     for row in await tx.sent_rows(alert_id, kind="group"):
-        await edit(tx, row.id, notice, now)
+        lang = languages.get(row.chat_id, DEFAULT_LANGUAGE)
+        await edit(tx, row.id, group_notice(alert, reporter, lang), now)
     # Once a lawyer holds the case, what the reporter sends is for that lawyer only.
     known = [] if alert.claimed_by is not None else await known_facts(tx, alert_id)
     newest = {row.chat_id: row for row in await tx.sent_rows(alert_id, kind="alert")}

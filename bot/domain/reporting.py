@@ -12,14 +12,15 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from bot.domain import discreet, notify
+from bot.domain import discreet, menus, notify
+from bot.domain.languages import language_buttons
 from bot.domain.live import LIVE_CHECK, Live, Where, until
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.notify import hidden
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
 from bot.domain.routing import Route, first_wave
 from bot.domain.services import Services
-from bot.i18n import LANGUAGES, N_, lang_of, t, tn
+from bot.i18n import N_, lang_of, t, tn
 from storage import Alert, Person, Tx
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ class Reporting:
                 await tx.update_person(user_id, self.svc.now(), step="c_name")
                 await self._reply(tx, person, Outgoing(t(
                     person.language, "Welcome, coordinator. What name should others see? "
-                    "Send it as a message.")))
+                    "Send it as a message."), buttons=language_buttons()))
+                await menus.refresh(tx, person, self.svc.now())
             elif person.role == "lawyer":  # mid-way through the lawyer's registration
                 await self._reply(tx, person, Outgoing(t(
                     person.language, "Please finish registering: answer the last question.")))
@@ -157,15 +159,6 @@ class Reporting:
                     "help goes on."),
             buttons=((Button(t(lang, "Set a PIN"), "pin:set"), Button(t(lang, "Skip"), "pin:skip")),
                      )), self.svc.now(), priority=PRIORITY_REPLY)
-
-    async def set_language(self, user_id: int, language: str) -> bool:
-        if language not in LANGUAGES:
-            return False
-        async with self.svc.step() as tx:
-            if await tx.person(user_id) is None:
-                return False
-            await tx.update_person(user_id, self.svc.now(), language=language)
-        return True
 
     async def set_discreet(self, user_id: int, choice: str, message_id: int | None = None
                            ) -> str | None:
@@ -242,7 +235,7 @@ class Reporting:
                 return await self._reply(tx, person, Outgoing(t(
                     lang, "Your app did not send a location. Tap \"{nosos}\" instead.",
                     nosos=notify.sos_labels(lang, person)[1])))
-            if text.strip() == t(lang, notify.LABEL_SAFE):
+            if notify.is_label(lang, text, notify.LABEL_SAFE):
                 return await self._safe(tx, person)
             if person.step == "name":
                 return await self._set_name(tx, person, text)
@@ -621,5 +614,5 @@ def consent_message(lang: str) -> Outgoing:
                 "Who sees it: the lawyers we alert, our coordinators and, only if you agree, "
                 "press-freedom groups see your exact location.\n"
                 "We never write your location or messages to logs."),
-        buttons=((Button(t(lang, "I agree"), "agree"),),),
+        buttons=((Button(t(lang, "I agree"), "agree"),), *language_buttons()),
     )

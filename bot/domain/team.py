@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from bot.domain import discreet, notify
+from bot.domain import discreet, menus, notify
+from bot.domain.languages import GROUP_DATA, language_buttons
 from bot.domain.messages import (
     DELETE,
     PRIORITY_ALERT,
@@ -18,7 +19,7 @@ from bot.domain.messages import (
 from bot.domain.regions import BY_KEY, REGIONS
 from bot.domain.reporting import MAX_NAME, clean_name
 from bot.domain.services import Services
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, lang_of, t, tn
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, N_, lang_of, t, tn
 from storage import Person, Tx
 
 INVITE_ROLES = ("lawyer", "coordinator")
@@ -114,14 +115,18 @@ class Team:
                 await tx.update_person(user_id, now, role="lawyer", step="l_name", discreet=0)
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "Welcome. You are invited as a lawyer. What name should reporters "
-                    "and coordinators see? Send it as a message.")))
+                    "and coordinators see? Send it as a message."),
+                    buttons=language_buttons()))
             else:
                 step = person.step if person.registered else "c_name"
                 await tx.update_person(user_id, now, role="coordinator", step=step, discreet=0)
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "Welcome. You are now a coordinator. What name should others see? "
-                    "Send it as a message.") if step == "c_name" else t(
-                    lang, "You are now a coordinator.")))
+                    "Send it as a message."), buttons=language_buttons()) if step == "c_name"
+                    else Outgoing(t(lang, "You are now a coordinator.")))
+            fresh = await tx.person(user_id)
+            assert fresh is not None
+            await menus.refresh(tx, fresh, now)  # the command menu of the new role
 
     @staticmethod
     async def _redeem_refusal(tx: Tx, person: Person) -> str | None:
@@ -394,6 +399,9 @@ class Team:
         await tx.clear_timer("oncall_until", target.user_id)
         await tx.expire_invites_of(target.user_id, now)
         await tx.add_audit(now, kind, by, target.user_id, target.role)
+        fresh = await tx.person(target.user_id)
+        assert fresh is not None
+        await menus.refresh(tx, fresh, now)  # the reporters' menu: no staff commands left
         released = await self._release_cases(tx, target.user_id, by, now)
         await cut_off(tx, target.user_id, now)
         return released
@@ -420,20 +428,34 @@ class Team:
 
     # --- groups ---------------------------------------------------------------------------
 
-    async def connect_group(self, user_id: int, chat_id: int, connect: bool) -> str:
+    async def connect_group(self, user_id: int, chat_id: int, connect: bool,
+                            language: str | None = None) -> str | None:
+        """/connect [ru|kk|en] and /disconnect in a group, by a coordinator. Answered in the
+        group's language (Russian unless chosen), with the language buttons on connecting;
+        returns an answer to post, or None if one was queued."""
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
-            lang = lang_of(person)
+            current = await tx.group_language(chat_id)
+            lang = current or lang_of(person)
             if person is None or not person.is_coordinator:
                 return t(lang, "Only a Qorgau coordinator can connect or disconnect this group.")
+            if language is not None and language not in LANGUAGES:
+                return t(lang, "Use /connect ru, /connect kk or /connect en.")
+            now = self.svc.now()
             if connect:
-                done = await tx.connect_group(chat_id, user_id, self.svc.now())
-                return (t(lang, "This group now receives Qorgau alert notices.") if done
-                        else t(lang, "This group is already connected."))
+                chosen = language or current or DEFAULT_LANGUAGE
+                done = await tx.connect_group(chat_id, user_id, now)
+                await tx.set_group_language(chat_id, chosen)
+                await notify.send(tx, chat_id, Outgoing(
+                    t(chosen, "This group now receives Qorgau alert notices.") if done
+                    else t(chosen, "This group is already connected."),
+                    buttons=language_buttons(GROUP_DATA)), now, kind="reply",
+                    priority=PRIORITY_REPLY)
+                return None
             done = await tx.disconnect_group(chat_id)
             if done:  # its notices end with a line without the place, and stay so
                 await notify.close_group_notices(
-                    tx, await tx.retire_rows("group", chat_id=chat_id), self.svc.now())
+                    tx, await tx.retire_rows("group", chat_id=chat_id), now, language=lang)
             return (t(lang, "This group no longer receives alert notices.") if done
                     else t(lang, "This group was not connected."))
 
