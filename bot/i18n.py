@@ -16,6 +16,7 @@ import functools
 import gettext
 import io
 import logging
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,9 +73,15 @@ def translations(language: str) -> gettext.NullTranslations:
     return Translations(compiled, domain=DOMAIN)
 
 
+# The language the sender of the Telegram update being handled reports (set by the update
+# poller): what someone the bot does not know yet is answered in.
+SENDER_LANGUAGE: ContextVar[str] = ContextVar("sender_language", default=DEFAULT_LANGUAGE)
+
+
 def lang_of(person: Person | None) -> str:
-    """The language a person chose; the default one for someone the bot does not know."""
-    return person.language if person else DEFAULT_LANGUAGE
+    """The language a person chose; for someone the bot does not know, the one their app
+    reports (outside an update's handling, the default one)."""
+    return person.language if person else SENDER_LANGUAGE.get()
 
 
 def pick_language(code: str | None) -> str:

@@ -170,8 +170,8 @@ async def connect(update: Update, context: Context, on: bool = True) -> None:
         await say(context, user_id, t(lang, "Send /connect inside the group to connect it."))
         return
     language = context.args[0].lower() if on and context.args else None
-    await say(context, chat.id, await domain(context).team.connect_group(user_id, chat.id, on,
-                                                                          language))
+    await say(context, chat.id, await domain(context).team.connect_group(
+        user_id, chat.id, on, language, lang))
 
 
 async def disconnect(update: Update, context: Context) -> None:

@@ -429,14 +429,16 @@ class Team:
     # --- groups ---------------------------------------------------------------------------
 
     async def connect_group(self, user_id: int, chat_id: int, connect: bool,
-                            language: str | None = None) -> str | None:
+                            language: str | None = None, asker: str = DEFAULT_LANGUAGE
+                            ) -> str | None:
         """/connect [ru|kk|en] and /disconnect in a group, by a coordinator. Answered in the
-        group's language (Russian unless chosen), with the language buttons on connecting;
-        returns an answer to post, or None if one was queued."""
+        group's language (Russian unless chosen; before that, the sender's: ``asker`` for
+        someone unknown), with the language buttons on connecting; returns an answer to
+        post, or None if one was queued."""
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
             current = await tx.group_language(chat_id)
-            lang = current or lang_of(person)
+            lang = current or (person.language if person else asker)
             if person is None or not person.is_coordinator:
                 return t(lang, "Only a Qorgau coordinator can connect or disconnect this group.")
             if language is not None and language not in LANGUAGES:
