@@ -55,12 +55,17 @@ def catalog_path(language: str) -> Path:
 
 @functools.cache
 def translations(language: str) -> gettext.NullTranslations:
-    """The language's catalog, with its own plural rule (Russian: one / few / many). Only
-    complete entries are kept: an untranslated text, a fuzzy one or a plural with an empty
-    form is left out, so gettext falls back to the English source."""
+    """The language's catalog, read once; none (English) for a language we do not speak."""
     path = catalog_path(language)
     if language not in LANGUAGES or not path.is_file():
         return gettext.NullTranslations()
+    return load_catalog(path, language)
+
+
+def load_catalog(path: Path, language: str) -> gettext.NullTranslations:
+    """A .po file as gettext translations with the language's own plural rule (Russian:
+    one / few / many). Only complete entries are kept: an untranslated text, a fuzzy one or
+    a plural with an empty form is left out, so gettext falls back to the English source."""
     with path.open("rb") as f:
         catalog = read_po(f, locale=language, domain=DOMAIN)
     for message in list(catalog):
