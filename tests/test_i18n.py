@@ -67,6 +67,30 @@ def test_committed_template_is_a_fresh_extraction(tmp_path: Path) -> None:
         "locale/qorgau.pot is stale: run the extraction in README, Translations")
 
 
+def _marked_texts(source: str) -> list[tuple[int, str]]:
+    """The literals the code marks for translation: t's text, tn's two, N_'s one."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            for index in {"t": (1,), "tn": (1, 2), "N_": (0,)}.get(node.func.id, ()):
+                arg = node.args[index] if index < len(node.args) else None
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.append((node.lineno, arg.value))
+    return found
+
+
+def test_every_marked_text_is_in_the_template() -> None:
+    """pybabel does not see an N_ inside another marked call's arguments (t(lang,
+    pick(p, N_("a"), N_("b"))) extracts nothing): every marked literal must reach the
+    template, whatever it is nested in."""
+    ids = {text for m in _template() if m.id for text in _ids(m)}
+    lost = [f"{path.relative_to(REPO)}:{line} {text[:60]!r}"
+            for path in sorted([*REPO.glob("bot/**/*.py"), *REPO.glob("handlers/*.py")])
+            for line, text in _marked_texts(path.read_text(encoding="utf-8"))
+            if text not in ids]
+    assert not lost, "marked but never extracted:\n" + "\n".join(lost)
+
+
 def test_english_catalog_has_every_message() -> None:
     english = _catalog(LOCALE / "en" / "LC_MESSAGES" / "qorgau.po", "en")
     missing = [m.id for m in _template() if m.id and m.id not in english]

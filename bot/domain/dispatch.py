@@ -121,7 +121,10 @@ class PrivateText:
             person = await tx.person(user_id)
         lang = lang_of(person) if person else pick_language(language)
         usages = ", ".join(usage for usage, _ in COMMANDS[role_of(person)])
-        return t(lang, discreet.pick(
-            person, N_("I do not know that command. Yours: {list}. In danger? Tap \"{sos}\"."),
-            N_("I do not know that command. Yours: {list}. Need help? Tap \"{sos}\".")),
-            list=usages, sos=sos_labels(lang, person)[0])
+        sos = sos_labels(lang, person)[0]
+        return discreet.pick(
+            person,
+            t(lang, "I do not know that command. Yours: {list}. In danger? Tap \"{sos}\".",
+              list=usages, sos=sos),
+            t(lang, "I do not know that command. Yours: {list}. Need help? Tap \"{sos}\".",
+              list=usages, sos=sos))

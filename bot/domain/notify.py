@@ -102,8 +102,8 @@ async def erase_theirs(tx: Tx, user_id: int, message_id: int | None, now: float)
 def nothing_open(person: Person) -> Outgoing:
     """The answer to "I'm safe" when nothing is open, or seems to be (after a duress
     cancel the two must read the same)."""
-    return Outgoing(t(person.language, discreet.pick(person, N_("You have no open alert."),
-                                                     N_("Nothing is open right now."))),
+    return Outgoing(discreet.pick(person, t(person.language, "You have no open alert."),
+                                  t(person.language, "Nothing is open right now.")),
                     keyboard=keyboard(person.language, person, alert_open=False))
 
 
@@ -508,7 +508,7 @@ MEDIA_WORDS = {"photo": N_("photo"), "voice": N_("voice message"), "video": N_("
 
 
 def media_word(lang: str, kind: str) -> str:
-    return t(lang, MEDIA_WORDS.get(kind, N_("media")))
+    return t(lang, MEDIA_WORDS[kind]) if kind in MEDIA_WORDS else t(lang, "media")
 
 
 async def share_media(tx: Tx, alert: Alert, now: float, reporter: Person | None = None) -> None:

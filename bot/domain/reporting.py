@@ -204,13 +204,16 @@ class Reporting:
         alert = hidden(await tx.open_alert_of(person.user_id))
         lang = person.language
         sos = notify.sos_labels(lang, person)[0]
-        text = (t(lang, discreet.pick(person, N_("Your alert #{id} is open: {state}."),
-                                      N_("Your request is open: {state}.")),
-                  id=alert.id, state=notify.state_words(lang, alert, person)) if alert
-                else t(lang, discreet.pick(person, N_("You are registered. Tap \"{sos}\" if you "
-                                                   "are in danger."),
-                                           N_("You are registered. Tap \"{sos}\" if you need "
-                                           "help.")), sos=sos))
+        if alert:
+            state = notify.state_words(lang, alert, person)
+            text = discreet.pick(
+                person, t(lang, "Your alert #{id} is open: {state}.", id=alert.id, state=state),
+                t(lang, "Your request is open: {state}.", state=state))
+        else:
+            text = discreet.pick(
+                person, t(lang, "You are registered. Tap \"{sos}\" if you are in danger.",
+                          sos=sos),
+                t(lang, "You are registered. Tap \"{sos}\" if you need help.", sos=sos))
         await self._reply(tx, person, Outgoing(
             text, keyboard=notify.keyboard(lang, person, alert_open=alert is not None)))
 
@@ -258,9 +261,9 @@ class Reporting:
             N_("Nothing is open, so nobody has read this. Need help? Tap \"{sos}\" below to "
             "send your location, or ask with one tap:"))
         await self._reply(tx, person, Outgoing(
-            t(lang, discreet.pick(person, N_("Lawyers on call are alerted at once. Other "
-                                          "questions: /help"),
-                                  N_("Help is called at once. Other questions: /help"))),
+            discreet.pick(person,
+                          t(lang, "Lawyers on call are alerted at once. Other questions: /help"),
+                          t(lang, "Help is called at once. Other questions: /help")),
             buttons=((Button(t(lang, discreet.pick(person, notify.LABEL_RAISE_NOW,
                                                    discreet.LABEL_RAISE_NOW)),
                              notify.RAISE_NOW_DATA),),)))
@@ -343,11 +346,10 @@ class Reporting:
         note = t(lang, "Forwarded location (from someone else, not the reporter's own): "
                        "{lat:.5f}, {lon:.5f}", lat=lat, lon=lon)
         if alert is not None and not alert.concealed:
-            return await self._attach(tx, person, alert.id, text=note, answer=t(
-                lang, discreet.pick(
-                    person, N_("Added to alert #{id} as a note; a forwarded location does not "
-                            "change your alert's position."),
-                    N_("Added as a note; it does not change your own position.")), id=alert.id))
+            return await self._attach(tx, person, alert.id, text=note, answer=discreet.pick(
+                person, t(lang, "Added to alert #{id} as a note; a forwarded location does "
+                                "not change your alert's position.", id=alert.id),
+                t(lang, "Added as a note; it does not change your own position.")))
         if alert is not None:  # hidden by a duress cancel: kept, answered as if none were open
             await self._attach(tx, person, alert.id, text=note, silent=True)
         await self._point_to_sos(
@@ -370,20 +372,20 @@ class Reporting:
             if open_alert.safe_at is not None:
                 await self._withdraw_safe(tx, open_alert.id, person, now)
             if where is None:
-                return await self._reply(tx, person, Outgoing(t(
-                    lang, discreet.pick(person, N_("Your alert #{id} is already open: {state}. "
-                                                "Send updates here."),
-                                        N_("Already received: {state}. Send updates here.")),
-                    id=open_alert.id, state=notify.state_words(lang, open_alert, person))))
+                state = notify.state_words(lang, open_alert, person)
+                return await self._reply(tx, person, Outgoing(discreet.pick(
+                    person, t(lang, "Your alert #{id} is already open: {state}. Send updates "
+                                    "here.", id=open_alert.id, state=state),
+                    t(lang, "Already received: {state}. Send updates here.", state=state))))
             lat, lon, acc, taken = where
             await tx.update_alert(open_alert.id, lat=lat, lon=lon, accuracy_m=acc,
                                   located_at=taken)
             await tx.add_event(open_alert.id, now, "position", person.user_id)
             await self._forward_position(tx, open_alert.id, now)
-            await self._reply(tx, person, Outgoing(t(
-                lang, discreet.pick(person, N_("Alert #{id} is already open; your new "
-                                            "position was added."),
-                                    N_("Your new position was added.")), id=open_alert.id)))
+            await self._reply(tx, person, Outgoing(discreet.pick(
+                person, t(lang, "Alert #{id} is already open; your new position was added.",
+                          id=open_alert.id),
+                t(lang, "Your new position was added."))))
             return
         region = nearest_region(where[0], where[1]) if where else person.region
         # A lawyer in trouble is a reporter here: never paged for their own alert.
@@ -591,13 +593,13 @@ class Reporting:
         if alert.concealed:  # their chat answers as if nothing were open
             await self._offer_alert(tx, person)
         elif holder is not None:
-            await self._reply(tx, person, Outgoing(answer or t(
-                lang, discreet.pick(person, N_("Sent to your lawyer."), N_("Sent.")))))
+            await self._reply(tx, person, Outgoing(answer or discreet.pick(
+                person, t(lang, "Sent to your lawyer."), t(lang, "Sent."))))
         else:
-            await self._reply(tx, person, Outgoing(answer or t(
-                lang, discreet.pick(person, N_("Added to alert #{id}; the lawyer who answers "
-                                            "will see it."), N_("Saved; it will be passed on.")),
-                id=alert_id)))
+            await self._reply(tx, person, Outgoing(answer or discreet.pick(
+                person, t(lang, "Added to alert #{id}; the lawyer who answers will see it.",
+                          id=alert_id),
+                t(lang, "Saved; it will be passed on."))))
 
     async def _safe(self, tx: Tx, person: Person) -> None:
         alert = await tx.open_alert_of(person.user_id)

@@ -142,12 +142,12 @@ class Team:
                            "nothing. To change a role, a coordinator revokes it first.")
         alert = notify.hidden(await tx.open_alert_of(person.user_id))
         if alert is not None:
-            return t(lang, discreet.pick(
-                person, N_("Your alert #{id} is open; this invite can wait. Everything you "
-                        "send here still goes to your lawyer. Open the link again after the "
-                        "alert is closed."),
-                N_("Your request is still open; this link can wait. Open it again when it is "
-                "over.")), id=alert.id)
+            return discreet.pick(
+                person, t(lang, "Your alert #{id} is open; this invite can wait. Everything "
+                                "you send here still goes to your lawyer. Open the link again "
+                                "after the alert is closed.", id=alert.id),
+                t(lang, "Your request is still open; this link can wait. Open it again when "
+                        "it is over."))
         return None
 
     # --- staff registration steps ---------------------------------------------------------
