@@ -87,14 +87,17 @@ class Languages:
 
     async def choose_for_group(self, user_id: int, chat_id: int, choice: str) -> str:
         """A coordinator's language button in a connected group: its notices from now on
-        (and the ones still open, at their next change) in that language."""
+        (and the ones still open, at their next change) in that language. The answer is the
+        presser's alone (a callback answer), in their language; the confirmation in the
+        chosen one."""
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
-            current = await tx.group_language(chat_id)
-            lang = current or lang_of(person)
+            lang = lang_of(person)
             if person is None or not person.is_coordinator:
                 return t(lang, "Only a Qorgau coordinator can connect or disconnect this group.")
-            if current is None or choice not in LANGUAGES:
+            if choice not in LANGUAGES:
+                return t(lang, "Use /connect ru, /connect kk or /connect en.")
+            if await tx.group_language(chat_id) is None:
                 return t(lang, "This group was not connected.")
             await tx.set_group_language(chat_id, choice)
             return t(choice, "Alert notices in this group are now in this language.")

@@ -399,11 +399,11 @@ class Team:
         await tx.clear_timer("oncall_until", target.user_id)
         await tx.expire_invites_of(target.user_id, now)
         await tx.add_audit(now, kind, by, target.user_id, target.role)
-        fresh = await tx.person(target.user_id)
-        assert fresh is not None
-        await menus.refresh(tx, fresh, now)  # the reporters' menu: no staff commands left
         released = await self._release_cases(tx, target.user_id, by, now)
         await cut_off(tx, target.user_id, now)
+        fresh = await tx.person(target.user_id)  # after cut_off, which drops what is queued
+        assert fresh is not None
+        await menus.refresh(tx, fresh, now)  # the reporters' menu: no staff commands left
         return released
 
     async def _release_cases(self, tx: Tx, person_id: int, by: int, now: float) -> list[int]:
@@ -446,7 +446,9 @@ class Team:
             now = self.svc.now()
             if connect:
                 chosen = language or current or DEFAULT_LANGUAGE
-                done = await tx.connect_group(chat_id, user_id, now)
+                done = current is None  # (an ignored INSERT's "row id" is not 0 in SQLite)
+                if done:
+                    await tx.connect_group(chat_id, user_id, now)
                 await tx.set_group_language(chat_id, chosen)
                 await notify.send(tx, chat_id, Outgoing(
                     t(chosen, "This group now receives Qorgau alert notices.") if done
