@@ -760,6 +760,12 @@ class Tx:
         return await self._exec("UPDATE groups SET language = ? WHERE chat_id = ?",
                                 (language, chat_id)) == 1
 
+    async def supersede_pending(self, chat_id: int, kind: str) -> int:
+        """Drop a chat's queued rows of one kind that a newer row replaces (a command menu)."""
+        return await self._exec(
+            "UPDATE outbox SET state = 'superseded', error = 'replaced'"
+            " WHERE chat_id = ? AND kind = ? AND state = 'pending'", (chat_id, kind))
+
     async def group_languages(self) -> dict[int, str]:
         """Every connected group's chat id and language."""
         return {int(r[0]): str(r[1]) for r in await self._all(

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 from babel.messages.pofile import read_po
+from telegram import BotCommand, BotCommandScopeChat
+from telegram.error import BadRequest
 
 from bot.clock import ManualClock
 from bot.domain import menus, notify
@@ -256,6 +258,25 @@ async def test_command_menus_per_language_and_role(world: World) -> None:
                 marat.id)[0][0] == 3  # registration, /language, revocation
     await world.drain()
     assert _menu(world, chat=marat.id) == menus.commands("reporter", "kk")
+
+
+async def test_emulator_command_scopes_follow_the_api(world: World) -> None:
+    """setMyCommands as Telegram takes it: a chat scope names a chat the bot knows, a scope
+    type is one of the API's; each (scope, language) keeps its own list."""
+    await world.start()
+    assert world.runner is not None and world.runner.app is not None
+    api = world.runner.app.bot
+    aida = await world.register_reporter("Aida")
+    await api.set_my_commands([BotCommand("help", "x")], scope=BotCommandScopeChat(aida.id),
+                              language_code="kk")
+    assert _menu(world, "kk", chat=aida.id) == [("help", "x")] and _menu(world, chat=aida.id) == []
+    with pytest.raises(BadRequest, match="[Cc]hat not found"):
+        await api.set_my_commands([BotCommand("help", "x")], scope=BotCommandScopeChat(12345))
+    with pytest.raises(BadRequest, match="(?i)botcommandscope"):
+        await api.set_my_commands([BotCommand("help", "x")],
+                                  api_kwargs={"scope": json.dumps({"type": "everyone"})})
+    assert await api.delete_my_commands(scope=BotCommandScopeChat(aida.id), language_code="kk")
+    assert _menu(world, "kk", chat=aida.id) == []
 
 
 async def test_times_in_the_configured_zone(world: World) -> None:

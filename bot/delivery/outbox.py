@@ -44,7 +44,7 @@ from bot.domain.messages import (
     combine,
 )
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import lang_of, tn
 from storage import Due, OutboxRow, Tx
 
 log = logging.getLogger(__name__)
@@ -564,4 +564,4 @@ class OutboxWorker:
     async def _header(self, chat_id: int, n: int) -> str:
         async with self.svc.storage.read() as tx:
             person = await tx.person(chat_id)
-        return t(lang_of(person), "🚨 {n} new alerts:", n=n)
+        return tn(lang_of(person), "🚨 {n} new alert:", "🚨 {n} new alerts:", n)

@@ -41,9 +41,5 @@ def role_menu(person: Person) -> str:
 async def refresh(tx: Tx, person: Person, now: float) -> None:
     """Queue this person's own menu: their role's commands in their language."""
     payload = {"commands": commands(role_menu(person), person.language)}
+    await tx.supersede_pending(person.user_id, MENU)  # only the newest menu counts
     await tx.enqueue(person.user_id, MENU, PRIORITY_LOW, json.dumps(payload), now)
-
-
-async def drop(tx: Tx, user_id: int, now: float) -> None:
-    """Queue the removal of a person's own menu (they fall back to the default one)."""
-    await tx.enqueue(user_id, MENU, PRIORITY_LOW, json.dumps({"commands": []}), now)
