@@ -230,8 +230,8 @@ class Cast:
         self.stage.names[group.id] = title
         self.group = group
         mark = group.mark()
-        self.stage.line(f"{self.coordinator.name} -> bot (in {title}): /connect")
-        await group.send_command(self.coordinator.sim, "/connect")
+        self.stage.line(f"{self.coordinator.name} -> bot (in {title}): /connect en")
+        await group.send_command(self.coordinator.sim, "/connect", "en")  # the demo is in English
         await group.wait_for("receives Qorgau alert notices", after=mark, timeout=WAIT)
 
     async def invite(self) -> str:

@@ -292,7 +292,8 @@ class Team:
                 extra = ""
                 if p.role == "lawyer":
                     extra = " · " + (t(lang, "on call") if p.on_call else t(lang, "off call"))
-                    extra += " · " + ",".join(p.serves_regions)
+                    extra += " · " + ", ".join(t(lang, BY_KEY[k].name)
+                                               for k in p.serves_regions if k in BY_KEY)
                 # A reporter's Telegram id would identify them on a seized staff phone;
                 # staff ids stay (/revoke takes one).
                 who = p.name if p.role == "reporter" else f"{p.user_id} · {p.name}"
