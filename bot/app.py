@@ -26,7 +26,7 @@ from bot.domain.facade import Domain
 from bot.domain.notify import say
 from bot.domain.outage import Outage
 from bot.domain.services import Services
-from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, lang_of, t
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, lang_of, pick_language, t
 from bot.logs import redact_secret
 from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
@@ -111,7 +111,8 @@ def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:
         try:
             async with q.svc.storage.transaction() as tx:
                 person = await tx.person(update.effective_user.id)
-            lang = lang_of(person)
+            lang = lang_of(person) if person else pick_language(
+                update.effective_user.language_code)
             await say(q.svc, update.effective_user.id, t(
                 lang, "Sorry, something went wrong on our side. If you are in danger, tap "
                       "the SOS button again."))

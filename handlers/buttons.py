@@ -149,6 +149,8 @@ async def _checkin_extend(q: Domain, uid: int, a: list[str]) -> str | None:
 @route(r"chk:set:(\d{1,4})")
 async def _checkin_start(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.checkins.start_in(uid, int(a[0]))
+
+
 @route(r"lang:([a-z]{2})")
 async def _language(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.languages.choose(uid, a[0], None)

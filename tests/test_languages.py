@@ -270,9 +270,9 @@ async def test_emulator_command_scopes_follow_the_api(world: World) -> None:
     await api.set_my_commands([BotCommand("help", "x")], scope=BotCommandScopeChat(aida.id),
                               language_code="kk")
     assert _menu(world, "kk", chat=aida.id) == [("help", "x")] and _menu(world, chat=aida.id) == []
-    with pytest.raises(BadRequest, match="[Cc]hat not found"):
+    with pytest.raises(BadRequest, match=r"[Cc]hat not found"):
         await api.set_my_commands([BotCommand("help", "x")], scope=BotCommandScopeChat(12345))
-    with pytest.raises(BadRequest, match="(?i)botcommandscope"):
+    with pytest.raises(BadRequest, match=r"(?i)botcommandscope"):
         await api.set_my_commands([BotCommand("help", "x")],
                                   api_kwargs={"scope": json.dumps({"type": "everyone"})})
     assert await api.delete_my_commands(scope=BotCommandScopeChat(aida.id), language_code="kk")
