@@ -237,8 +237,10 @@ class Flood:
             return
         self._tripped_at = now
         for c in await tx.people(role="coordinator"):
-            await notify.send(tx, c.user_id, Outgoing(t(
-                c.language, "More than {n} alerts a minute are coming from people who never "
+            await notify.send(tx, c.user_id, Outgoing(tn(
+                c.language, "More than {n} alert a minute is coming from people who never "
                 "registered. Further ones are saved but page no lawyer; /open lists them all.",
-                n=self.svc.settings.unregistered_alerts_per_minute)),
+                "More than {n} alerts a minute are coming from people who never registered. "
+                "Further ones are saved but page no lawyer; /open lists them all.",
+                self.svc.settings.unregistered_alerts_per_minute)),
                 now, kind="case", priority=PRIORITY_ALERT)
