@@ -104,7 +104,8 @@ MARKED = {"t", "tn", "N_"}
 
 def _literal_text(node: ast.AST) -> bool:
     """Whether an argument carries words of its own: a string literal with letters, or an
-    f-string or concatenation with one (a call such as t(...) or N_(...) is fine)."""
+    f-string, concatenation, choice or other call (discreet.pick) with one; what t, tn or
+    N_ wraps is translated."""
     if isinstance(node, ast.Constant):
         return isinstance(node.value, str) and any(ch.isalpha() for ch in node.value)
     if isinstance(node, ast.JoinedStr):
@@ -113,6 +114,12 @@ def _literal_text(node: ast.AST) -> bool:
         return _literal_text(node.left) or _literal_text(node.right)
     if isinstance(node, ast.IfExp):
         return _literal_text(node.body) or _literal_text(node.orelse)
+    if isinstance(node, ast.BoolOp):
+        return any(_literal_text(v) for v in node.values)
+    if isinstance(node, ast.Call):
+        name = node.func.id if isinstance(node.func, ast.Name) else ""
+        return name not in MARKED and any(
+            _literal_text(a) for a in [*node.args, *(k.value for k in node.keywords)])
     return False
 
 
@@ -147,8 +154,10 @@ def test_the_send_check_catches_what_it_should() -> None:
     caught = _unmarked_texts(
         'Outgoing("Hello")\nButton(f"Claim #{n}", f"claim:{n}")\n'
         'notify.tell(tx, who, "Alert {id}", now)\nsay(ctx, uid, "Sorry, " + t(lang, "x"))\n'
-        'Outgoing(text="Done" if ok else t(lang, "No"))\n')
-    assert [name for _, name in caught] == ["Outgoing", "Button", "tell", "say", "Outgoing"]
+        'Outgoing(text="Done" if ok else t(lang, "No"))\n'
+        'Outgoing(answer or discreet.pick(person, "Sent to your lawyer.", t(lang, "Sent.")))\n')
+    assert [name for _, name in caught] == ["Outgoing", "Button", "tell", "say", "Outgoing",
+                                            "Outgoing"]
     assert not _unmarked_texts(
         'Outgoing(t(lang, "Hello"))\nButton(t(lang, "Claim"), f"claim:{n}")\n'
         'notify.tell(tx, who, N_("Alert {id}"), now, neutral=N_("Sent"))\n'
