@@ -280,7 +280,8 @@ async def test_emulator_command_scopes_follow_the_api(world: World) -> None:
 
 
 async def test_times_in_the_configured_zone(world: World) -> None:
-    """QORGAU_TIMEZONE: the card's clock time is that zone's."""
+    """QORGAU_TIMEZONE: clock times shown (a card, the audit trail) and typed (/oncall
+    18:30) are that zone's."""
     start = datetime(2026, 11, 27, 12, 0, tzinfo=UTC).timestamp()
     await world.start(clock=ManualClock(start), timezone="UTC")
     await world.register_coordinator()
@@ -295,3 +296,8 @@ async def test_times_in_the_configured_zone(world: World) -> None:
     await marat.wait_for(t("en", "You are on call until {time}.", time="18:30"), after=mark)
     [(until,)] = rows(world.db, "SELECT on_call_until FROM people WHERE user_id = ?", marat.id)
     assert until == datetime(2026, 11, 27, 13, 30, tzinfo=UTC).timestamp()  # 18:30 at UTC+5
+    c = world.coordinator
+    mark = c.mark()
+    await c.send_command("/audit")
+    audit = await c.wait_for("Audit trail", after=mark)
+    assert "2026-11-27 17:00 · invite created" in (audit.text or "")  # 12:00 UTC

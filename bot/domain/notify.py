@@ -163,6 +163,11 @@ def ago(lang: str, seconds: float) -> str:
     return t(lang, "{duration} ago", duration=duration(lang, seconds))
 
 
+def local_stamp(ts: float) -> str:
+    """A date and time in the bot's time zone (QORGAU_TIMEZONE), as people read them."""
+    return local_time(ts).strftime("%Y-%m-%d %H:%M")
+
+
 def utc_stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 

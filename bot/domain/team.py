@@ -327,7 +327,7 @@ class Team:
             whom = f" → {names[e.subject_id]}" if e.subject_id not in (None, e.actor_id) \
                 else ""
             code = f" · {e.detail['invite']}" if "invite" in e.detail else ""
-            lines.append(f"{notify.utc_stamp(e.at)} · {words.get(e.kind, e.kind)} · "
+            lines.append(f"{notify.local_stamp(e.at)} · {words.get(e.kind, e.kind)} · "
                          f"{t(lang, ROLE_WORDS.get(e.role or '—', '—'))} · {who}{whom}{code}")
         while len(lines) > 2 and sum(len(x) + 1 for x in lines) > 3900:
             lines.pop(1)  # one message: the newest lines matter most
