@@ -201,6 +201,8 @@ class Runner:
         await self._connect(self.app)
         await describe(self.app.bot)
         q = wire(self.app, self.storage, settings, self.clock)
+        async with q.svc.step() as tx:  # a release with other commands: staff menus anew
+            await menus.refresh_all_if_changed(tx, q.svc.now())
         await self.app.start()
         intake = Intake(self.app, self.stopped, apologise(q), q.svc, q.domain.flood)
         outage = Outage(q.svc)

@@ -6,8 +6,10 @@ role; the time zone setting. Forged buttons change nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -258,6 +260,29 @@ async def test_command_menus_per_language_and_role(world: World) -> None:
                 marat.id)[0][0] == 3  # registration, /language, revocation
     await world.drain()
     assert _menu(world, chat=marat.id) == menus.commands("reporter", "kk")
+
+
+async def test_staff_menus_are_queued_again_when_a_release_changes_them(world: World) -> None:
+    """A restart with the same menus queues nothing; one whose menus differ (kv "menus"
+    says another release's) queues every lawyer's and coordinator's menu again."""
+    await world.start()
+    c = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat")
+    await world.drain()
+    count = "SELECT COUNT(*) FROM outbox WHERE kind = 'menu'"
+    [(before,)] = rows(world.db, count)
+    await world.restart()
+    await world.drain()
+    assert rows(world.db, count) == [(before,)]
+    await world.stop()
+    with contextlib.closing(sqlite3.connect(world.db)) as conn, conn:
+        conn.execute("UPDATE kv SET value = 'an older release' WHERE key = 'menus'")
+    world.emu.api.commands.clear()
+    await world.start()
+    await world.drain()
+    assert rows(world.db, count) == [(before + 2,)]
+    assert _menu(world, chat=marat.id) == menus.commands("lawyer", "en")
+    assert _menu(world, chat=c.id) == menus.commands("coordinator", "en")
 
 
 async def test_emulator_command_scopes_follow_the_api(world: World) -> None:

@@ -9,14 +9,16 @@ transaction as the change, so a crash cannot leave a revoked lawyer with the law
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from bot.domain.messages import PRIORITY_LOW
-from bot.i18n import t
+from bot.i18n import LANGUAGES, t
 from storage import Person, Tx
 
 MENU = "menu"  # outbox kind: a person's own command menu; payload {"commands": [[name, text]]}
 STAFF = ("lawyer", "coordinator")
+FINGERPRINT = "menus"  # kv: the fingerprint of the menus last queued for every staff member
 
 
 def commands(role: str, lang: str) -> list[tuple[str, str]]:
@@ -36,6 +38,26 @@ def role_menu(person: Person) -> str:
     """Whose menu a person gets: staff (even mid-registration) their role's, else the
     reporters'."""
     return person.role if person.role in STAFF else "reporter"
+
+
+def fingerprint() -> str:
+    """What every staff menu says, in every language: a new release whose commands or
+    translations changed has a new one."""
+    every = {role: {lang: commands(role, lang) for lang in LANGUAGES} for role in STAFF}
+    return hashlib.sha256(json.dumps(every, sort_keys=True).encode()).hexdigest()[:16]
+
+
+async def refresh_all_if_changed(tx: Tx, now: float) -> int:
+    """At start: if the menus changed since the last start (``kv`` "menus"), queue every
+    lawyer's and coordinator's menu again. Returns how many were queued."""
+    current = fingerprint()
+    if await tx.get_value(FINGERPRINT) == current:
+        return 0
+    staff = await tx.staff()
+    for person in staff:
+        await refresh(tx, person, now)
+    await tx.set_value(FINGERPRINT, current)
+    return len(staff)
 
 
 async def refresh(tx: Tx, person: Person, now: float) -> None:
