@@ -61,6 +61,9 @@ class _Stuck:
     async def pin(self, chat_id: int, message_id: int) -> None:
         await self.release.wait()
 
+    async def set_menu(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
+        await self.release.wait()
+
 
 @dataclass
 class PassCost:
@@ -136,6 +139,9 @@ class _Instant:
 
     async def edit(self, chat_id: int, message_id: int, out: Outgoing) -> None:
         return None
+
+    async def set_menu(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
+        pass
 
     async def pin(self, chat_id: int, message_id: int) -> None:
         pass

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from telegram import Bot, Update
+from telegram import Bot, BotCommand, Update
 from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
@@ -22,12 +22,12 @@ from bot.delivery.pacing import Limits, Pacer
 from bot.delivery.sms import SmsGateway
 from bot.delivery.transport import TelegramTransport
 from bot.delivery.updates import ALLOWED_UPDATES, Intake, UpdatePoller, sleep_or_stop
-from bot.domain import discreet
+from bot.domain import discreet, menus
 from bot.domain.facade import Domain
 from bot.domain.notify import say
 from bot.domain.outage import Outage
 from bot.domain.services import Services
-from bot.i18n import LANGUAGES, lang_of, t
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, lang_of, pick_language, t
 from bot.logs import redact_secret
 from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
@@ -121,7 +121,8 @@ def apologise(q: Qorgau) -> Callable[[Update], Awaitable[None]]:
         try:
             async with q.svc.storage.transaction() as tx:
                 person = await tx.person(update.effective_user.id)
-            lang = lang_of(person)
+            lang = lang_of(person) if person else pick_language(
+                update.effective_user.language_code)
             await say(q.svc, update.effective_user.id, t(
                 lang, "Sorry, something went wrong on our side. If you are in danger, tap "
                       "the SOS button again."))
@@ -136,15 +137,16 @@ async def describe(bot: Bot) -> None:
     seized phone's chat list and the bot's profile must not say it is about detentions.
     A refusal is logged, never fatal: alerts matter more than a profile text."""
     try:
-        await bot.set_my_description(discreet.DESCRIPTION)
-        await bot.set_my_short_description(discreet.SHORT_DESCRIPTION)
-        for lang in LANGUAGES:  # a language whose catalog translates them gets its own
-            text, short = t(lang, discreet.DESCRIPTION), t(lang, discreet.SHORT_DESCRIPTION)
-            if (text, short) != (discreet.DESCRIPTION, discreet.SHORT_DESCRIPTION):
-                await bot.set_my_description(text, language_code=lang)
-                await bot.set_my_short_description(short, language_code=lang)
+        for code, lang in [("", DEFAULT_LANGUAGE), *((each, each) for each in LANGUAGES)]:
+            await bot.set_my_description(t(lang, discreet.DESCRIPTION), language_code=code)
+            await bot.set_my_short_description(t(lang, discreet.SHORT_DESCRIPTION),
+                                               language_code=code)
+            # The reporters' command menu, the one everyone without a menu of their own
+            # sees (menus.py): per app language, and without one in the default language.
+            await bot.set_my_commands([BotCommand(name, text) for name, text in
+                                       menus.commands("reporter", lang)], language_code=code)
     except (TelegramError, OSError) as exc:
-        log.warning("could not set the bot's description (%s)", type(exc).__name__)
+        log.warning("could not set the bot's description or menu (%s)", type(exc).__name__)
 def _answered_a_page(exc: BaseException) -> bool:
     """python-telegram-bot raises a bare TelegramError ("Invalid server response") when an
     answer is not JSON, and chains it under what the HTTP status made of it."""
@@ -210,6 +212,8 @@ class Runner:
         await self._connect(self.app)
         await describe(self.app.bot)
         q = wire(self.app, self.storage, settings, self.clock)
+        async with q.svc.step() as tx:  # a release with other commands: staff menus anew
+            await menus.refresh_all_if_changed(tx, q.svc.now())
         await self.app.start()
         intake = Intake(self.app, self.stopped, apologise(q), q.svc, q.domain.flood)
         outage = Outage(q.svc)

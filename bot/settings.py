@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import SplitResult, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         default=frozenset(), description="Comma-separated Telegram user ids of coordinators."
     )
+    # The time zone of every clock time people read (alert cards, on-call and check-in
+    # times, "/oncall 18:30"): an IANA name; Kazakhstan keeps one zone, UTC+5.
+    timezone: str = Field(default="Asia/Almaty", min_length=1, max_length=64,
+                          description="IANA time zone of the times shown, e.g. Asia/Almaty.")
     ack_timeout_seconds: float = Field(default=180.0, gt=0, le=WEEK)
     repeat_seconds: float = Field(default=300.0, gt=0, le=WEEK)
     claim_timeout_seconds: float = Field(default=600.0, gt=0, le=WEEK)
@@ -139,6 +144,16 @@ class Settings(BaseSettings):
                 raise ValueError("must be comma-separated integer Telegram user ids") from None
         if isinstance(value, int):
             return frozenset({value})
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                             "Asia/Almaty") from None
         return value
 
     @field_validator("telegram_api_url")

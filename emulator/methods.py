@@ -38,6 +38,10 @@ CHAT_ACTIONS = frozenset(
         "upload_video_note",
     }
 )
+# BotCommandScope types, and whether each names a chat.
+_SCOPES = {"default": False, "all_private_chats": False, "all_group_chats": False,
+           "all_chat_administrators": False, "chat": True, "chat_administrators": True,
+           "chat_member": True}
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 LIVE_FOREVER = 0x7FFFFFFF
 DELETE_WINDOW = 48 * 3600  # seconds a message stays deletable (deleteMessage)
@@ -460,9 +464,19 @@ class BotApi:
         )
         return True
 
-    @staticmethod
-    def _commands_key(p: dict[str, Any]) -> tuple[str, str]:
+    def _commands_key(self, p: dict[str, Any]) -> tuple[str, str]:
+        """The (scope, language) a command list is stored under. A scope is one of the
+        BotCommandScope types; the chat ones name a chat the bot knows (else "chat not
+        found"), chat_member also a user."""
         scope = p.get("scope") or {"type": "default"}
+        if not isinstance(scope, dict) or scope.get("type") not in _SCOPES:
+            raise bad_request("can't parse BotCommandScope JSON object")
+        if _SCOPES[scope["type"]]:
+            ref = scope.get("chat_id")
+            if ref is None or self.world.chat_by_ref(ref) is None:
+                raise bad_request("chat not found")
+            if scope["type"] == "chat_member" and not isinstance(scope.get("user_id"), int):
+                raise bad_request("can't parse BotCommandScope JSON object")
         return json.dumps(scope, sort_keys=True), str(p.get("language_code") or "")
 
     def m_setMyCommands(self, p: dict[str, Any]) -> Any:

@@ -338,3 +338,13 @@ class SimGroup(_ChatSide):
     ) -> CallbackAnswer:
         target = self._find_button(label, message)
         return await self._press(user.chat, target, target.button_data(label), timeout)
+
+    async def press_data(
+        self,
+        user: SimUser,
+        message: BotMessage,
+        data: str,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> CallbackAnswer:
+        """Send arbitrary (possibly forged) callback data for ``message`` as ``user``."""
+        return await self._press(user.chat, message, data, timeout)

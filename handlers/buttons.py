@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 Action = Callable[["Domain", int, list[str]], Awaitable[str | None]]
 NUM = r"(\d{1,11})"
 ROUTES: list[tuple[re.Pattern[str], Action]] = []
+GROUP_LANGUAGE = re.compile(r"glang:([a-z]{2})\Z")
 
 
 def route(pattern: str) -> Callable[[Action], Action]:
@@ -171,6 +172,11 @@ async def _board_page(q: Domain, uid: int, a: list[str]) -> str | None:
     return await q.boards.page(uid, int(a[0]), int(a[1]))
 
 
+@route(r"lang:([a-z]{2})")
+async def _language(q: Domain, uid: int, a: list[str]) -> str | None:
+    return await q.languages.choose(uid, a[0], None)
+
+
 @route(FORGET_DATA)
 async def _forget(q: Domain, uid: int, _: list[str]) -> str | None:
     return await q.erasure.forget(uid, "en", confirmed=True)
@@ -182,12 +188,17 @@ async def on_button(update: Update, context: Context) -> None:
         return
     user_id, lang = sender(update)
     data = query.data if isinstance(query.data, str) else ""
+    lang = await domain(context).languages.language_of(user_id, lang)
     answer: str | None = t(lang, "Sorry, this button is not for you.")
     for pattern, action in ROUTES:
         match = pattern.match(data)
         if match:
             answer = await action(domain(context), user_id, list(match.groups()))
             break
+    group = GROUP_LANGUAGE.match(data)
+    if group and query.message is not None:  # the group is the chat the button is in
+        answer = await domain(context).languages.choose_for_group(
+            user_id, query.message.chat.id, group.group(1))
     # A callback answer holds 200 UTF-16 units; a longer answer goes as a message, and so
     # does one Telegram no longer takes (a press processed after an outage is too old).
     fits = answer is not None and utf16_len(answer) <= 200

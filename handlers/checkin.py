@@ -5,11 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CommandHandler
 
-from bot.i18n import t
-from handlers.common import NEW_MESSAGES, Context, domain, is_private, say, sender
+from bot.i18n import N_, t
+from handlers.common import NEW_MESSAGES, Context, domain, is_private, say, speaker
 from handlers.staff import parse_until
 
-USAGE = "Use /checkin 2h, /checkin 90m, /checkin 18:30, /checkin off, or /checkin alone."
+USAGE = N_("Use /checkin 2h, /checkin 90m, /checkin 18:30, /checkin off, or /checkin alone.")
 
 
 async def checkin(update: Update, context: Context) -> None:
@@ -17,7 +17,7 @@ async def checkin(update: Update, context: Context) -> None:
     one, /checkin off stops it."""
     if not is_private(update):
         return
-    user_id, lang = sender(update)
+    user_id, lang = await speaker(update, context)
     q = domain(context)
     args = context.args or []
     if not args:

@@ -28,6 +28,14 @@ def sender(update: Update) -> tuple[int, str]:
     return user.id, pick_language(user.language_code)
 
 
+async def speaker(update: Update, context: Context) -> tuple[int, str]:
+    """The sender's id and the language to answer them in: the one they chose, or for
+    someone new the one their client reports."""
+    user = update.effective_user
+    assert user is not None
+    return user.id, await domain(context).languages.language_of(user.id, user.language_code)
+
+
 def is_private(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type == "private"

@@ -8,7 +8,6 @@ from telegram import Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.delivery.updates import media_of
-from bot.i18n import t
 from handlers.common import NEW_MESSAGES, Context, domain, is_private, say, sender
 
 
@@ -66,12 +65,15 @@ async def media(update: Update, context: Context) -> None:
 
 
 async def language(update: Update, context: Context) -> None:
-    """/language en|kk|ru"""
-    user_id, lang = sender(update)
-    choice = (context.args or [""])[0].lower()
-    ok = await domain(context).reporting.set_language(user_id, choice)
-    await say(context, user_id, t(choice if ok else lang, "Language saved." if ok else
-                                  "Use /language en, /language kk or /language ru."))
+    """/language en|kk|ru; alone, the three as buttons."""
+    user = update.effective_user
+    if user is None or not is_private(update):
+        return
+    if context.args:
+        await say(context, user.id, await domain(context).languages.choose(
+            user.id, context.args[0], user.language_code))
+    else:
+        await domain(context).languages.offer(user.id, user.language_code)
 
 
 async def pin(update: Update, context: Context) -> None:

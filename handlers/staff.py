@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from telegram import Update
 from telegram.ext import ChatMemberHandler, CommandHandler
 
 from bot.domain.figures import MAX_DAYS
-from bot.domain.notify import LOCAL_TZ
-from bot.i18n import t
-from handlers.common import NEW_MESSAGES, Context, domain, int_arg, is_private, say, sender
+from bot.domain.notify import local_time
+from bot.i18n import N_, t
+from handlers.common import NEW_MESSAGES, Context, domain, int_arg, is_private, say, sender, speaker
 
 if TYPE_CHECKING:
     from bot.domain.facade import Domain
 
 
 def parse_until(raw: str, now: float) -> float | None:
-    """"18:30" (Kazakhstan time, today or tomorrow), "4h" or "90m" -> a time; None if
+    """"18:30" (QORGAU_TIMEZONE's time, today or tomorrow), "4h" or "90m" -> a time; None if
     unreadable. Whether the time is acceptable the domain decides."""
     raw = raw.strip().lower()
     if not raw.isascii():
@@ -34,7 +34,7 @@ def parse_until(raw: str, now: float) -> float | None:
     hh, mm = (int(x) for x in raw.split(":"))
     if not (0 <= hh < 24 and 0 <= mm < 60):
         return None
-    local = datetime.fromtimestamp(now, tz=LOCAL_TZ)
+    local = local_time(now)
     at = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
     if at.timestamp() <= now:
         at += timedelta(days=1)
@@ -42,7 +42,7 @@ def parse_until(raw: str, now: float) -> float | None:
 
 
 async def oncall(update: Update, context: Context) -> None:
-    user_id, lang = sender(update)
+    user_id, lang = await speaker(update, context)
     q = domain(context)
     until = None
     if context.args:
@@ -59,7 +59,7 @@ async def offcall(update: Update, context: Context) -> None:
 
 
 async def note(update: Update, context: Context) -> None:
-    user_id, lang = sender(update)
+    user_id, lang = await speaker(update, context)
     alert_id = int_arg(context.args)
     if alert_id is None or len(context.args or []) < 2:
         await say(context, user_id, t(lang, "Use /note N text, for example /note 12 At the "
@@ -71,7 +71,7 @@ async def note(update: Update, context: Context) -> None:
 
 
 async def close(update: Update, context: Context) -> None:
-    user_id, lang = sender(update)
+    user_id, lang = await speaker(update, context)
     alert_id = int_arg(context.args)
     if alert_id is None:
         await say(context, user_id, t(lang, "Use /close N, optionally with a note."))
@@ -99,7 +99,7 @@ async def _numbered(update: Update, context: Context, usage: str,
                     action: Callable[[Domain, int, int], Awaitable[str | None]]) -> None:
     """A command whose one argument is a number: a usage hint if it is missing or malformed,
     else the domain's answer."""
-    user_id, lang = sender(update)
+    user_id, lang = await speaker(update, context)
     number = int_arg(context.args)
     if number is None:
         await say(context, user_id, t(lang, usage))
@@ -108,12 +108,12 @@ async def _numbered(update: Update, context: Context, usage: str,
 
 
 async def revoke(update: Update, context: Context) -> None:
-    await _numbered(update, context, "Use /revoke <user id> (see /people).",
+    await _numbered(update, context, N_("Use /revoke <user id> (see /people)."),
                     lambda q, uid, n: q.team.revoke(uid, n))
 
 
 async def erase(update: Update, context: Context) -> None:
-    await _numbered(update, context, "Use /erase <user id> (see /people).",
+    await _numbered(update, context, N_("Use /erase <user id> (see /people)."),
                     lambda q, uid, n: q.erasure.erase(uid, n))
 
 
@@ -140,12 +140,12 @@ async def map_command(update: Update, context: Context) -> None:
 
 
 async def case(update: Update, context: Context) -> None:
-    await _numbered(update, context, "Use /case N.",
+    await _numbered(update, context, N_("Use /case N."),
                     lambda q, uid, n: q.coordination.case(uid, n))
 
 
 async def stats(update: Update, context: Context) -> None:
-    user_id, lang = sender(update)
+    user_id, lang = await speaker(update, context)
     days = 7.0
     if context.args:
         raw = context.args[0]
@@ -170,7 +170,7 @@ async def report(update: Update, context: Context) -> None:
 
 
 async def audit(update: Update, context: Context) -> None:
-    user_id, lang = sender(update)
+    user_id, lang = await speaker(update, context)
     days = 7.0
     if context.args:
         raw = context.args[0]
@@ -182,7 +182,7 @@ async def audit(update: Update, context: Context) -> None:
 
 
 async def assign(update: Update, context: Context) -> None:
-    await _numbered(update, context, "Use /assign N.",
+    await _numbered(update, context, N_("Use /assign N."),
                     lambda q, uid, n: q.casework.assign_choices(uid, n))
 
 
@@ -191,11 +191,13 @@ async def connect(update: Update, context: Context, on: bool = True) -> None:
     chat = update.effective_chat
     if chat is None:
         return
-    user_id, lang = sender(update)
+    user_id, lang = await speaker(update, context)
     if is_private(update):
         await say(context, user_id, t(lang, "Send /connect inside the group to connect it."))
         return
-    await say(context, chat.id, await domain(context).team.connect_group(user_id, chat.id, on))
+    language = context.args[0].lower() if on and context.args else None
+    await say(context, chat.id, await domain(context).team.connect_group(
+        user_id, chat.id, on, language, lang))
 
 
 async def disconnect(update: Update, context: Context) -> None:

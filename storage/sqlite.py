@@ -816,6 +816,26 @@ class Tx:
         )
         return changed != 0
 
+    async def group_language(self, chat_id: int) -> str | None:
+        """A connected group's language; None for a group that is not connected."""
+        row = await self._one("SELECT language FROM groups WHERE chat_id = ?", (chat_id,))
+        return None if row is None else str(row[0])
+
+    async def set_group_language(self, chat_id: int, language: str) -> bool:
+        return await self._exec("UPDATE groups SET language = ? WHERE chat_id = ?",
+                                (language, chat_id)) == 1
+
+    async def supersede_pending(self, chat_id: int, kind: str) -> int:
+        """Drop a chat's queued rows of one kind that a newer row replaces (a command menu)."""
+        return await self._exec(
+            "UPDATE outbox SET state = 'superseded', error = 'replaced'"
+            " WHERE chat_id = ? AND kind = ? AND state = 'pending'", (chat_id, kind))
+
+    async def group_languages(self) -> dict[int, str]:
+        """Every connected group's chat id and language."""
+        return {int(r[0]): str(r[1]) for r in await self._all(
+            "SELECT chat_id, language FROM groups ORDER BY chat_id")}
+
     async def disconnect_group(self, chat_id: int) -> bool:
         return await self._exec("DELETE FROM groups WHERE chat_id = ?", (chat_id,)) == 1
 

@@ -144,7 +144,7 @@ class World:
     async def connect_group(self, title: str = "Press Freedom KZ") -> SimGroup:
         group = self.emu.group(title=title)
         mark = group.mark()
-        await group.send_command(self.coordinator, "/connect")
+        await group.send_command(self.coordinator, "/connect", "en")  # tests read English
         await group.wait_for("receives Qorgau alert notices", after=mark)
         return group
 

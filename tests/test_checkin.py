@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock
-from bot.domain.notify import LOCAL_TZ
 from emulator import SimUser
 from tests.harness import (
     ALMATY,
@@ -20,6 +20,8 @@ from tests.harness import (
     rows,
     start_with_lawyer,
 )
+
+LOCAL_TZ = ZoneInfo("Asia/Almaty")  # QORGAU_TIMEZONE's default
 
 # Words a seized phone must not show in what the check-in says to its reporter.
 CASE_WORDS = ("alert", "detained", "detention", "lawyer", "police", "arrest", "case")

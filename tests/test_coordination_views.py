@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock
-from bot.domain.notify import LOCAL_TZ
 from tests.harness import ALMATY, ASTANA, World, card_for, claim, raise_alert
 
 
@@ -77,7 +77,8 @@ async def test_case_reads_in_words_and_local_time_and_people_name_regions(
     text = case.text or ""
     assert "reporter_text" not in text and "the reporter wrote · “Aida”" in text
     assert "case claimed · “Marat”" in text and "UTC" not in text
-    local = datetime.fromtimestamp(clock.now(), tz=LOCAL_TZ).strftime("%d.%m %H:%M")
+    local = datetime.fromtimestamp(clock.now(), tz=ZoneInfo("Asia/Almaty")).strftime(
+        "%Y-%m-%d %H:%M")
     assert f"{local} · alert raised" in text
 
     await coordinator.send_command("/people", "lawyer")

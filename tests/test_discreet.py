@@ -10,9 +10,12 @@ import time
 
 from bot.clock import ManualClock
 from bot.domain import discreet
+from bot.i18n import t
 from emulator import SimUser
 from tests.harness import ALMATY, World, card_for, claim, rows
 
+# The same words in Russian and Kazakh (stems): alert, detention, lawyer, police, arrest, case.
+NEUTRAL_BREAKERS = re.compile(r"(тревог|задерж|адвокат|полиц|арест|дабыл|ұста|қамау|заңгер)")
 CASE_WORDS = re.compile(r"\b(alert|detain|detention|lawyer|police|arrest|case|qorgau)",
                         re.IGNORECASE)
 DONE = "All done here.\nTake care. If you need help again, tap the button."
@@ -214,10 +217,13 @@ async def test_disconnect_edits_the_notices_once_to_a_line_without_the_place(
 async def test_descriptions_are_neutral(world: World) -> None:
     await world.start()
     descriptions = world.emu.api.descriptions
-    assert descriptions[("description", "")] == discreet.DESCRIPTION
-    assert descriptions[("short_description", "")] == discreet.SHORT_DESCRIPTION
-    assert {code for _, code in descriptions} == {""}  # no catalog translates them yet
+    # One per language, and without a language code the default one (Russian).
+    for code, lang in (("", "ru"), ("en", "en"), ("kk", "kk"), ("ru", "ru")):
+        assert descriptions[("description", code)] == t(lang, discreet.DESCRIPTION)
+        assert descriptions[("short_description", code)] == t(lang, discreet.SHORT_DESCRIPTION)
+    assert descriptions[("description", "en")] == discreet.DESCRIPTION
     assert not CASE_WORDS.findall(" ".join(descriptions.values()))
+    assert not NEUTRAL_BREAKERS.findall(" ".join(descriptions.values()).lower())
 
 
 async def test_a_flood_from_a_discreet_reporter_is_deleted_too(world: World) -> None:

@@ -64,7 +64,7 @@ async def test_forget_erases_after_confirmation_and_twice_is_answered(world: Wor
     assert again.text == NOTHING
     assert await command(world, reporter, "/forget") == NOTHING
     stats = await command(world, coordinator, "/stats", "7")
-    assert "1 alert(s) raised, 0 still open" in stats
+    assert "1 alert raised, 0 still open" in stats
     # Their SOS button still raises an alert, as for anyone unregistered.
     mark = reporter.mark()
     await reporter.tap("📍 SOS: send my location", location=ALMATY)
@@ -152,7 +152,7 @@ async def test_coordinator_erases_a_person_and_others_cannot(world: World) -> No
 
     answer = await command(world, coordinator, "/erase", str(reporter.id))
     assert answer == (f"Erased everything stored about {reporter.id}: their profile and "
-                      "1 alert(s).")
+                      "1 alert.")
     assert rows(world.db, "SELECT COUNT(*) FROM people WHERE user_id = ?", reporter.id) == [(0,)]
     assert rows(world.db, "SELECT actor_id FROM alert_events WHERE kind = 'erased'") == [
         (coordinator.id,)]
@@ -181,7 +181,7 @@ async def test_coordinator_erases_a_person_and_others_cannot(world: World) -> No
     # emptied, and a second /erase finds nothing.
     await command(world, coordinator, "/revoke", str(marat.id))
     assert await command(world, coordinator, "/erase", str(marat.id)) == (
-        f"Erased everything stored about {marat.id}: their profile and 0 alert(s).")
+        f"Erased everything stored about {marat.id}: their profile and 0 alerts.")
     assert rows(world.db, "SELECT role, display_name, region, serves_regions, step FROM people"
                 " WHERE user_id = ?", marat.id) == [("reporter", None, None, "", "erased")]
     assert rows(world.db, "SELECT claimed_by FROM alerts ORDER BY id") == [

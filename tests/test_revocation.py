@@ -131,7 +131,7 @@ async def test_invites_and_revocations_are_on_an_audit_trail(world: World) -> No
     await coordinator.wait_for("Marat is now a reporter only", after=mark)
     mark = coordinator.mark()
     await coordinator.send_command("/audit")
-    trail = await coordinator.wait_for("Audit trail, last 7 day(s):", after=mark)
+    trail = await coordinator.wait_for("Audit trail, last 7 days:", after=mark)
     lines = (trail.text or "").split("\n")[1:]
     assert [line.split(" · ")[1:3] for line in lines] == [
         ["invite created", "lawyer"], ["joined", "lawyer"],

@@ -5,12 +5,14 @@ and an on-call time under a minute or over 7 days is refused and changes nothing
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.clock import ManualClock
-from bot.domain.notify import LOCAL_TZ
 from tests.harness import ALMATY, World, card_for, raise_alert, rows
+
+LOCAL_TZ = ZoneInfo("Asia/Almaty")  # QORGAU_TIMEZONE's default
 
 PERSON = "SELECT role, step, plain(display_name), serves_regions, on_call, on_call_until" \
          " FROM people WHERE user_id = ?"

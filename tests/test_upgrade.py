@@ -12,9 +12,10 @@ from importlib import resources
 from pathlib import Path
 
 from bot.domain.messages import Outgoing
+from bot.i18n import t
 from storage import Storage
 from storage.crypto import PERSONAL
-from tests.harness import World, card_for, data_codec, rows
+from tests.harness import World, data_codec, rows
 from tests.test_settings import one_line_error, qorgau
 
 ALMATY_SPOT = (43.2567, 76.9286)
@@ -140,7 +141,8 @@ async def test_a_first_version_database_is_upgraded_and_read_back(world: World) 
     # And through the running bot: the pending message goes, the overdue wave fires, the
     # coordinator sees both open alerts, the holder of case #1 writes to its reporter.
     await bek.wait_for("written by release 0001")
-    await card_for(lawyer, 2)
+    claim = t("ru", "Claim the case #{id}", id=2)  # Marat's stored language, now read
+    await lawyer.wait_for(predicate=lambda m: claim in m.buttons)
     dana = world.coordinator
     mark = dana.mark()
     await dana.send_command("/open")

@@ -34,6 +34,7 @@ from typing import Protocol
 from bot.delivery.order import PAGE, URGENT, Head, Lanes, lane
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
+from bot.domain.menus import MENU
 from bot.domain.messages import (
     DELETE,
     EDITED_IN_PLACE,
@@ -44,7 +45,7 @@ from bot.domain.messages import (
     combine,
 )
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import lang_of, tn
 from storage import Due, OutboxRow, Tx
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Transport(Protocol):
     async def delete(self, chat_id: int, message_id: int,
                      caption: str | None = None) -> None: ...
     async def pin(self, chat_id: int, message_id: int) -> None: ...
+    async def set_menu(self, chat_id: int, commands: list[tuple[str, str]]) -> None: ...
 
 
 Undeliverable = Callable[[OutboxRow, str], Awaitable[None]]
@@ -582,6 +584,10 @@ class OutboxWorker:
         if first.kind == ERASE:  # a person's own message (a typed PIN): gone if still there
             await self.transport.delete(chat_id, int(json.loads(first.payload)["message_id"]))
             return None
+        if first.kind == MENU:  # a person's command menu, in their language and for their role
+            commands = json.loads(first.payload)["commands"]
+            await self.transport.set_menu(chat_id, [(str(n), str(d)) for n, d in commands])
+            return None
         if first.target_id is None:
             parts = [Outgoing.from_json(r.payload) for r in batch]
             out = parts[0] if len(parts) == 1 else combine(parts, await self._header(chat_id,
@@ -634,4 +640,4 @@ class OutboxWorker:
     async def _header(self, chat_id: int, n: int) -> str:
         async with self.svc.storage.read() as tx:
             person = await tx.person(chat_id)
-        return t(lang_of(person), "🚨 {n} new alerts:", n=n)
+        return tn(lang_of(person), "🚨 {n} new alert:", "🚨 {n} new alerts:", n)

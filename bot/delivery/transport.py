@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from telegram import (
     Bot,
+    BotCommand,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -204,6 +206,20 @@ class TelegramTransport:
         """Pin a message quietly (a group's live board)."""
         try:
             await self.bot.pin_chat_message(chat_id, message_id, disable_notification=True)
+        except TelegramError as exc:
+            raise _classify(exc) from None
+        except Exception as exc:
+            raise _local(exc) from None
+
+    async def set_menu(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
+        """A person's own command menu (BotCommandScopeChat); none: back to the default."""
+        scope = BotCommandScopeChat(chat_id)
+        try:
+            if commands:
+                await self.bot.set_my_commands(
+                    [BotCommand(name, text) for name, text in commands], scope=scope)
+            else:
+                await self.bot.delete_my_commands(scope=scope)
         except TelegramError as exc:
             raise _classify(exc) from None
         except Exception as exc:

@@ -30,7 +30,7 @@ from bot.domain import discreet
 from bot.domain.flood import Flood, Held
 from bot.domain.notify import LABEL_SOS_NO_LOCATION, RAISE_NOW_DATA
 from bot.domain.services import INBOUND_UPDATE, Services
-from bot.i18n import LANGUAGES, t
+from bot.i18n import LANGUAGES, SENDER_LANGUAGE, pick_language, t
 
 log = logging.getLogger(__name__)
 
@@ -292,9 +292,12 @@ async def process_batch(app: Application, updates: Iterable[Update]) -> None:
     async def in_order(batch: list[Update]) -> None:
         for update in batch:
             token = INBOUND_UPDATE.set(update.update_id)  # recorded by the domain's step
+            user = update.effective_user  # answers someone unknown in their app's language
+            spoken = SENDER_LANGUAGE.set(pick_language(user.language_code if user else None))
             try:
                 await app.process_update(update)
             finally:
+                SENDER_LANGUAGE.reset(spoken)
                 INBOUND_UPDATE.reset(token)
 
     first = [b for b in by_sender.values() if any(is_alert(u) for u in b)]

@@ -14,16 +14,16 @@ from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.reporting import UNDO
 from bot.domain.routing import escalation_wave
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import N_, lang_of, t
 from storage import Alert, Person, Tx
 
-CANCELLED = "cancelled by reporter"  # the outcome of an alert withdrawn by its reporter
-WITHDRAWN = "withdrawn in the undo window"  # the outcome of an undo: nobody was paged
+CANCELLED = N_("cancelled by reporter")  # the outcome of an alert withdrawn by its reporter
+WITHDRAWN = N_("withdrawn in the undo window")  # the outcome of an undo: nobody was paged
 # Reporter texts: neutral, since a seized phone is read (no "alert", "lawyer", "case"...).
-SAID_CANCELLED = "Cancelled."
-SAID_RECEIVED = "Received."
-SAID_NOTHING = "Nothing to cancel."
-ASK_PIN = "Send your PIN. The message is deleted at once."
+SAID_CANCELLED = N_("Cancelled.")
+SAID_RECEIVED = N_("Received.")
+SAID_NOTHING = N_("Nothing to cancel.")
+ASK_PIN = N_("Send your PIN. The message is deleted at once.")
 
 
 class Cancelling:
@@ -122,8 +122,8 @@ class Cancelling:
         await self.casework._close(tx, alert, CANCELLED, reporter.user_id, tell_reporter=False)
         holder = alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by
         if holder is not None:
-            await notify.tell(tx, holder, "Alert #{id} was cancelled by the reporter with "
-                              "their PIN. The case is closed.", now, alert.id,
+            await notify.tell(tx, holder, N_("Alert #{id} was cancelled by the reporter with "
+                              "their PIN. The case is closed."), now, alert.id,
                               priority=PRIORITY_ALERT, id=alert.id)
         await self.said_cancelled(tx, reporter)
 
@@ -150,11 +150,11 @@ class Cancelling:
                               await notify.known_facts(tx, alert.id), reporter=reporter)
             holder = alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by
             if holder is not None:
-                await notify.tell(tx, holder, "‼️ DURESS on alert #{id}: the reporter entered "
+                await notify.tell(tx, holder, N_("‼️ DURESS on alert #{id}: the reporter entered "
                                   "their duress PIN, so someone may be forcing them. Their "
                                   "chat shows a normal cancel and the bot sends it nothing more "
                                   "about this alert; do not write to them in a way that gives "
-                                  "it away. Everyone on call has been paged again.", now,
+                                  "it away. Everyone on call has been paged again."), now,
                                   alert.id, priority=PRIORITY_ALERT, id=alert.id)
             if fresh.state == "open":
                 await tx.set_timer("escalate", alert.id, now + self.svc.policy.ack_timeout)

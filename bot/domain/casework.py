@@ -22,7 +22,7 @@ from bot.domain.reporting import MAX_NOTE, clean_text
 from bot.domain.routing import escalation_wave
 from bot.domain.services import Services
 from bot.domain.team import NO_LONGER_AVAILABLE
-from bot.i18n import lang_of, t, tn
+from bot.i18n import N_, lang_of, t, tn
 from storage import Alert, OutboxRow, Person, Tx
 
 
@@ -35,19 +35,20 @@ def held_counts(alerts: list[Alert]) -> dict[int, int]:
     return load
 
 
-OUTCOMES = ("released", "fined", "administrative arrest", "criminal charge", "other")
-OUTCOME_KEYS = {"rel": "released", "fin": "fined", "adm": "administrative arrest",
-                "crim": "criminal charge", "oth": "other", "safe": "safe"}
+OUTCOMES = (N_("released"), N_("fined"), N_("administrative arrest"), N_("criminal charge"),
+            N_("other"))
+OUTCOME_KEYS = {"rel": N_("released"), "fin": N_("fined"), "adm": N_("administrative arrest"),
+                "crim": N_("criminal charge"), "oth": N_("other"), "safe": N_("safe")}
 STAFF = ("lawyer", "coordinator")
 CONTACT_FACTS = 8  # the newest reporter messages repeated in the holder's contact message
 # Why a lawyer cannot take (or hand over) a case: the key travels in the callback data.
-DECLINE_REASONS = {"busy": "busy with another case", "far": "too far away",
-                   "conf": "conflict of interest", "oth": "other reason"}
+DECLINE_REASONS = {"busy": N_("busy with another case"), "far": N_("too far away"),
+                   "conf": N_("conflict of interest"), "oth": N_("other reason")}
 DELIVERY_NOTICE = "delivery"  # outbox kind of a "could not be delivered" notice
-HANDLING = "Someone is handling it now. What you send here reaches them."
-DISCREET_CONTACT = ("Discreet mode: the reporter's phone may be read by others. What you "
+HANDLING = N_("Someone is handling it now. What you send here reaches them.")
+DISCREET_CONTACT = (N_("Discreet mode: the reporter's phone may be read by others. What you "
                     "send them arrives as you write it (and is deleted when the case "
-                    "closes): keep it plain, without names or case words.")
+                    "closes): keep it plain, without names or case words."))
 
 
 
@@ -103,10 +104,10 @@ class CaseWork:
         if person is not None:  # the one acting gets the pin by itself
             await notify.send_pin(tx, person, alert, now)
         await notify.tell(
-            tx, alert.reporter_id, "A lawyer has seen your alert #{id} and is acting. "
-            "Stay calm; you will be told when a lawyer takes your case.", now, alert_id,
+            tx, alert.reporter_id, N_("A lawyer has seen your alert #{id} and is acting. "
+            "Stay calm; you will be told when a lawyer takes your case."), now, alert_id,
             priority=PRIORITY_ALERT, id=alert_id,
-            neutral="Someone has seen it and is acting. Stay calm.")
+            neutral=N_("Someone has seen it and is acting. Stay calm."))
         await tx.set_timer("escalate", alert_id, now + self.svc.policy.claim_timeout)
         await notify.refresh_alert_messages(tx, alert_id, now)
         return t(lang, "Acknowledged alert #{id}. Please claim it if you take the case.",
@@ -142,14 +143,14 @@ class CaseWork:
         await tx.add_event(alert.id, now, "claimed", actor.user_id, lawyer=lawyer.user_id)
         reporter = await tx.person(alert.reporter_id)
         await notify.tell(
-            tx, alert.reporter_id, "Lawyer {name} has taken your case (alert #{id}). "
-            "Everything you send here now goes to them.", now, alert.id,
+            tx, alert.reporter_id, N_("Lawyer {name} has taken your case (alert #{id}). "
+            "Everything you send here now goes to them."), now, alert.id,
             priority=PRIORITY_ALERT, name=lawyer.name, id=alert.id, neutral=HANDLING)
         await self._send_contact(tx, alert.id, lawyer, reporter, now)
         await tx.set_timer("escalate", alert.id, now + self.svc.policy.stale)
         await notify.refresh_alert_messages(tx, alert.id, now)
         if actor.user_id != lawyer.user_id:
-            await notify.tell(tx, lawyer.user_id, "A coordinator assigned alert #{id} to you.",
+            await notify.tell(tx, lawyer.user_id, N_("A coordinator assigned alert #{id} to you."),
                               now, alert.id, priority=PRIORITY_ALERT, id=alert.id)
         return t(lang, "Alert #{id} is yours.", id=alert.id)
 
@@ -298,16 +299,16 @@ class CaseWork:
             await tx.add_event(alert_id, now, "reassigned", user_id, lawyer=lawyer_id,
                                previous=holder_id)
             await tx.add_recipients(alert_id, [lawyer_id], alert.wave, now)
-            await notify.tell(tx, holder_id, "A coordinator moved case #{id} to {name}. You "
-                              "no longer receive the reporter's messages.", now, alert_id,
+            await notify.tell(tx, holder_id, N_("A coordinator moved case #{id} to {name}. You "
+                              "no longer receive the reporter's messages."), now, alert_id,
                               priority=PRIORITY_ALERT, id=alert_id, name=lawyer.name)
-            await notify.tell(tx, lawyer_id, "A coordinator assigned alert #{id} to you.",
+            await notify.tell(tx, lawyer_id, N_("A coordinator assigned alert #{id} to you."),
                               now, alert_id, priority=PRIORITY_ALERT, id=alert_id)
             await self._send_contact(tx, alert_id, lawyer, await tx.person(alert.reporter_id),
                                      now)
             await notify.tell(
-                tx, alert.reporter_id, "Lawyer {name} has taken your case (alert #{id}). "
-                "Everything you send here now goes to them.", now, alert_id,
+                tx, alert.reporter_id, N_("Lawyer {name} has taken your case (alert #{id}). "
+                "Everything you send here now goes to them."), now, alert_id,
                 priority=PRIORITY_ALERT, name=lawyer.name, id=alert_id, neutral=HANDLING)
             await tx.set_timer("escalate", alert_id, now + self.svc.policy.stale)
             await notify.refresh_alert_messages(tx, alert_id, now)
@@ -367,8 +368,8 @@ class CaseWork:
             await tx.add_event(alert_id, now, "handed_over" if holding else "declined",
                                user_id, reason=reason_key)
             if holding:
-                await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
-                                  "another lawyer. We are alerting them now.", now, alert_id,
+                await notify.tell(tx, alert.reporter_id, N_("Your alert #{id} is being passed to "
+                                  "another lawyer. We are alerting them now."), now, alert_id,
                                   priority=PRIORITY_ALERT, id=alert_id, neutral=discreet.PASSED_ON)
             await notify.refresh_alert_messages(tx, alert_id, now)  # before the new cards
             fresh = await tx.alert(alert_id)
@@ -415,9 +416,9 @@ class CaseWork:
                 return t(lang, "Note added to case #{id}; not sent to the reporter: after "
                                "their duress PIN their chat must show nothing of it.",
                          id=alert_id)
-            await notify.tell(tx, alert.reporter_id, "Update from your lawyer {name}:\n{text}",
+            await notify.tell(tx, alert.reporter_id, N_("Update from your lawyer {name}:\n{text}"),
                               now, alert_id, name=person.name, text=notify.quote_lines(note),
-                              neutral="Update:\n{text}")
+                              neutral=N_("Update:\n{text}"))
             return t(lang, "Note added to case #{id} and sent to the reporter.", id=alert_id)
 
     async def close_choices(self, user_id: int, alert_id: int, note: str | None) -> str | None:
@@ -549,9 +550,9 @@ class CaseWork:
                               await notify.known_facts(tx, alert.id))
             if wave == 2:
                 await notify.tell(
-                    tx, alert.reporter_id, "We are still looking for a lawyer for alert #{id} "
-                    "and have now alerted everyone on call.", now, alert.id, id=alert.id,
-                    neutral="Still working on it: more people have been asked to help.")
+                    tx, alert.reporter_id, N_("We are still looking for a lawyer for alert #{id} "
+                    "and have now alerted everyone on call."), now, alert.id, id=alert.id,
+                    neutral=N_("Still working on it: more people have been asked to help."))
         elif decision.action is Action.ASK_ASSIGN:
             holder = await tx.person(alert.acknowledged_by or 0)
             for c in await coordinators_except(tx, alert.reporter_id):
@@ -565,8 +566,8 @@ class CaseWork:
             await tx.add_event(alert.id, now, "assign_requested", None)
         elif decision.action is Action.REMIND_STALE and alert.claimed_by is not None:
             await notify.tell(
-                tx, alert.claimed_by, "Case #{id} has had no update for a while. Add one with "
-                "/note {id} <text> or close it with /close {id}.", now, alert.id,
+                tx, alert.claimed_by, N_("Case #{id} has had no update for a while. Add one with "
+                "/note {id} <text> or close it with /close {id}."), now, alert.id,
                 priority=PRIORITY_LOW, id=alert.id)
             await tx.add_event(alert.id, now, "stale_reminder", None)
         if decision.next_due is None:

@@ -13,7 +13,7 @@ from bot.domain import notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import N_, lang_of, t
 from storage import CheckIn, Person, Tx
 
 DUE = "checkin_due"
@@ -23,7 +23,7 @@ LONGEST = 24 * 3600.0
 SLACK = 5.0
 EXTEND = 3600.0  # what "Extend" adds
 CHOICES = (30, 60, 120, 180)  # minutes offered by a bare /checkin
-LABEL_OK = "✅ I'm OK"
+LABEL_OK = N_("✅ I'm OK")
 
 
 def _left(lang: str, seconds: float) -> str:

@@ -97,8 +97,8 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank]
 
 
-def minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value / 60:.1f} min"
+def minutes(lang: str, value: float | None) -> str:
+    return "—" if value is None else t(lang, "{m} min", m=f"{value / 60:.1f}")
 
 
 def position_lines(lang: str, alert: Alert, now: float) -> list[str]:
@@ -106,9 +106,12 @@ def position_lines(lang: str, alert: Alert, now: float) -> list[str]:
     if alert.lat is None or alert.lon is None:
         return [t(lang, "Position: not shared")]
     taken = alert.located_at or alert.created_at
-    acc = f", ±{alert.accuracy_m:.0f} m" if alert.accuracy_m else ""
-    return [t(lang, "Position: {lat:.5f}, {lon:.5f}{acc}, taken {ago}", lat=alert.lat,
-              lon=alert.lon, acc=acc, ago=ago(lang, now - taken)) + stale_mark(lang, now - taken)]
+    age = ago(lang, now - taken)
+    where = (t(lang, "Position: {lat:.5f}, {lon:.5f}, ±{m} m, taken {ago}", lat=alert.lat,
+               lon=alert.lon, m=f"{alert.accuracy_m:.0f}", ago=age) if alert.accuracy_m else
+             t(lang, "Position: {lat:.5f}, {lon:.5f}, taken {ago}", lat=alert.lat,
+               lon=alert.lon, ago=age))
+    return [where + stale_mark(lang, now - taken)]
 
 
 CASE_EVENTS = 200  # the newest timeline events /case shows (a few messages at most)
@@ -274,13 +277,15 @@ class Coordination:
             if a.outcome:
                 outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
         lines = [
-            t(lang, "Last {d:g} day(s): {n} alert(s) raised, {o} still open.", d=days,
-              n=len(alerts), o=sum(1 for a in alerts if a.is_open)),
+            tn(lang, "Last {n} day:", "Last {n} days:", round(days)) + " " + tn(
+                lang, "{n} alert raised, {o} still open.", "{n} alerts raised, {o} still open.",
+                len(alerts), o=sum(1 for a in alerts if a.is_open)),
             t(lang, "Time to acknowledge: median {m}, 90th percentile {p}",
-              m=minutes(statistics.median(ack) if ack else None), p=minutes(percentile(ack, 90))),
+              m=minutes(lang, statistics.median(ack) if ack else None),
+              p=minutes(lang, percentile(ack, 90))),
             t(lang, "Time to claim: median {m}, 90th percentile {p}",
-              m=minutes(statistics.median(claim) if claim else None),
-              p=minutes(percentile(claim, 90))),
+              m=minutes(lang, statistics.median(claim) if claim else None),
+              p=minutes(lang, percentile(claim, 90))),
         ]
         if outcomes:
             lines.append(t(lang, "Outcomes: {list}", list=", ".join(

@@ -9,23 +9,28 @@ Lawyers and coordinators are never discreet: their chats hold the cases they wor
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from bot.domain.messages import DELETE, PRIORITY_CASE, Outgoing
+from bot.i18n import N_
 from storage import Person, Tx
+
+_T = TypeVar("_T")
 
 # The reporter's keyboard and one-tap button in discreet mode (both wordings are always
 # understood, so an old keyboard keeps working after /discreet on or off).
-LABEL_SOS = "📍 Send my location"
-LABEL_SOS_NO_LOCATION = "🆘 Help without location"
-LABEL_RAISE_NOW = "🆘 Get help now"
+LABEL_SOS = N_("📍 Send my location")
+LABEL_SOS_NO_LOCATION = N_("🆘 Help without location")
+LABEL_RAISE_NOW = N_("🆘 Get help now")
 
 # What Telegram shows of the bot before anyone writes to it (its profile, a shared link,
 # the empty chat): on a seized phone it must not say what the bot is for.
-DESCRIPTION = ("Help when you need it. Send /start to begin; everything is explained "
-               "before you agree to anything.")
-SHORT_DESCRIPTION = "Help when you need it."
+DESCRIPTION = (N_("Help when you need it. Send /start to begin; everything is explained "
+               "before you agree to anything."))
+SHORT_DESCRIPTION = N_("Help when you need it.")
 
 # Neutral texts said in more than one place.
-PASSED_ON = "Someone else is being found to help. Stay calm."  # a released or handed-over case
+PASSED_ON = N_("Someone else is being found to help. Stay calm.")  # a released or handed-over case
 
 FORGET = "discreet_forget"  # timer kind: forget the cleared message ids of a chat
 FORGET_AFTER = 600.0  # seconds after clearing; again later while deletions are queued
@@ -36,7 +41,7 @@ def is_discreet(person: Person | None) -> bool:
     return person is not None and person.role == "reporter" and person.discreet
 
 
-def pick(person: Person | None, plain: str, neutral: str) -> str:
+def pick(person: Person | None, plain: _T, neutral: _T) -> _T:
     """The template this person's chat gets: ``neutral`` in discreet mode. Every text for a
     reporter that names a lawyer or the case passes here with its neutral twin."""
     return neutral if is_discreet(person) else plain

@@ -6,64 +6,64 @@ from __future__ import annotations
 
 from bot.domain import discreet
 from bot.domain.casework import CaseWork
-from bot.domain.notify import LABEL_OFF, LABEL_ON, sos_labels
+from bot.domain.notify import LABEL_OFF, LABEL_ON, is_label, sos_labels
 from bot.domain.pins import Pins
 from bot.domain.reporting import Reporting
 from bot.domain.services import Services
 from bot.domain.team import Team
-from bot.i18n import lang_of, pick_language, t
+from bot.i18n import N_, lang_of, pick_language, t
 from storage import Person
 
 # Each role's commands: (usage, what it does). English sources, translated when shown.
-COMMON = (("/phone", "a phone number for SMS, for when Telegram does not work"),
-          ("/language en|kk|ru", "change the language"), ("/help", "this help"))
+COMMON = (("/phone", N_("a phone number for SMS, for when Telegram does not work")),
+          ("/language en|kk|ru", N_("change the language")), ("/help", N_("this help")))
 COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "reporter": (("/start", "register, or show your SOS buttons again"),
-                 ("/pin", "set or change your PIN for cancelling"),
-                 ("/discreet on|off", "plain words here, and our messages deleted when your "
-                                      "request is over (for a phone others may read)"),
-                 ("/checkin 2h|18:30|off", "a safety timer: if you don't tap \"I'm OK\" in "
-                                           "time, we send help"),
-                 ("/forget", "erase your profile and history here"), *COMMON),
+    "reporter": (("/start", N_("register, or show your SOS buttons again")),
+                 ("/pin", N_("set or change your PIN for cancelling")),
+                 ("/discreet on|off", N_("plain words here, and our messages deleted when your "
+                                      "request is over (for a phone others may read)")),
+                 ("/checkin 2h|18:30|off", N_("a safety timer: if you don't tap \"I'm OK\" in "
+                                           "time, we send help")),
+                 ("/forget", N_("erase your profile and history here")), *COMMON),
     "lawyer": (
-        ("/oncall", "go on call (/oncall 18:30 or /oncall 4h: until then)"),
-        ("/offcall", "go off call"),
-        ("/note N text", "send an update to the reporter of case N"),
-        ("/close N [note]", "close case N with an outcome"),
-        ("/case N", "the timeline of an alert you were paged for"),
-        ("/leave", "leave the team (you stop receiving alerts)"),
+        ("/oncall", N_("go on call (/oncall 18:30 or /oncall 4h: until then)")),
+        ("/offcall", N_("go off call")),
+        (N_("/note N text"), N_("send an update to the reporter of case N")),
+        (N_("/close N [note]"), N_("close case N with an outcome")),
+        ("/case N", N_("the timeline of an alert you were paged for")),
+        ("/leave", N_("leave the team (you stop receiving alerts)")),
         *COMMON,
     ),
     "coordinator": (
-        ("/open", "all open alerts"),
-        ("/case N", "an alert's timeline"),
-        ("/assign N", "give an alert to a lawyer"),
-        ("/close N [note]", "close a case with an outcome"),
-        ("/stats [days]", "how fast alerts were answered"),
-        ("/report [days]", "a chart and the figures for reports"),
-        ("/lawyers", "each lawyer's open cases, on-call state and last response"),
-        ("/map", "open alerts on the map, in our private chat"),
-        ("/board", "inside the coordinators' group: a live board, pinned"),
-        ("/invite lawyer|coordinator", "a single-use invite link"),
-        ("/people [role]", "who is registered"),
-        ("/revoke <user id>", "take a lawyer's or coordinator's role away"),
-        ("/erase <user id>", "erase everything stored about a person"),
-        ("/audit [days]", "invites, joins and revocations"),
-        ("/leave", "leave the team"),
-        ("/connect, /disconnect", "inside a press-freedom group: its alert notices"),
+        ("/open", N_("all open alerts")),
+        ("/case N", N_("an alert's timeline")),
+        ("/assign N", N_("give an alert to a lawyer")),
+        (N_("/close N [note]"), N_("close a case with an outcome")),
+        (N_("/stats [days]"), N_("how fast alerts were answered")),
+        (N_("/report [days]"), N_("a chart and the figures for reports")),
+        ("/lawyers", N_("each lawyer's open cases, on-call state and last response")),
+        ("/map", N_("open alerts on the map, in our private chat")),
+        ("/board", N_("inside the coordinators' group: a live board, pinned")),
+        ("/invite lawyer|coordinator", N_("a single-use invite link")),
+        (N_("/people [role]"), N_("who is registered")),
+        (N_("/revoke <user id>"), N_("take a lawyer's or coordinator's role away")),
+        (N_("/erase <user id>"), N_("erase everything stored about a person")),
+        (N_("/audit [days]"), N_("invites, joins and revocations")),
+        ("/leave", N_("leave the team")),
+        ("/connect ru|kk|en, /disconnect", N_("inside a press-freedom group: its alert notices")),
         *COMMON,
     ),
 }
-DISCREET_INTRO = ("Tap \"{sos}\" (or \"{nosos}\") if you need help: it is called at "
-                  "once. While your request is open, everything you send here is passed on.")
+DISCREET_INTRO = (N_("Tap \"{sos}\" (or \"{nosos}\") if you need help: it is called at "
+                  "once. While your request is open, everything you send here is passed on."))
 INTRO = {
-    "reporter": "Qorgau alerts on-call lawyers when you are detained or in danger. Tap "
+    "reporter": N_("Qorgau alerts on-call lawyers when you are detained or in danger. Tap "
                 "\"{sos}\" (or \"{nosos}\"): lawyers on call are alerted at once. While "
-                "your alert is open, everything you send here goes to your lawyer.",
-    "lawyer": "You are a Qorgau lawyer. Alerts reach you as cards while you are on call. "
-              "Detained yourself? Your own SOS buttons are at the top of your keyboard.",
-    "coordinator": "You are a Qorgau coordinator: you see every alert and organise the "
-                   "lawyers. Detained yourself? Your own SOS buttons are on your keyboard.",
+                "your alert is open, everything you send here goes to your lawyer."),
+    "lawyer": N_("You are a Qorgau lawyer. Alerts reach you as cards while you are on call. "
+              "Detained yourself? Your own SOS buttons are at the top of your keyboard."),
+    "coordinator": N_("You are a Qorgau coordinator: you see every alert and organise the "
+                   "lawyers. Detained yourself? Your own SOS buttons are on your keyboard."),
 }
 
 
@@ -96,9 +96,9 @@ class PrivateText:
             if await self.team.on_text(person, text):
                 return None
             if person.role in ("lawyer", "coordinator") and person.registered:
-                label = text.strip()
-                if label in (t(person.language, LABEL_ON), t(person.language, LABEL_OFF)):
-                    await self.team.set_on_call(user_id, label == t(person.language, LABEL_ON))
+                if is_label(person.language, text, LABEL_ON, LABEL_OFF):
+                    await self.team.set_on_call(user_id, is_label(person.language, text,
+                                                                  LABEL_ON))
                     return None
                 alert_ids = {r.alert_id for r in rows if r.alert_id is not None}
                 if len(alert_ids) == 1:
@@ -117,7 +117,7 @@ class PrivateText:
         if person is None or not person.registered:
             lines.append(t(lang, "Not registered yet: send /start."))
         lines.append("")
-        lines.extend(f"{usage} – {t(lang, what)}" for usage, what in COMMANDS[role])
+        lines.extend(f"{t(lang, usage)} – {t(lang, what)}" for usage, what in COMMANDS[role])
         return "\n".join(lines)
 
     async def unknown_command(self, user_id: int, language: str) -> str:
@@ -126,7 +126,10 @@ class PrivateText:
             person = await tx.person(user_id)
         lang = lang_of(person) if person else pick_language(language)
         usages = ", ".join(usage for usage, _ in COMMANDS[role_of(person)])
-        return t(lang, discreet.pick(
-            person, "I do not know that command. Yours: {list}. In danger? Tap \"{sos}\".",
-            "I do not know that command. Yours: {list}. Need help? Tap \"{sos}\"."),
-            list=usages, sos=sos_labels(lang, person)[0])
+        sos = sos_labels(lang, person)[0]
+        return discreet.pick(
+            person,
+            t(lang, "I do not know that command. Yours: {list}. In danger? Tap \"{sos}\".",
+              list=usages, sos=sos),
+            t(lang, "I do not know that command. Yours: {list}. Need help? Tap \"{sos}\".",
+              list=usages, sos=sos))

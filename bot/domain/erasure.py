@@ -18,7 +18,7 @@ import logging
 from bot.domain import notify
 from bot.domain.messages import PRIORITY_REPLY, Button, Outgoing
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import N_, lang_of, t, tn
 from storage import Person, Tx
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ BATCH = 50  # alerts per transaction: a kill loses at most one batch, which the 
 PAYLOAD_BATCH = 500
 RECHECK = 300.0  # seconds between looks at whether a waiting erasure's alert has closed
 FORGET_DATA = "forget"  # the confirmation button's callback data
-ERASED_TEXT = ("Done: your profile and history here are erased. To use Qorgau again, send "
-               "/start.")
+ERASED_TEXT = (N_("Done: your profile and history here are erased. To use Qorgau again, send "
+               "/start."))
 
 
 class Erasure:
@@ -126,16 +126,16 @@ class Erasure:
             shown = notify.hidden(open_alert) is not None  # after a duress cancel: as if none
             buttons: tuple[tuple[Button, ...], ...] = ()
             if not confirmed:
-                text = t(lang, "Your request for help is still open. It is kept until it is "
+                text = t(lang, N_("Your request for help is still open. It is kept until it is "
                                "closed; then everything stored about you here is erased. Go "
-                               "ahead?"
-                         if shown else "Erase everything stored about you here: your "
-                         "profile and your history? This cannot be undone.")
+                               "ahead?")
+                         if shown else N_("Erase everything stored about you here: your "
+                         "profile and your history? This cannot be undone."))
                 buttons = ((Button(t(lang, "Yes, erase everything"), FORGET_DATA),),)
             elif waiting:
                 await tx.set_timer(FORGET, user_id, now + RECHECK)
-                text = t(lang, "Noted. Everything stored about you here is erased once your "
-                               "request for help is closed." if shown else ERASED_TEXT)
+                text = t(lang, N_("Noted. Everything stored about you here is erased once your "
+                               "request for help is closed.") if shown else ERASED_TEXT)
             else:
                 await self._erase_now(tx, user_id, None, "request")
                 text = t(lang, ERASED_TEXT)
@@ -182,8 +182,9 @@ class Erasure:
                                "everything about them is erased.", id=target_id, n=open_alert.id)
             n = await self._erase_now(tx, target_id, user_id, "coordinator")
         await self._checkpoint()
-        return t(lang, "Erased everything stored about {id}: their profile and {n} alert(s).",
-                 id=target_id, n=n)
+        return tn(lang, "Erased everything stored about {id}: their profile and {n} alert.",
+                  "Erased everything stored about {id}: their profile and {n} alerts.", n,
+                  id=target_id)
 
     # --- a waiting erasure ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from bot.domain.dispatch import PrivateText
 from bot.domain.erasure import ERASE, FORGET, RETENTION, Erasure
 from bot.domain.figures import Reports
 from bot.domain.flood import SUMMARY, Flood
+from bot.domain.languages import Languages
 from bot.domain.live import LIVE_CHECK
 from bot.domain.pins import Pins
 from bot.domain.reporting import UNDO, Reporting
@@ -42,6 +43,7 @@ class Domain:
     sms: Sms
     boards: Boards
     reports: Reports
+    languages: Languages
 
     @classmethod
     def build(cls, svc: Services) -> Domain:
@@ -54,7 +56,7 @@ class Domain:
         return cls(svc, reporting, casework, team, Coordination(svc),
                    PrivateText(svc, reporting, team, casework, pins), flood, cancelling, pins,
                    CheckIns(svc, reporting), Erasure(svc), Sms(svc, reporting, casework),
-                   Boards(svc), Reports(svc))
+                   Boards(svc), Reports(svc), Languages(svc))
 
     async def fire_timer(self, kind: str, subject: int) -> None:
         """What a due timer row means: the timer loop calls this for every kind below."""

@@ -23,7 +23,7 @@ from bot.domain import notify
 from bot.domain.coordination import minutes, percentile
 from bot.domain.messages import Outgoing
 from bot.domain.services import Services
-from bot.i18n import N_, lang_of, t
+from bot.i18n import N_, lang_of, t, tn
 from storage import Alert
 
 MAX_DAYS = 366
@@ -93,11 +93,12 @@ def text(lang: str, figures: Figures, days: int) -> str:
     total = sum(sum(c.values()) for _, c in figures.days)
     ack_m, ack_p = figures.summary(figures.ack)
     claim_m, claim_p = figures.summary(figures.claim)
-    lines = [t(lang, "Report, last {d} day(s): {n} alert(s).", d=days, n=total),
+    lines = [tn(lang, "Report for the last {n} day.", "Report for the last {n} days.", days),
+             t(lang, "Alerts raised: {n}.", n=total),
              t(lang, "Time to acknowledge: median {m}, 90th percentile {p}",
-               m=minutes(ack_m), p=minutes(ack_p)),
+               m=minutes(lang, ack_m), p=minutes(lang, ack_p)),
              t(lang, "Time to claim: median {m}, 90th percentile {p}",
-               m=minutes(claim_m), p=minutes(claim_p))]
+               m=minutes(lang, claim_m), p=minutes(lang, claim_p))]
     for day, counts in figures.days:
         lines.append(f"{day}: " + ", ".join(f"{t(lang, k)} {v}"
                                             for k, v in sorted(counts.items())))

@@ -25,7 +25,7 @@ from bot.domain import discreet, notify
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Outgoing
 from bot.domain.reporting import MAX_NOTE, clean_text
 from bot.domain.services import Services
-from bot.i18n import t
+from bot.i18n import t, tn
 from storage import Alert, Person, Tx
 
 WINDOW = 60.0  # seconds: "per minute"
@@ -175,23 +175,26 @@ class Flood:
             alert = await tx.open_alert_of(user_id)
             lang = person.language
             if alert is None or alert.concealed:  # none, or hidden by a duress cancel
-                await notify.send(tx, user_id, Outgoing(t(
-                    lang, discreet.pick(
-                        person, "You sent {n} messages in a short time; they were not "
-                                "answered one by one. In danger? Tap \"{sos}\".",
-                        "You sent {n} messages in a short time; they were not answered one "
-                        "by one. Need help? Tap \"{sos}\"."), n=held.held,
-                    sos=notify.sos_labels(lang, person)[0])), now)
+                sos = notify.sos_labels(lang, person)[0]
+                await notify.send(tx, user_id, Outgoing(discreet.pick(person, tn(
+                    lang, "You sent {n} message in a short time; it was not answered. In "
+                    "danger? Tap \"{sos}\".", "You sent {n} messages in a short time; they were "
+                    "not answered one by one. In danger? Tap \"{sos}\".", held.held, sos=sos),
+                    tn(lang, "You sent {n} message in a short time; it was not answered. Need "
+                       "help? Tap \"{sos}\".", "You sent {n} messages in a short time; they "
+                       "were not answered one by one. Need help? Tap \"{sos}\".", held.held,
+                       sos=sos))), now)
                 if alert is None:
                     return
             else:
-                await notify.send(tx, user_id, Outgoing(t(
-                    lang, discreet.pick(
-                        person, "You sent {n} messages in a short time. They were saved to "
-                                "alert #{id} without an answer to each, and whoever takes your "
-                                "case sees them.",
-                        "You sent {n} messages in a short time. They were saved without an "
-                        "answer to each and are passed on."), n=held.held, id=alert.id)), now)
+                await notify.send(tx, user_id, Outgoing(discreet.pick(person, tn(
+                    lang, "You sent {n} message in a short time. It was saved to alert #{id}, "
+                    "and whoever takes your case sees it.", "You sent {n} messages in a short "
+                    "time. They were saved to alert #{id} without an answer to each, and "
+                    "whoever takes your case sees them.", held.held, id=alert.id), tn(
+                    lang, "You sent {n} message in a short time. It was saved and is passed "
+                    "on.", "You sent {n} messages in a short time. They were saved without an "
+                    "answer to each and are passed on.", held.held))), now)
             holder = alert.claimed_by or alert.acknowledged_by
             if holder is not None:
                 latest = [str(e.detail.get("text", "")) for e in await tx.events(alert.id)
@@ -200,11 +203,13 @@ class Flood:
                 # Quoted line by line: what a reporter wrote never passes for the bot's lines.
                 quoted = "\n".join(notify.quote_lines(notify.cut_units(x, notify.FACT_CHARS))
                                    for x in latest)
-                await notify.tell(
-                    tx, holder, "Alert #{id}: the reporter sent {n} messages in a short time. "
-                    "They are on the case's timeline; they were not forwarded one by one. The "
-                    "latest:\n{latest}", now, alert.id, priority=PRIORITY_CASE, id=alert.id,
-                    n=held.held, latest=quoted or "-")
+                await notify.tell(tx, holder, lambda lang: tn(
+                    lang, "Alert #{id}: the reporter sent {n} message in a short time. It is "
+                    "on the case's timeline. The latest:\n{latest}", "Alert #{id}: the "
+                    "reporter sent {n} messages in a short time. They are on the case's "
+                    "timeline; they were not forwarded one by one. The latest:\n{latest}",
+                    held.held, id=alert.id, latest=quoted or "-"),
+                    now, alert.id, priority=PRIORITY_CASE)
 
     # --- alerts from people who never registered -------------------------------------------
 
@@ -232,8 +237,10 @@ class Flood:
             return
         self._tripped_at = now
         for c in await tx.people(role="coordinator"):
-            await notify.send(tx, c.user_id, Outgoing(t(
-                c.language, "More than {n} alerts a minute are coming from people who never "
+            await notify.send(tx, c.user_id, Outgoing(tn(
+                c.language, "More than {n} alert a minute is coming from people who never "
                 "registered. Further ones are saved but page no lawyer; /open lists them all.",
-                n=self.svc.settings.unregistered_alerts_per_minute)),
+                "More than {n} alerts a minute are coming from people who never registered. "
+                "Further ones are saved but page no lawyer; /open lists them all.",
+                self.svc.settings.unregistered_alerts_per_minute)),
                 now, kind="case", priority=PRIORITY_ALERT)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot.domain import notify
 from bot.domain.messages import PRIORITY_CASE, PRIORITY_REPLY, Outgoing
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import N_, lang_of, t
 from storage import Person, Tx
 
 LIVE_CHECK = "live_check"  # timer kind; subject: the reporter's user id
@@ -110,13 +110,13 @@ class Live:
                 return  # nobody to tell, or told already
             if ended:
                 await tx.add_event(alert.id, now, "live_ended", None)
-                template = ("Alert #{id}: the reporter's live location has ended. Their last "
-                            "position was taken {ago}.")
+                template = (N_("Alert #{id}: the reporter's live location has ended. Their last "
+                            "position was taken {ago}."))
             else:
                 await tx.set_live_state(user_id, "silent")
                 await tx.add_event(alert.id, now, "live_silent", None)
-                template = ("Alert #{id}: no live location update for a while. The last "
-                            "position was taken {ago} and may be out of date.")
+                template = (N_("Alert #{id}: no live location update for a while. The last "
+                            "position was taken {ago} and may be out of date."))
             holder = alert.claimed_by or alert.acknowledged_by
             if holder is not None:
                 lang = lang_of(await tx.person(holder))

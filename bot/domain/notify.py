@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.domain import discreet
 from bot.domain.messages import (
@@ -24,22 +25,35 @@ from bot.domain.messages import (
     utf16_len,
 )
 from bot.domain.regions import region_name
-from bot.i18n import lang_of, t
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, lang_of, t
 from storage import Alert, OutboxRow, Person, Tx
 
 if TYPE_CHECKING:
     from bot.domain.services import Services
 
-# Kazakhstan keeps one time zone, UTC+5, since March 2024.
-LOCAL_TZ = timezone(timedelta(hours=5))
+# The time zone of every clock time shown or typed (QORGAU_TIMEZONE; Kazakhstan keeps one,
+# UTC+5 since March 2024); set from the settings by ``set_zone`` when the services start.
+_ZONE: tzinfo = ZoneInfo("Asia/Almaty")
+
+
+def set_zone(name: str) -> None:
+    global _ZONE
+    _ZONE = ZoneInfo(name)
+
+
+def local_time(ts: float) -> datetime:
+    """A moment as a clock in the bot's time zone shows it."""
+    return datetime.fromtimestamp(ts, tz=_ZONE)
+
+
+LABEL_SOS = N_("📍 SOS: send my location")
+LABEL_SOS_NO_LOCATION = N_("🆘 Alert without location")
+LABEL_SAFE = N_("✅ I'm safe")
+LABEL_ON = N_("🟢 Go on call")
+LABEL_OFF = N_("⚪ Go off call")
+LABEL_RAISE_NOW = N_("🆘 Raise an alert now")
 
 MAP_DATA = "map"  # the callback data "map:N" of a card's "Show on map" button
-LABEL_SOS = "📍 SOS: send my location"
-LABEL_SOS_NO_LOCATION = "🆘 Alert without location"
-LABEL_SAFE = "✅ I'm safe"
-LABEL_ON = "🟢 Go on call"
-LABEL_OFF = "⚪ Go off call"
-LABEL_RAISE_NOW = "🆘 Raise an alert now"
 RAISE_NOW_DATA = "sos"  # that button's callback data (the poller lets it skip the queue)
 
 
@@ -92,19 +106,26 @@ async def erase_theirs(tx: Tx, user_id: int, message_id: int | None, now: float)
 def nothing_open(person: Person) -> Outgoing:
     """The answer to "I'm safe" when nothing is open, or seems to be (after a duress
     cancel the two must read the same)."""
-    return Outgoing(t(person.language, discreet.pick(person, "You have no open alert.",
-                                                     "Nothing is open right now.")),
+    return Outgoing(discreet.pick(person, t(person.language, "You have no open alert."),
+                                  t(person.language, "Nothing is open right now.")),
                     keyboard=keyboard(person.language, person, alert_open=False))
 
 
-async def tell(tx: Tx, person_id: int, template: str, now: float, alert_id: int | None = None,
-               priority: int = PRIORITY_CASE, neutral: str | None = None,
-               **values: object) -> None:
+# What ``tell`` says: an English template (marked N_) translated with its values, or, for a
+# text that counts something, a function from the recipient's language to the text (a
+# ``lambda lang: tn(lang, ...)``): the recipient's language is known only here.
+Wording = str | Callable[[str], str]
+
+
+async def tell(tx: Tx, person_id: int, template: Wording, now: float,
+               alert_id: int | None = None, priority: int = PRIORITY_CASE,
+               neutral: Wording | None = None, **values: object) -> None:
     """Queue ``template`` for a person, translated into their language; a discreet
     reporter gets ``neutral`` instead (given for every text that names a lawyer or a case)."""
     person = await tx.person(person_id)
     chosen = discreet.pick(person, template, neutral) if neutral is not None else template
-    out = Outgoing(t(lang_of(person), chosen, **values))
+    lang = lang_of(person)
+    out = Outgoing(chosen(lang) if callable(chosen) else t(lang, chosen, **values))
     await send(tx, person_id, out, now, kind="case", priority=priority, alert_id=alert_id)
 
 
@@ -129,17 +150,12 @@ async def edit(tx: Tx, target_id: int, out: Outgoing, now: float, *, kind: str =
 
 
 def clock_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%H:%M")
+    return local_time(ts).strftime("%H:%M")
 
 
 def local_date(ts: float) -> str:
     """The day of ``ts`` in local time, as ``2026-11-27`` (a report's days)."""
-    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%Y-%m-%d")
-
-
-def local_stamp(ts: float) -> str:
-    """Date and time of ``ts`` in local time, as ``27.11 14:05`` (a case's timeline)."""
-    return datetime.fromtimestamp(ts, tz=LOCAL_TZ).strftime("%d.%m %H:%M")
+    return local_time(ts).strftime("%Y-%m-%d")
 
 
 def duration(lang: str, seconds: float) -> str:
@@ -157,6 +173,11 @@ def ago(lang: str, seconds: float) -> str:
     return t(lang, "{duration} ago", duration=duration(lang, seconds))
 
 
+def local_stamp(ts: float) -> str:
+    """A date and time in the bot's time zone (QORGAU_TIMEZONE), as people read them."""
+    return local_time(ts).strftime("%Y-%m-%d %H:%M")
+
+
 def utc_stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -168,9 +189,9 @@ def sos_labels(lang: str, person: Person | None) -> tuple[str, str]:
 
 
 def is_label(lang: str, text: str, *labels: str) -> bool:
-    """Whether a typed text is one of these keyboard labels (either wording: a keyboard
-    sent before /discreet on or off keeps working)."""
-    return text.strip() in {t(lang, label) for label in labels}
+    """Whether a typed text is one of these keyboard labels (in either wording and any of
+    our languages: a keyboard sent before /discreet or /language keeps working)."""
+    return text.strip() in {t(each, label) for each in LANGUAGES for label in labels}
 
 
 def keyboard(lang: str, person: Person | None, alert_open: bool
@@ -246,8 +267,8 @@ def reporter_name(lang: str, reporter: Person | None) -> str:
 def state_words(lang: str, alert: Alert, person: Person | None = None) -> str:
     """The alert's state in words; for a discreet reporter (``person``) in plain ones."""
     if discreet.is_discreet(person):
-        return t(lang, {"open": "waiting for someone", "closed": "done"}.get(
-            alert.state, "someone is on it"))
+        return t(lang, {"open": N_("waiting for someone"), "closed": "done"}.get(
+            alert.state, N_("someone is on it")))
     return {
         "open": t(lang, "waiting for a lawyer"),
         "acknowledged": t(lang, "a lawyer has seen it and is acting"),
@@ -282,9 +303,10 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
         lines.append(missed_checkin_line(lang, alert, now))
     if alert.has_location:
         taken = alert.located_at or alert.created_at
-        acc = f", ±{alert.accuracy_m:.0f} m" if alert.accuracy_m else ""
-        lines.append(t(lang, "Location: shared{acc}, taken {ago}", acc=acc,
-                       ago=ago(lang, now - taken)) + stale_mark(lang, now - taken))
+        where = (t(lang, "Location: shared, ±{m} m, taken {ago}", m=f"{alert.accuracy_m:.0f}",
+                   ago=ago(lang, now - taken)) if alert.accuracy_m else
+                 t(lang, "Location: shared, taken {ago}", ago=ago(lang, now - taken)))
+        lines.append(where + stale_mark(lang, now - taken))
         lines.append(t(lang, "Position: {lat:.5f}, {lon:.5f}", lat=alert.lat, lon=alert.lon))
     else:
         lines.append(t(lang, "Location: not shared"))
@@ -370,9 +392,10 @@ def pin(lang: str, alert: Alert, now: float) -> Outgoing | None:
     )
 
 
-def group_notice(alert: Alert, reporter: Person | None) -> Outgoing:
-    """What a press-freedom group sees; the exact spot only with the reporter's consent."""
-    lang = "en"
+def group_notice(alert: Alert, reporter: Person | None, lang: str = DEFAULT_LANGUAGE
+                 ) -> Outgoing:
+    """What a press-freedom group sees, in its language; the exact spot only with the
+    reporter's consent."""
     lines = [
         t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
           region=t(lang, region_name(alert.region))),
@@ -425,21 +448,29 @@ async def send_pin(tx: Tx, person: Person, alert: Alert, now: float,
 
 async def post_group_notices(tx: Tx, alert: Alert, now: float,
                              reporter: Person | None = None) -> None:
-    notice = group_notice(alert, reporter or await tx.person(alert.reporter_id)).to_json()
-    await tx.enqueue_many([(chat_id, "group", PRIORITY_GROUP, notice)
-                           for chat_id in await tx.groups()], now, alert.id)
+    reporter = reporter or await tx.person(alert.reporter_id)
+    notices: dict[str, str] = {}
+    messages = []
+    for chat_id, lang in (await tx.group_languages()).items():
+        if lang not in notices:
+            notices[lang] = group_notice(alert, reporter, lang).to_json()
+        messages.append((chat_id, "group", PRIORITY_GROUP, notices[lang]))
+    await tx.enqueue_many(messages, now, alert.id)
 
 
-GROUP_CLOSED = "Notice #{id}: closed."  # a group notice's last words: no place, no details
+GROUP_CLOSED = N_("Notice #{id}: closed.")  # a group notice's last words: no place, no details
 
 
-async def close_group_notices(tx: Tx, rows: Iterable[OutboxRow], now: float) -> None:
+async def close_group_notices(tx: Tx, rows: Iterable[OutboxRow], now: float,
+                              language: str | None = None) -> None:
     """Edit group notices (taken with ``tx.retire_rows``, so nothing edits them again) to
-    a closing line without the location: after their case closed, or the group was
-    disconnected."""
+    a closing line without the location, in the group's language (``language`` for a
+    group just disconnected): after their case closed, or the group was disconnected."""
+    languages = await tx.group_languages()
     for row in rows:
         if row.alert_id is not None:
-            await edit(tx, row.id, Outgoing(t("en", GROUP_CLOSED, id=row.alert_id)), now)
+            lang = language or languages.get(row.chat_id, DEFAULT_LANGUAGE)
+            await edit(tx, row.id, Outgoing(t(lang, GROUP_CLOSED, id=row.alert_id)), now)
 
 
 async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
@@ -448,9 +479,10 @@ async def refresh_alert_messages(tx: Tx, alert_id: int, now: float) -> None:
     if alert is None:
         return
     reporter = await tx.person(alert.reporter_id)
-    notice = group_notice(alert, reporter)
+    languages = await tx.group_languages()
     for row in await tx.sent_rows(alert_id, kind="group"):
-        await edit(tx, row.id, notice, now)
+        lang = languages.get(row.chat_id, DEFAULT_LANGUAGE)
+        await edit(tx, row.id, group_notice(alert, reporter, lang), now)
     # Once a lawyer holds the case, what the reporter sends is for that lawyer only.
     known = [] if alert.claimed_by is not None else await known_facts(tx, alert_id)
     newest = {row.chat_id: row for row in await tx.sent_rows(alert_id, kind="alert")}
@@ -498,12 +530,13 @@ async def known_facts(tx: Tx, alert_id: int, lang: str = "en") -> list[str]:
 
 CAPTION_UNITS = 1024  # Telegram's caption limit, in UTF-16 code units
 UNCAPTIONED = ("video_note",)  # kinds Telegram gives no caption
-MEDIA_WORDS = {"photo": "photo", "voice": "voice message", "video": "video",
-               "video_note": "video message", "audio": "audio", "document": "file"}
+MEDIA_WORDS = {"photo": N_("photo"), "voice": N_("voice message"), "video": N_("video"),
+               "video_note": N_("video message"), "audio": N_("audio"),
+               "document": N_("file")}
 
 
 def media_word(lang: str, kind: str) -> str:
-    return t(lang, MEDIA_WORDS.get(kind, "media"))
+    return t(lang, MEDIA_WORDS[kind]) if kind in MEDIA_WORDS else t(lang, "media")
 
 
 async def share_media(tx: Tx, alert: Alert, now: float, reporter: Person | None = None) -> None:

@@ -15,6 +15,7 @@ import math
 from bot.domain import notify
 from bot.domain.messages import PRIORITY_CASE
 from bot.domain.services import Services
+from bot.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,9 @@ class Outage:
             for c in await tx.people(role="coordinator"):
                 await notify.tell(
                     tx, c.user_id,
-                    "Qorgau was not working normally for {minutes} min (Telegram was out of "
+                    N_("Qorgau was not working normally for {minutes} min (Telegram was out of "
                     "reach or messages were held up). Alerts raised in that time: {alerts}; "
-                    "their messages went out late. It is working again now.",
+                    "their messages went out late. It is working again now."),
                     now, priority=PRIORITY_CASE, minutes=minutes, alerts=delayed)
             await tx.delete_value(SICK_SINCE)
         log.warning("the bot is well again after %d min; %d alert(s) were delayed",

@@ -20,7 +20,7 @@ from bot.domain.cancelling import SAID_NOTHING, Cancelling, locked_text
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_REPLY, Outgoing
 from bot.domain.notify import hidden
 from bot.domain.services import Services
-from bot.i18n import lang_of, t
+from bot.i18n import N_, lang_of, t
 from storage import Person, Tx
 from storage.records import PinState
 
@@ -31,14 +31,14 @@ TRY_WINDOW = 15 * 60.0
 LOCK_SECONDS = 15 * 60.0
 PROMPT_SECONDS = 10 * 60.0  # an unanswered "send your PIN" lapses after this
 
-SAID_FORMAT = "A PIN is 4 to 8 digits. Please send it again."
-SAID_AGAIN = "Please send it again."
-SAID_WRONG = "That PIN is not right. Please try again."
-ASK_NEW = "Send a new PIN of 4 to 8 digits. The message is deleted at once."
-ASK_CURRENT = "Send your current PIN first. The message is deleted at once."
-ASK_DURESS = ("Now send a second PIN, different from the first. Use it if someone forces "
-              "you to cancel: it looks exactly like a cancel, but help goes on.")
-SAID_SAVED = ("Saved. When you cancel, you will be asked for your PIN. Change it with /pin.")
+SAID_FORMAT = N_("A PIN is 4 to 8 digits. Please send it again.")
+SAID_AGAIN = N_("Please send it again.")
+SAID_WRONG = N_("That PIN is not right. Please try again.")
+ASK_NEW = N_("Send a new PIN of 4 to 8 digits. The message is deleted at once.")
+ASK_CURRENT = N_("Send your current PIN first. The message is deleted at once.")
+ASK_DURESS = (N_("Now send a second PIN, different from the first. Use it if someone forces "
+              "you to cancel: it looks exactly like a cancel, but help goes on."))
+SAID_SAVED = (N_("Saved. When you cancel, you will be asked for your PIN. Change it with /pin."))
 
 
 def is_pin(text: str) -> bool:
@@ -194,9 +194,9 @@ class Pins:
         holder = alert.claimed_by if alert.claimed_by is not None else alert.acknowledged_by
         for c in {holder} | {c.user_id for c in await tx.people(role="coordinator")}:
             if c is not None and c != alert.reporter_id:
-                await notify.tell(tx, c, "Alert #{id}: {n} wrong PINs in a row; cancelling is "
+                await notify.tell(tx, c, N_("Alert #{id}: {n} wrong PINs in a row; cancelling is "
                                   "locked for 15 minutes and the alert stays open. Someone "
-                                  "may be trying to cancel it.", now, alert.id,
+                                  "may be trying to cancel it."), now, alert.id,
                                   priority=PRIORITY_ALERT, id=alert.id, n=MAX_TRIES)
 
     async def _chosen(self, tx: Tx, person: Person, state: PinState, new_hash: str,
@@ -211,8 +211,8 @@ class Pins:
         if state.awaiting != "duress":
             return await self._say(tx, user_id, lang, SAID_FORMAT)
         if same:
-            return await self._say(tx, user_id, lang, "The second PIN must differ from the "
-                                   "first. Please send another.")
+            return await self._say(tx, user_id, lang, N_("The second PIN must differ from the "
+                                   "first. Please send another."))
         if state.fake:  # begun with the duress PIN: looks saved, changes nothing
             await tx.update_pins(user_id, awaiting=None, pending_hash=None, fake=0)
         else:

@@ -12,14 +12,15 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from bot.domain import discreet, notify
+from bot.domain import discreet, menus, notify
+from bot.domain.languages import language_buttons
 from bot.domain.live import LIVE_CHECK, Live, Where, until
 from bot.domain.messages import PRIORITY_ALERT, PRIORITY_CASE, PRIORITY_REPLY, Button, Outgoing
 from bot.domain.notify import hidden
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
 from bot.domain.routing import Route, first_wave
 from bot.domain.services import Services
-from bot.i18n import LANGUAGES, lang_of, t
+from bot.i18n import N_, lang_of, t, tn
 from storage import Alert, Person, Tx
 
 if TYPE_CHECKING:
@@ -31,11 +32,11 @@ SafeHook = Callable[[Tx, Alert, Person], Awaitable[None]]
 
 UNDO = "undo"  # timer kind: the end of an alert's undo window, when its first wave goes
 DISCREET_ON = (
-    "Discreet mode is on, for when someone else may read this phone: I write in plain words, "
+    N_("Discreet mode is on, for when someone else may read this phone: I write in plain words, "
     "and when your request is over I delete our messages here. Whoever helps you still "
-    "gets everything you send. To change it: /discreet off, /discreet on.")
-DISCREET_OFF = ("Discreet mode is off: messages here say plainly what happens and stay. "
-                "/discreet on turns it back on.")
+    "gets everything you send. To change it: /discreet off, /discreet on."))
+DISCREET_OFF = (N_("Discreet mode is off: messages here say plainly what happens and stay. "
+                "/discreet on turns it back on."))
 MAX_NAME = 48
 MAX_NOTE = 2000
 
@@ -102,7 +103,8 @@ class Reporting:
                 await tx.update_person(user_id, self.svc.now(), step="c_name")
                 await self._reply(tx, person, Outgoing(t(
                     person.language, "Welcome, coordinator. What name should others see? "
-                    "Send it as a message.")))
+                    "Send it as a message."), buttons=language_buttons()))
+                await menus.refresh(tx, person, self.svc.now())
             elif person.role == "lawyer":  # mid-way through the lawyer's registration
                 await self._reply(tx, person, Outgoing(t(
                     person.language, "Please finish registering: answer the last question.")))
@@ -170,15 +172,6 @@ class Reporting:
             buttons=((Button(t(lang, "Set a PIN"), "pin:set"), Button(t(lang, "Skip"), "pin:skip")),
                      )), self.svc.now(), priority=PRIORITY_REPLY)
 
-    async def set_language(self, user_id: int, language: str) -> bool:
-        if language not in LANGUAGES:
-            return False
-        async with self.svc.step() as tx:
-            if await tx.person(user_id) is None:
-                return False
-            await tx.update_person(user_id, self.svc.now(), language=language)
-        return True
-
     async def set_discreet(self, user_id: int, choice: str, message_id: int | None = None
                            ) -> str | None:
         """/discreet on|off (or the button at registration): a registered reporter's
@@ -223,13 +216,16 @@ class Reporting:
         alert = hidden(await tx.open_alert_of(person.user_id))
         lang = person.language
         sos = notify.sos_labels(lang, person)[0]
-        text = (t(lang, discreet.pick(person, "Your alert #{id} is open: {state}.",
-                                      "Your request is open: {state}."),
-                  id=alert.id, state=notify.state_words(lang, alert, person)) if alert
-                else t(lang, discreet.pick(person, "You are registered. Tap \"{sos}\" if you "
-                                                   "are in danger.",
-                                           "You are registered. Tap \"{sos}\" if you need "
-                                           "help."), sos=sos))
+        if alert:
+            state = notify.state_words(lang, alert, person)
+            text = discreet.pick(
+                person, t(lang, "Your alert #{id} is open: {state}.", id=alert.id, state=state),
+                t(lang, "Your request is open: {state}.", state=state))
+        else:
+            text = discreet.pick(
+                person, t(lang, "You are registered. Tap \"{sos}\" if you are in danger.",
+                          sos=sos),
+                t(lang, "You are registered. Tap \"{sos}\" if you need help.", sos=sos))
         await self._reply(tx, person, Outgoing(
             text, keyboard=notify.keyboard(lang, person, alert_open=alert is not None)))
 
@@ -254,7 +250,7 @@ class Reporting:
                 return await self._reply(tx, person, Outgoing(t(
                     lang, "Your app did not send a location. Tap \"{nosos}\" instead.",
                     nosos=notify.sos_labels(lang, person)[1])))
-            if text.strip() == t(lang, notify.LABEL_SAFE):
+            if notify.is_label(lang, text, notify.LABEL_SAFE):
                 return await self._safe(tx, person)
             if person.step == "name":
                 return await self._set_name(tx, person, text)
@@ -272,14 +268,14 @@ class Reporting:
         an alert at once."""
         lang = person.language
         await self._point_to_sos(
-            tx, person, "You have no open alert, so nobody has read this. In danger? Tap "
-                        "\"{sos}\" below to send your location, or raise an alert with one tap:",
-            "Nothing is open, so nobody has read this. Need help? Tap \"{sos}\" below to "
-            "send your location, or ask with one tap:")
+            tx, person, N_("You have no open alert, so nobody has read this. In danger? Tap "
+                        "\"{sos}\" below to send your location, or raise an alert with one tap:"),
+            N_("Nothing is open, so nobody has read this. Need help? Tap \"{sos}\" below to "
+            "send your location, or ask with one tap:"))
         await self._reply(tx, person, Outgoing(
-            t(lang, discreet.pick(person, "Lawyers on call are alerted at once. Other "
-                                          "questions: /help",
-                                  "Help is called at once. Other questions: /help")),
+            discreet.pick(person,
+                          t(lang, "Lawyers on call are alerted at once. Other questions: /help"),
+                          t(lang, "Help is called at once. Other questions: /help")),
             buttons=((Button(t(lang, discreet.pick(person, notify.LABEL_RAISE_NOW,
                                                    discreet.LABEL_RAISE_NOW)),
                              notify.RAISE_NOW_DATA),),)))
@@ -362,18 +358,17 @@ class Reporting:
         note = t(lang, "Forwarded location (from someone else, not the reporter's own): "
                        "{lat:.5f}, {lon:.5f}", lat=lat, lon=lon)
         if alert is not None and not alert.concealed:
-            return await self._attach(tx, person, alert.id, text=note, answer=t(
-                lang, discreet.pick(
-                    person, "Added to alert #{id} as a note; a forwarded location does not "
-                            "change your alert's position.",
-                    "Added as a note; it does not change your own position."), id=alert.id))
+            return await self._attach(tx, person, alert.id, text=note, answer=discreet.pick(
+                person, t(lang, "Added to alert #{id} as a note; a forwarded location does "
+                                "not change your alert's position.", id=alert.id),
+                t(lang, "Added as a note; it does not change your own position.")))
         if alert is not None:  # hidden by a duress cancel: kept, answered as if none were open
             await self._attach(tx, person, alert.id, text=note, silent=True)
         await self._point_to_sos(
-            tx, person, "This location was forwarded from someone else, so it raised no "
-                        "alert. If you are in danger, tap \"{sos}\" to send your own.",
-            "This location was forwarded from someone else, so nothing was started. Need "
-            "help? Tap \"{sos}\" to send your own.")
+            tx, person, N_("This location was forwarded from someone else, so it raised no "
+                        "alert. If you are in danger, tap \"{sos}\" to send your own."),
+            N_("This location was forwarded from someone else, so nothing was started. Need "
+            "help? Tap \"{sos}\" to send your own."))
 
     async def _raise(self, tx: Tx, person: Person, where: Where | None,
                      missed_checkin: float | None = None) -> None:
@@ -389,20 +384,20 @@ class Reporting:
             if open_alert.safe_at is not None:
                 await self._withdraw_safe(tx, open_alert.id, person, now)
             if where is None:
-                return await self._reply(tx, person, Outgoing(t(
-                    lang, discreet.pick(person, "Your alert #{id} is already open: {state}. "
-                                                "Send updates here.",
-                                        "Already received: {state}. Send updates here."),
-                    id=open_alert.id, state=notify.state_words(lang, open_alert, person))))
+                state = notify.state_words(lang, open_alert, person)
+                return await self._reply(tx, person, Outgoing(discreet.pick(
+                    person, t(lang, "Your alert #{id} is already open: {state}. Send updates "
+                                    "here.", id=open_alert.id, state=state),
+                    t(lang, "Already received: {state}. Send updates here.", state=state))))
             lat, lon, acc, taken = where
             await tx.update_alert(open_alert.id, lat=lat, lon=lon, accuracy_m=acc,
                                   located_at=taken)
             await tx.add_event(open_alert.id, now, "position", person.user_id)
             await self._forward_position(tx, open_alert.id, now)
-            await self._reply(tx, person, Outgoing(t(
-                lang, discreet.pick(person, "Alert #{id} is already open; your new "
-                                            "position was added.",
-                                    "Your new position was added."), id=open_alert.id)))
+            await self._reply(tx, person, Outgoing(discreet.pick(
+                person, t(lang, "Alert #{id} is already open; your new position was added.",
+                          id=open_alert.id),
+                t(lang, "Your new position was added."))))
             return
         region = nearest_region(where[0], where[1]) if where else person.region
         # A lawyer in trouble is a reporter here: never paged for their own alert.
@@ -447,9 +442,11 @@ class Reporting:
         """The answer to an SOS: stored, who is being alerted, what to do next."""
         lang = person.language
         if route.recipients:
-            paging = t(lang, "We are alerting {n} lawyer(s) now. If nobody answers within "
-                             "{wait}, we alert everyone on call.", n=len(route.recipients),
-                       wait=notify.duration(lang, self.svc.policy.ack_timeout))
+            paging = tn(lang, "We are alerting {n} lawyer now. If nobody answers within "
+                              "{wait}, we alert everyone on call.",
+                        "We are alerting {n} lawyers now. If nobody answers within {wait}, we "
+                        "alert everyone on call.", len(route.recipients),
+                        wait=notify.duration(lang, self.svc.policy.ack_timeout))
         else:  # told to the first coordinator who registers (team.tell_unreached)
             log.warning("alert #%d reached nobody: no lawyer or coordinator is registered",
                         alert_id)
@@ -492,8 +489,8 @@ class Reporting:
         holder = alert.claimed_by or alert.acknowledged_by
         staff = {c.user_id for c in await tx.people(role="coordinator")} | {holder or 0}
         for user_id in sorted(staff - {0, person.user_id}):
-            await notify.tell(tx, user_id, "Alert #{id} (DURESS): the reporter pressed SOS "
-                              "again. Their chat now shows it as a new alert, open.", now,
+            await notify.tell(tx, user_id, N_("Alert #{id} (DURESS): the reporter pressed SOS "
+                              "again. Their chat now shows it as a new alert, open."), now,
                               alert.id, priority=PRIORITY_ALERT, id=alert.id)
         if where is not None:
             await self._forward_position(tx, alert.id, now)
@@ -539,8 +536,8 @@ class Reporting:
         alert = await tx.alert(alert_id)
         holder = (alert.claimed_by or alert.acknowledged_by) if alert else None
         if holder is not None:
-            await notify.tell(tx, holder, "Alert #{id}: the reporter pressed SOS again after "
-                              "saying they were safe. The alert stays open.", now, alert_id,
+            await notify.tell(tx, holder, N_("Alert #{id}: the reporter pressed SOS again after "
+                              "saying they were safe. The alert stays open."), now, alert_id,
                               priority=PRIORITY_ALERT, id=alert_id)
 
     async def _forward_position(self, tx: Tx, alert_id: int, now: float) -> None:
@@ -608,13 +605,13 @@ class Reporting:
         if alert.concealed:  # their chat answers as if nothing were open
             await self._offer_alert(tx, person)
         elif holder is not None:
-            await self._reply(tx, person, Outgoing(answer or t(
-                lang, discreet.pick(person, "Sent to your lawyer.", "Sent."))))
+            await self._reply(tx, person, Outgoing(answer or discreet.pick(
+                person, t(lang, "Sent to your lawyer."), t(lang, "Sent."))))
         else:
-            await self._reply(tx, person, Outgoing(answer or t(
-                lang, discreet.pick(person, "Added to alert #{id}; the lawyer who answers "
-                                            "will see it.", "Saved; it will be passed on."),
-                id=alert_id)))
+            await self._reply(tx, person, Outgoing(answer or discreet.pick(
+                person, t(lang, "Added to alert #{id}; the lawyer who answers will see it.",
+                          id=alert_id),
+                t(lang, "Saved; it will be passed on."))))
 
     async def _safe(self, tx: Tx, person: Person) -> None:
         alert = await tx.open_alert_of(person.user_id)
@@ -631,5 +628,5 @@ def consent_message(lang: str) -> Outgoing:
                 "Who sees it: the lawyers we alert, our coordinators and, only if you agree, "
                 "press-freedom groups see your exact location.\n"
                 "We never write your location or messages to logs."),
-        buttons=((Button(t(lang, "I agree"), "agree"),),),
+        buttons=((Button(t(lang, "I agree"), "agree"),), *language_buttons()),
     )

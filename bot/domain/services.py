@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 from bot.clock import Clock, SystemClock
+from bot.domain import notify
 from bot.domain.escalation import Policy
 from bot.settings import Settings
 from storage import Storage, Tx
@@ -36,6 +37,7 @@ class Services:
             claim_timeout=settings.claim_timeout_seconds,
             stale=settings.stale_hours * 3600.0,
         )
+        notify.set_zone(settings.timezone)  # every clock time shown or typed
         self.bot_username = "qorgau_bot"  # replaced by getMe's answer at start
         self._listeners: list[Callable[[], None]] = []
         self._step_hooks: list[Callable[[Tx], Awaitable[None]]] = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from bot.domain import discreet, notify
+from bot.domain import discreet, menus, notify
+from bot.domain.languages import GROUP_DATA, language_buttons
 from bot.domain.messages import (
     DELETE,
     PRIORITY_ALERT,
@@ -18,14 +19,15 @@ from bot.domain.messages import (
 from bot.domain.regions import BY_KEY, REGIONS, region_name
 from bot.domain.reporting import MAX_NAME, clean_name
 from bot.domain.services import Services
-from bot.i18n import LANGUAGES, lang_of, t
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, N_, lang_of, t, tn
 from storage import Person, Tx
 
 INVITE_ROLES = ("lawyer", "coordinator")
-LANGUAGE_NAMES = {"en": "English", "kk": "Қазақша", "ru": "Русский"}
+ROLE_WORDS = {"reporter": N_("reporter"), "lawyer": N_("lawyer"),
+              "coordinator": N_("coordinator")}
 MIN_ON_CALL = 60.0  # "/oncall 0.0000001h" must not mean "on call for ever"
 MAX_ON_CALL = 7 * 86400.0
-NO_LONGER_AVAILABLE = "This message is no longer available."
+NO_LONGER_AVAILABLE = N_("This message is no longer available.")
 
 
 def hash_code(code: str) -> str:
@@ -79,8 +81,14 @@ class Team:
             await tx.add_invite(hash_code(code), role, user_id, now, now + ttl)
             await tx.add_audit(now, "invited", user_id, None, role, invite=hash_code(code)[:8])
             link = f"https://t.me/{self.svc.bot_username}?start={code}"
-            return t(lang, "Invite for a {role}, single use, valid {h} h:\n{link}",
-                     role=t(lang, role), h=round(ttl / 3600), link=link)
+            hours = round(ttl / 3600)
+            if role == "lawyer":
+                return tn(lang, "Invite for a lawyer, single use, valid {n} hour:\n{link}",
+                          "Invite for a lawyer, single use, valid {n} hours:\n{link}", hours,
+                          link=link)
+            return tn(lang, "Invite for a coordinator, single use, valid {n} hour:\n{link}",
+                      "Invite for a coordinator, single use, valid {n} hours:\n{link}", hours,
+                      link=link)
 
     async def redeem(self, user_id: int, code: str, language: str) -> None:
         """/start <code>: a valid code grants its role and starts that role's registration."""
@@ -107,14 +115,18 @@ class Team:
                 await tx.update_person(user_id, now, role="lawyer", step="l_name", discreet=0)
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "Welcome. You are invited as a lawyer. What name should reporters "
-                    "and coordinators see? Send it as a message.")))
+                    "and coordinators see? Send it as a message."),
+                    buttons=language_buttons()))
             else:
                 step = person.step if person.registered else "c_name"
                 await tx.update_person(user_id, now, role="coordinator", step=step, discreet=0)
                 await self._reply(tx, user_id, Outgoing(t(
                     lang, "Welcome. You are now a coordinator. What name should others see? "
-                    "Send it as a message.") if step == "c_name" else t(
-                    lang, "You are now a coordinator.")))
+                    "Send it as a message."), buttons=language_buttons()) if step == "c_name"
+                    else Outgoing(t(lang, "You are now a coordinator.")))
+            fresh = await tx.person(user_id)
+            assert fresh is not None
+            await menus.refresh(tx, fresh, now)  # the command menu of the new role
 
     @staticmethod
     async def _redeem_refusal(tx: Tx, person: Person) -> str | None:
@@ -123,17 +135,19 @@ class Team:
         and a person with an open alert stays where their texts reach their lawyer."""
         lang = person.language
         if person.registered and person.role in INVITE_ROLES:
-            return t(lang, "You are already registered as a {role}; this invite changes "
-                           "nothing. To change a role, a coordinator revokes it first.",
-                     role=t(lang, person.role))
+            if person.role == "lawyer":
+                return t(lang, "You are already registered as a lawyer; this invite changes "
+                               "nothing. To change a role, a coordinator revokes it first.")
+            return t(lang, "You are already registered as a coordinator; this invite changes "
+                           "nothing. To change a role, a coordinator revokes it first.")
         alert = notify.hidden(await tx.open_alert_of(person.user_id))
         if alert is not None:
-            return t(lang, discreet.pick(
-                person, "Your alert #{id} is open; this invite can wait. Everything you "
-                        "send here still goes to your lawyer. Open the link again after the "
-                        "alert is closed.",
-                "Your request is still open; this link can wait. Open it again when it is "
-                "over."), id=alert.id)
+            return discreet.pick(
+                person, t(lang, "Your alert #{id} is open; this invite can wait. Everything "
+                                "you send here still goes to your lawyer. Open the link again "
+                                "after the alert is closed.", id=alert.id),
+                t(lang, "Your request is still open; this link can wait. Open it again when "
+                        "it is over."))
         return None
 
     # --- staff registration steps ---------------------------------------------------------
@@ -285,7 +299,7 @@ class Team:
                 # A reporter's Telegram id would identify them on a seized staff phone;
                 # staff ids stay (/revoke takes one).
                 who = p.name if p.role == "reporter" else f"{p.user_id} · {p.name}"
-                lines.append(f"{who} · {t(lang, p.role)}{extra}")
+                lines.append(f"{who} · {t(lang, ROLE_WORDS.get(p.role, p.role))}{extra}")
             return "\n".join(lines)
 
     async def audit(self, user_id: int, days: float) -> str:
@@ -303,18 +317,20 @@ class Team:
                         p = await tx.person(pid)
                         names[pid] = f"{p.name if p else '—'} ({pid})"
         if not entries:
-            return t(lang, "Nothing in the audit trail for the last {d:g} day(s).", d=days)
+            return tn(lang, "Nothing in the audit trail for the last {n} day.",
+                      "Nothing in the audit trail for the last {n} days.", round(days))
         words = {"invited": t(lang, "invite created"), "joined": t(lang, "joined"),
                  "revoked": t(lang, "role revoked"), "left": t(lang, "left the team"),
                  "erased": t(lang, "a person's data erased")}
-        lines = [t(lang, "Audit trail, last {d:g} day(s):", d=days)]
+        lines = [tn(lang, "Audit trail, last {n} day:", "Audit trail, last {n} days:",
+                    round(days))]
         for e in entries:
             who = names.get(e.actor_id or 0, "—")
             whom = f" → {names[e.subject_id]}" if e.subject_id not in (None, e.actor_id) \
                 else ""
             code = f" · {e.detail['invite']}" if "invite" in e.detail else ""
-            lines.append(f"{notify.utc_stamp(e.at)} · {words.get(e.kind, e.kind)} · "
-                         f"{t(lang, e.role or '—')} · {who}{whom}{code}")
+            lines.append(f"{notify.local_stamp(e.at)} · {words.get(e.kind, e.kind)} · "
+                         f"{t(lang, ROLE_WORDS.get(e.role or '—', '—'))} · {who}{whom}{code}")
         while len(lines) > 2 and sum(len(x) + 1 for x in lines) > 3900:
             lines.pop(1)  # one message: the newest lines matter most
         return "\n".join(lines)
@@ -388,6 +404,9 @@ class Team:
         await tx.add_audit(now, kind, by, target.user_id, target.role)
         released = await self._release_cases(tx, target.user_id, by, now)
         await cut_off(tx, target.user_id, now)
+        fresh = await tx.person(target.user_id)  # after cut_off, which drops what is queued
+        assert fresh is not None
+        await menus.refresh(tx, fresh, now)  # the reporters' menu: no staff commands left
         return released
 
     async def _release_cases(self, tx: Tx, person_id: int, by: int, now: float) -> list[int]:
@@ -404,28 +423,46 @@ class Team:
             await tx.add_event(alert.id, now, "released", by, lawyer=person_id)
             await tx.set_timer("escalate", alert.id, now)
             await notify.refresh_alert_messages(tx, alert.id, now)  # "Taken by" no more
-            await notify.tell(tx, alert.reporter_id, "Your alert #{id} is being passed to "
-                              "another lawyer. We are alerting them now.", now, alert.id,
+            await notify.tell(tx, alert.reporter_id, N_("Your alert #{id} is being passed to "
+                              "another lawyer. We are alerting them now."), now, alert.id,
                               priority=PRIORITY_ALERT, id=alert.id, neutral=discreet.PASSED_ON)
             released.append(alert.id)
         return released
 
     # --- groups ---------------------------------------------------------------------------
 
-    async def connect_group(self, user_id: int, chat_id: int, connect: bool) -> str:
+    async def connect_group(self, user_id: int, chat_id: int, connect: bool,
+                            language: str | None = None, asker: str = DEFAULT_LANGUAGE
+                            ) -> str | None:
+        """/connect [ru|kk|en] and /disconnect in a group, by a coordinator. Answered in the
+        group's language (Russian unless chosen; before that, the sender's: ``asker`` for
+        someone unknown), with the language buttons on connecting; returns an answer to
+        post, or None if one was queued."""
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
-            lang = lang_of(person)
+            current = await tx.group_language(chat_id)
+            lang = current or (person.language if person else asker)
             if person is None or not person.is_coordinator:
                 return t(lang, "Only a Qorgau coordinator can connect or disconnect this group.")
+            if language is not None and language not in LANGUAGES:
+                return t(lang, "Use /connect ru, /connect kk or /connect en.")
+            now = self.svc.now()
             if connect:
-                done = await tx.connect_group(chat_id, user_id, self.svc.now())
-                return (t(lang, "This group now receives Qorgau alert notices.") if done
-                        else t(lang, "This group is already connected."))
+                chosen = language or current or DEFAULT_LANGUAGE
+                done = current is None  # (an ignored INSERT's "row id" is not 0 in SQLite)
+                if done:
+                    await tx.connect_group(chat_id, user_id, now)
+                await tx.set_group_language(chat_id, chosen)
+                await notify.send(tx, chat_id, Outgoing(
+                    t(chosen, "This group now receives Qorgau alert notices.") if done
+                    else t(chosen, "This group is already connected."),
+                    buttons=language_buttons(GROUP_DATA)), now, kind="reply",
+                    priority=PRIORITY_REPLY)
+                return None
             done = await tx.disconnect_group(chat_id)
             if done:  # its notices end with a line without the place, and stay so
                 await notify.close_group_notices(
-                    tx, await tx.retire_rows("group", chat_id=chat_id), self.svc.now())
+                    tx, await tx.retire_rows("group", chat_id=chat_id), now, language=lang)
             return (t(lang, "This group no longer receives alert notices.") if done
                     else t(lang, "This group was not connected."))
 
@@ -466,9 +503,11 @@ async def tell_unreached(tx: Tx, now: float) -> None:
         return
     numbers = ", ".join(f"#{a.id}" for a in alerts)
     for coordinator in await tx.people("coordinator"):
-        await notify.tell(
-            tx, coordinator.user_id, "{n} alert(s) reached nobody, because no lawyer or "
-            "coordinator was registered when they were raised: {list}. /case N shows each; "
-            "/invite lawyer brings lawyers in.", now, n=len(alerts), list=numbers)
+        await notify.tell(tx, coordinator.user_id, lambda lang: tn(
+            lang, "{n} alert reached nobody, because no lawyer or coordinator was registered "
+            "when it was raised: {list}. /case N shows it; /invite lawyer brings lawyers in.",
+            "{n} alerts reached nobody, because no lawyer or coordinator was registered when "
+            "they were raised: {list}. /case N shows each; /invite lawyer brings lawyers in.",
+            len(alerts), list=numbers), now)
     for alert in alerts:
         await tx.add_event(alert.id, now, "unreached_told", None)
