@@ -88,6 +88,7 @@ async def seed(db: Path, cast: Cast, encrypted: bool = True,
                                    region=cast.reporter_regions[user.id], share_location=1)
         for group in cast.groups:
             await tx.connect_group(group.id, cast.coordinator.id, now)
+            await tx.set_group_language(group.id, "en")  # the bench reads English notices
 
 
 async def stored_alerts(db: Path, encrypted: bool = True) -> dict[int, int]:

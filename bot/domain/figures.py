@@ -11,13 +11,7 @@ import base64
 import io
 import statistics
 from dataclasses import dataclass
-
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot or any figure: headless, on any server
-
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING
 
 from bot.domain import notify
 from bot.domain.coordination import minutes, percentile
@@ -25,6 +19,9 @@ from bot.domain.messages import Outgoing
 from bot.domain.services import Services
 from bot.i18n import N_, lang_of, t, tn
 from storage import Alert
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_DAYS = 366
 STILL_OPEN = N_("still open")
@@ -57,6 +54,13 @@ class Figures:
 def chart(lang: str, figures: Figures, days: int) -> Figure:
     """Two panels: alerts per day, one stacked bar per day with data, by outcome; and the
     median and 90th percentile of the time to acknowledge and to claim, in minutes."""
+    # Imported here, not at start: matplotlib costs the bot ~30 MB of memory, and only a
+    # coordinator's /report needs it. Agg: headless, on any server.
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     fig = Figure(figsize=(9, 6.5), dpi=100)
     top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 2]})
     labels = [day for day, _ in figures.days]
