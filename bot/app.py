@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from telegram import Bot, Update
@@ -17,6 +18,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
 from bot.delivery.botapi import ApiHealth, MeteredRequest
+from bot.delivery.fencing import FencedTransport
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.pacing import Limits, Pacer
 from bot.delivery.transport import TelegramTransport
@@ -88,13 +90,15 @@ def build_application(settings: Settings, api: ApiHealth | None = None) -> Appli
 
 
 def wire(app: Application, storage: Storage, settings: Settings,
-         clock: Clock | None = None) -> Qorgau:
+         clock: Clock | None = None,
+         fence: Callable[[], Awaitable[None]] | None = None) -> Qorgau:
     svc = Services(settings, storage, clock)
     svc.bot_username = app.bot.username
     domain = Domain.build(svc)
     pacer = Pacer(Limits(settings.rate_private_per_second, settings.rate_group_per_minute,
                          settings.rate_global_per_second))
-    worker = OutboxWorker(svc, TelegramTransport(app.bot), pacer, coalesce=settings.coalesce,
+    transport = TelegramTransport(app.bot) if fence is None else FencedTransport(app.bot, fence)
+    worker = OutboxWorker(svc, transport, pacer, coalesce=settings.coalesce,
                           on_undeliverable=domain.casework.undeliverable,
                           on_failed=domain.casework.delivery_failed)
     timers = TimerLoop(svc, domain.timer_handlers())
@@ -164,7 +168,10 @@ class Runner:
         self.watch_every = watch_every  # real seconds between probes and outage checks
         self.stopped = asyncio.Event()
         self.storage = Storage(settings.database, codec or settings.codec())
-        self.lock = InstanceLock(settings.database)
+        # SQLite: one process per file. PostgreSQL: any number, one leading (start()).
+        self.lock = InstanceLock(settings.database) \
+            if isinstance(settings.database, Path) else None
+        self.leader = self.storage.leadership()
         self.app: Application | None = None
         self.q: Qorgau | None = None
         self.api = ApiHealth(self.clock.now)
@@ -176,7 +183,8 @@ class Runner:
     async def start(self) -> Qorgau:
         settings = self.settings
         await self.storage.open()
-        self.lock.acquire()  # a second instance stops here, naming the first
+        if self.lock is not None:
+            self.lock.acquire()  # a second instance stops here, naming the first
         # Take the port next: one in use is a one-line stop, before any slow step.
         port = settings.listen_port
         sock = bind(settings.http_host, port) if port is not None else None
@@ -191,14 +199,18 @@ class Runner:
                 sock.close()
             raise
         self.metrics = Metrics(self.storage, self.clock.now, self.api)
+        self.metrics.role = lambda: self.leader.role
         if sock is not None:  # /healthz answers from now on, "starting" until all runs
             self.http = server(http_app(self.metrics, hook, webhook_path(
                 settings.webhook_url or "/")))
             self.http_task = asyncio.create_task(self.http.serve(sockets=[sock]),
                                                  name="updates" if hook else "http")
+        # A standby waits here (its /healthz says so) until the leader is gone.
+        if not await self.leader.acquire(self.stopped):
+            raise StartAborted
         await self._connect(self.app)
         await describe(self.app.bot)
-        q = wire(self.app, self.storage, settings, self.clock)
+        q = wire(self.app, self.storage, settings, self.clock, self.leader.fence)
         await self.app.start()
         intake = Intake(self.app, self.stopped, apologise(q), q.svc, q.domain.flood)
         outage = Outage(q.svc)
@@ -217,6 +229,9 @@ class Runner:
                                                name="updates"))
         self.metrics.started(intake, q.tasks)
         q.tasks.append(asyncio.create_task(self._watch(outage), name="watch"))
+        # Returns only when the leadership is lost: then the whole bot stops (and exits
+        # non-zero, for its supervisor to start it again as a standby).
+        q.tasks.append(asyncio.create_task(self.leader.hold(), name="leadership"))
         log.info("Qorgau is running as @%s (%s)", self.app.bot.username,
                  "webhook" if hook else "polling")
         return q
@@ -366,8 +381,10 @@ class Runner:
             await self.app.shutdown()
             self.app = None
         self.http = self.http_task = None
+        await self.leader.release()
         await self.storage.close()
-        self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None,

@@ -19,6 +19,9 @@ from emulator import Emulator, Limits, SimGroup, SimUser
 from storage.crypto import PERSONAL, Codec, DataKeyError, new_key, parse_key
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
+# Which storage the suite runs on: "sqlite" (the default) or "postgresql" (a private
+# cluster the tests start themselves, tests/pgcluster.py). CI runs both.
+BACKEND = os.environ.get("QORGAU_TEST_BACKEND", "sqlite")
 
 # Functional tests run the limits 20x faster on both sides: the bot's pacing is still
 # enforced by the emulator, but a registration does not take seconds. Delivery tests use
@@ -37,7 +40,7 @@ ASTANA = (51.1282, 71.4307)
 SHYMKENT = (42.3155, 69.5869)
 
 
-def make_settings(emu: Emulator, db: Path, **overrides: Any) -> Settings:
+def make_settings(emu: Emulator, db: Path | str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "bot_token": emu.token, "telegram_api_url": emu.api_url, "database": db,
         "data_key": TEST_KEY, **FAST_RATES, **overrides,
@@ -51,7 +54,7 @@ class World:
     def __init__(self, emu: Emulator, tmp: Path) -> None:
         self.emu = emu
         self.tmp = tmp
-        self.db = tmp / "qorgau.db"
+        self.db: Any = tmp / "qorgau.db"  # or a postgresql:// URL (conftest.py)
         self.coordinator = emu.user(first_name="Coordinator", language_code="en")
         self.runner: Runner | None = None
         self.overrides: dict[str, Any] = {}
@@ -162,11 +165,13 @@ def data_codec() -> Codec:
     return Codec(parse_key(TEST_KEY))
 
 
-def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+def rows(db: Path | str, sql: str, *args: object) -> list[tuple[Any, ...]]:
     """Read the bot's database as an auditor with the key would (tests only; the bot never
     does this): ``plain(column)`` in the SQL opens a sealed value."""
     import sqlite3
 
+    if isinstance(db, str):
+        return _pg_rows(db, sql, args)
     codec = data_codec()
 
     def plain(value: object) -> object:
@@ -181,6 +186,42 @@ def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
     with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: no lock left behind
         conn.create_function("plain", 1, plain)
         return conn.execute(sql, args).fetchall()
+
+
+def _pg_rows(url: str, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+    """``rows`` on PostgreSQL: the same SQL (translated like the bot's), each
+    ``plain(...)`` value marked in the query and opened here, in Python."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    import asyncpg
+
+    from storage.postgres import translate
+
+    mark = "plain\x1f"
+    text = translate(re.sub(r"\bplain\(([^()]*)\)", rf"('{mark}' || (\1))", sql))
+
+    async def fetch() -> list[Any]:
+        conn = await asyncpg.connect(url)
+        try:
+            return list(await conn.fetch(text, *args))
+        finally:
+            await conn.close()
+
+    def opened(value: object) -> object:
+        if not (isinstance(value, str) and value.startswith(mark)):
+            return value
+        value = value[len(mark):]
+        for table, columns in PERSONAL.items():
+            for column in columns:
+                with contextlib.suppress(DataKeyError):
+                    return codec.open(value, f"{table}.{column}")
+        raise DataKeyError("not sealed with the test key")
+
+    codec = data_codec()
+    with ThreadPoolExecutor(1) as pool:  # the test's event loop is busy running the test
+        records = pool.submit(lambda: asyncio.run(fetch())).result()
+    return [tuple(opened(v) for v in r) for r in records]
 
 
 async def start_with_lawyer(world: World, clock: Clock) -> SimUser:
