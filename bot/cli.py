@@ -67,6 +67,13 @@ def _data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                                       "(a new file) with SQLite's online backup API; the "
                                       "copy is as encrypted as the database.")
     back.add_argument("path", type=Path)
+    cp = sub.add_parser("copy-db", help="copy the database to a new one (SQLite <-> PostgreSQL)",
+                        description="Copy every row of SOURCE into TARGET, a new empty "
+                                    "database, as stored (personal values stay encrypted "
+                                    "with QORGAU_DATA_KEY). Each is a SQLite file path or a "
+                                    "postgresql:// URL. Stop the bot first.")
+    cp.add_argument("source")
+    cp.add_argument("target")
     res = sub.add_parser("restore", help="replace the database with a backup",
                          description="With the bot stopped: check that QORGAU_DATA_KEY "
                                      "opens the backup at PATH, then replace "
@@ -85,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             return _healthcheck()
         if args.command == "export":
             return asyncio.run(_export(args.since))
+        if args.command == "copy-db":
+            return asyncio.run(_copy_db(args.source, args.target))
         if args.command == "keygen":
             from storage.crypto import new_key
 
@@ -218,6 +227,18 @@ async def _export(since: float) -> int:
     async with Storage(settings.database, settings.codec()) as storage, storage.read() as tx:
         alerts = await tx.alerts_since(since)
     write_csv(alerts, sys.stdout)
+    return 0
+
+
+async def _copy_db(source: str, target: str) -> int:
+    from storage import postgres
+    from storage.copy import copy_db, location
+
+    settings = _settings()
+    copied = await copy_db(location(source), location(target), settings.codec())
+    shown = postgres.safe_url(target) if postgres.is_url(target) else target
+    print(f"copied {sum(copied.values())} rows into {shown}: "
+          + ", ".join(f"{t} {n}" for t, n in copied.items() if n))
     return 0
 
 
