@@ -222,7 +222,8 @@ async def _export(since: float) -> int:
     from storage import Storage
 
     settings = _settings()
-    if not settings.database.is_file():  # never create an empty database to report on
+    if isinstance(settings.database, Path) and not settings.database.is_file():
+        # never create an empty database to report on
         raise StorageError("no database file there")
     async with Storage(settings.database, settings.codec()) as storage, storage.read() as tx:
         alerts = await tx.alerts_since(since)
@@ -235,7 +236,11 @@ async def _copy_db(source: str, target: str) -> int:
     from storage.copy import copy_db, location
 
     settings = _settings()
-    copied = await copy_db(location(source), location(target), settings.codec())
+    codec = settings.codec()
+    if codec is None:
+        raise DataKeyError("QORGAU_DATA_KEY: missing; set the key the source was encrypted "
+                           "with (the copy stays encrypted with it)")
+    copied = await copy_db(location(source), location(target), codec)
     shown = postgres.safe_url(target) if postgres.is_url(target) else target
     print(f"copied {sum(copied.values())} rows into {shown}: "
           + ", ".join(f"{t} {n}" for t, n in copied.items() if n))

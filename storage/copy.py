@@ -6,6 +6,7 @@ existing installation is ever overwritten."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -103,7 +104,7 @@ def location(text: str) -> Path | str:
 async def copy_db(source: Path | str, target: Path | str, codec: Codec) -> dict[str, int]:
     """Open both (the data key must open the source), bring both to the latest schema,
     and copy."""
-    if isinstance(source, Path) and not source.is_file():
+    if isinstance(source, Path) and not await asyncio.to_thread(source.is_file):
         raise StorageError(f"{source}: no such database file")
     async with Storage(source, codec) as src, Storage(target, codec) as dst:
         return await copy(src, dst)

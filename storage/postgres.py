@@ -85,13 +85,22 @@ class PgDriver:
 
     dialect = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, url: str = "") -> None:
         self.conn = conn
+        self.url = url
+
+    async def _live(self) -> None:
+        """A connection lost between transactions (a database restart, a network blip) is
+        made again; one lost inside a transaction fails that step, which is retried."""
+        if self.conn.is_closed() and self.url and not self.conn.is_in_transaction():
+            self.conn = await open_connection(self.url)
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        await self._live()
         return list(await self.conn.fetch(translate(sql), *args))
 
     async def run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        await self._live()
         text = translate(sql)
         if text.lstrip().upper().startswith("INSERT") and "RETURNING" not in text.upper():
             row = await self.conn.fetchrow(text + " RETURNING *", *args)
@@ -104,6 +113,7 @@ class PgDriver:
             await self.conn.executemany(translate(sql), batch)
 
     async def begin(self) -> None:
+        await self._live()
         await self.conn.execute("BEGIN")
 
     async def commit(self) -> None:
@@ -117,11 +127,21 @@ class PgDriver:
         await self.conn.close()
 
 
+async def open_connection(url: str) -> asyncpg.Connection:
+    """The connection domain steps run on. A transaction left open by a frozen process is
+    ended by the server after LEASE_SECONDS, so it cannot hold rows from the instance
+    that took over (a step is database work only: never that long)."""
+    conn = await connect(url)
+    await conn.execute("SET idle_in_transaction_session_timeout = "
+                       f"'{int(LEASE_SECONDS * 1000)}ms'")
+    return conn
+
+
 async def connect(url: str) -> asyncpg.Connection:
     """A connection, or ConnectionError naming the server without its password."""
     try:
         return await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise ConnectionError(f"cannot connect to {safe_url(url)} "
                               f"({type(exc).__name__})") from None
 
@@ -242,8 +262,8 @@ class Leadership:
                     self.role = "leader"
                     log.info("this instance is the leader")
                     return True
-            except (ConnectionError, OSError, asyncio.TimeoutError,
-                    asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (TimeoutError, ConnectionError, OSError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError) as exc:
                 log.warning("leadership: cannot ask the database (%s)", type(exc).__name__)
                 await self._drop()
             if not told:
@@ -251,7 +271,7 @@ class Leadership:
                 told = True
             try:
                 await asyncio.wait_for(stopped.wait(), RETRY_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return False
 
@@ -273,8 +293,8 @@ class Leadership:
                 assert self._conn is not None
                 await self._conn.fetchval("SELECT 1", timeout=HEARTBEAT_SECONDS)
                 self._trusted_until = sent + TRUST_SECONDS
-            except (OSError, asyncio.TimeoutError, AssertionError,
-                    asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (TimeoutError, OSError, AssertionError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError) as exc:
                 self.role = "lost"
                 log.error("lost the leadership (%s): stopping", type(exc).__name__)
                 await self._drop()

@@ -1021,7 +1021,7 @@ class Storage:
             raise DataKeyError("QORGAU_DATA_KEY: missing; set the key this database was "
                                "created with (or, for a new one, run `qorgau keygen`)")
         try:
-            self._drv = postgres.PgDriver(await postgres.connect(self.url))
+            self._drv = postgres.PgDriver(await postgres.open_connection(self.url), self.url)
         except ConnectionError as exc:
             raise StorageError(str(exc)) from None
 

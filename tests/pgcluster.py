@@ -37,7 +37,8 @@ def free_port() -> int:
 
 
 class Cluster:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync on (benchmarks); off for tests, whose data dies
         self.bin = bindir()
         self.dir = Path(tempfile.mkdtemp(prefix="qorgau-pg-"))
         self.data = self.dir / "data"
@@ -63,11 +64,12 @@ class Cluster:
 
     def start(self) -> None:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", USER, "-A", "trust",
-                  "--no-locale", "-E", "UTF8", "--no-sync")
+                  "--no-locale", "-E", "UTF8", *([] if self.durable else ["--no-sync"]))
         # A test cluster: no fsync (its data dies with it), sockets only in its own folder.
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories={self.dir} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   f"-c unix_socket_directories={self.dir} -c max_connections=200")
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
                   "-l", str(self.dir / "server.log"), "start")
 
