@@ -202,7 +202,7 @@ async def _migrate() -> int:
         version = await storage.migrate()
     finally:
         await storage.close()
-    print(f"database {settings.database} is at schema version {version}")
+    print(f"database {storage.describe()} is at schema version {version}")
     return 0
 
 

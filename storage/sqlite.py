@@ -1024,6 +1024,11 @@ class Storage:
             self._drv = postgres.PgDriver(await postgres.open_connection(self.url), self.url)
         except ConnectionError as exc:
             raise StorageError(str(exc)) from None
+        if self.exclusive and not await self._drv.conn.fetchval(
+                "SELECT pg_try_advisory_lock($1)", postgres.LEADER_KEY):
+            # Held by a running bot; held by us, it keeps every bot a standby meanwhile.
+            await self.close()
+            raise StorageError("the database is in use: stop the bot first")
 
     async def close(self) -> None:
         if self._drv is not None:

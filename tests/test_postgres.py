@@ -311,3 +311,22 @@ async def test_copy_db_sqlite_to_postgresql_and_back(world: World, pg_cluster: C
     mark = other.mark()
     await other.tap("📍 SOS: send my location", location=ALMATY)
     await other.wait_for("#2", after=mark)
+
+
+async def test_rotate_key_refuses_while_a_bot_leads(pg_world: World) -> None:
+    from storage.crypto import new_key
+
+    world = pg_world
+    await world.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
+    env.update(QORGAU_DATABASE=world.db, QORGAU_DATA_KEY=new_key(),
+               QORGAU_DATA_KEY_OLD=TEST_KEY)
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot.cli", "rotate-key"], env=env,
+        cwd=world.tmp, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "stop the bot first" in proc.stderr, proc.stderr
+    await world.stop()
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot.cli", "rotate-key"], env=env,
+        cwd=world.tmp, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
