@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,7 +10,6 @@ from emulator import Emulator
 from tests.harness import BACKEND, FAST_LIMITS, World
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
-_numbers = itertools.count(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,16 +50,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str
     in the session's cluster (dropped with the cluster)."""
     if BACKEND != "postgresql":
         return tmp_path / "qorgau.db"
-    import asyncpg
-
-    cluster = request.getfixturevalue("pg_cluster")
-    name = f"t{next(_numbers)}"
-    conn = await asyncpg.connect(cluster.url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    return str(cluster.database_url(name))
+    return str(await request.getfixturevalue("pg_cluster").new_database())
 
 
 @pytest.fixture

@@ -24,17 +24,9 @@ from tests.harness import ALMATY, TEST_KEY, BotProcess, World, rows
 from tests.pgcluster import Cluster
 from tests.test_delivery import cards_received, until
 
-_made = iter(range(1, 10_000))
-
 
 async def new_database(cluster: Cluster) -> str:
-    name = f"pgtest{next(_made)}_{os.getpid()}"
-    conn = await asyncpg.connect(cluster.url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    return cluster.database_url(name)
+    return await cluster.new_database()
 
 
 @pytest.fixture
