@@ -74,6 +74,21 @@ def translate(sql: str) -> str:
     return re.sub(r"\bLIMIT\s+-1\b", "LIMIT ALL", text, flags=re.I)
 
 
+@lru_cache(maxsize=1024)
+def _limit_params(text: str) -> tuple[int, ...]:
+    """The (0-based) arguments that are a LIMIT: SQLite's "no limit" is -1, PostgreSQL's
+    is NULL."""
+    return tuple(int(n) - 1 for n in re.findall(r"\bLIMIT\s+\$(\d+)", text, re.I))
+
+
+def _args(text: str, args: Sequence[Any]) -> Sequence[Any]:
+    limits = _limit_params(text)
+    if not limits:
+        return args
+    return [None if i in limits and isinstance(a, int) and a < 0 else a
+            for i, a in enumerate(args)]
+
+
 def _status_count(status: str) -> int:
     last = status.rsplit(" ", 1)[-1]
     return int(last) if last.isdigit() else 0
@@ -97,20 +112,23 @@ class PgDriver:
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         await self._live()
-        return list(await self.conn.fetch(translate(sql), *args))
+        text = translate(sql)
+        return list(await self.conn.fetch(text, *_args(text, args)))
 
     async def run(self, sql: str, args: Sequence[Any] = ()) -> int:
         await self._live()
         text = translate(sql)
+        args = _args(text, args)
         if text.lstrip().upper().startswith("INSERT") and "RETURNING" not in text.upper():
             row = await self.conn.fetchrow(text + " RETURNING *", *args)
             return int(row[0]) if row is not None and isinstance(row[0], int) else 0
         return _status_count(await self.conn.execute(text, *args))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        batch = [tuple(r) for r in rows]
+        text = translate(sql)
+        batch = [tuple(_args(text, r)) for r in rows]
         if batch:
-            await self.conn.executemany(translate(sql), batch)
+            await self.conn.executemany(text, batch)
 
     async def begin(self) -> None:
         await self._live()

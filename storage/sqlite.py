@@ -697,7 +697,7 @@ class Tx:
         """The newest ``limit`` audit lines since ``since``, oldest first."""
         rows = await self._all(
             "SELECT * FROM (SELECT * FROM staff_audit WHERE at >= ? ORDER BY id DESC LIMIT ?)"
-            " ORDER BY id",
+            " AS newest ORDER BY id",
             (since, limit),
         )
         return [AuditEntry(r["id"], r["at"], r["kind"], r["actor_id"], r["subject_id"],
@@ -909,7 +909,7 @@ class Tx:
         """Count ``count`` more messages held from this person; return the running total."""
         await self._exec(
             "INSERT INTO held_input (user_id, held, first_at, last_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (user_id) DO UPDATE SET held = held + excluded.held,"
+            " ON CONFLICT (user_id) DO UPDATE SET held = held_input.held + excluded.held,"
             " last_at = excluded.last_at",
             (user_id, count, now, now),
         )

@@ -198,8 +198,11 @@ def _pg_rows(url: str, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ..
 
     from storage.postgres import translate
 
-    mark = "plain\x1f"
-    text = translate(re.sub(r"\bplain\(([^()]*)\)", rf"('{mark}' || (\1))", sql))
+    mark = "plain\x1f"  # then the type of a CAST(plain(x) AS type), and another \x1f
+    sql = re.sub(r"\bCAST\(\s*plain\(([^()]*)\)\s+AS\s+(\w+)\s*\)",
+                 f"('{mark}" + r"\2" + "\x1f' || (" + r"\1))", sql, flags=re.I)
+    text = translate(re.sub(r"\bplain\(([^()]*)\)", f"('{mark}\x1f' || (" + r"\1))", sql))
+    casts = {"": str, "REAL": float, "INTEGER": int, "TEXT": str}
 
     async def fetch() -> list[Any]:
         conn = await asyncpg.connect(url)
@@ -211,11 +214,11 @@ def _pg_rows(url: str, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ..
     def opened(value: object) -> object:
         if not (isinstance(value, str) and value.startswith(mark)):
             return value
-        value = value[len(mark):]
+        cast, value = value[len(mark):].split("\x1f", 1)
         for table, columns in PERSONAL.items():
             for column in columns:
                 with contextlib.suppress(DataKeyError):
-                    return codec.open(value, f"{table}.{column}")
+                    return casts[cast.upper()](codec.open(value, f"{table}.{column}"))
         raise DataKeyError("not sealed with the test key")
 
     codec = data_codec()

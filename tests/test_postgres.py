@@ -322,3 +322,9 @@ async def test_rotate_key_refuses_while_a_bot_leads(pg_world: World) -> None:
         subprocess.run, [sys.executable, "-m", "bot.cli", "rotate-key"], env=env,
         cwd=world.tmp, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_negative_limit_means_no_limit_on_both() -> None:
+    text = postgres.translate("SELECT id FROM outbox LIMIT ? OFFSET ?")
+    assert postgres._args(text, (-1, 3)) == [None, 3]
+    assert list(postgres._args(text, (5, 3))) == [5, 3]
