@@ -198,9 +198,11 @@ def _pg_rows(url: str, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ..
 
     from storage.postgres import translate
 
-    mark = "plain\x1f"  # then the type of a CAST(plain(x) AS type), and another \x1f
+    mark = "plain\x1f"  # then CAST(plain(x) AS type)'s type or round(plain(x), n)'s n
     sql = re.sub(r"\bCAST\(\s*plain\(([^()]*)\)\s+AS\s+(\w+)\s*\)",
                  f"('{mark}" + r"\2" + "\x1f' || (" + r"\1))", sql, flags=re.I)
+    sql = re.sub(r"\bround\(\s*plain\(([^()]*)\)\s*,\s*(\d+)\s*\)",
+                 f"('{mark}ROUND" + r"\2" + "\x1f' || (" + r"\1))", sql, flags=re.I)
     text = translate(re.sub(r"\bplain\(([^()]*)\)", f"('{mark}\x1f' || (" + r"\1))", sql))
     casts = {"": str, "REAL": float, "INTEGER": int, "TEXT": str}
 
@@ -218,7 +220,10 @@ def _pg_rows(url: str, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ..
         for table, columns in PERSONAL.items():
             for column in columns:
                 with contextlib.suppress(DataKeyError):
-                    return casts[cast.upper()](codec.open(value, f"{table}.{column}"))
+                    plain = codec.open(value, f"{table}.{column}")
+                    if cast.upper().startswith("ROUND"):
+                        return round(float(plain), int(cast[5:]))
+                    return casts[cast.upper()](plain)
         raise DataKeyError("not sealed with the test key")
 
     codec = data_codec()
