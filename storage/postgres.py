@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 
 LEADER_KEY = 7_316_511_400_420  # the advisory lock of the leader, per database
 MIGRATION_KEY = 7_316_511_400_421  # held while one instance migrates
-LEASE_SECONDS = 6.0  # the server ends a leader's silent session after this
-HEARTBEAT_SECONDS = 1.5  # a leader proves it is alive this often
-TRUST_SECONDS = 4.5  # a leader sends only this long after its last proof was sent
-RETRY_SECONDS = 1.0  # a standby asks for the lock this often
+LEASE_SECONDS = 5.0  # the server ends a leader's silent session after this
+HEARTBEAT_SECONDS = 1.0  # a leader proves it is alive this often
+TRUST_SECONDS = 3.5  # a leader sends only this long after its last proof was sent
+RETRY_SECONDS = 0.5  # a standby asks for the lock this often
 
 
 def is_url(database: object) -> bool:
@@ -256,13 +256,17 @@ class Leadership:
     nothing for LEASE_SECONDS (idle_session_timeout), which frees the lock of a killed,
     frozen or cut-off leader; the leader says something every HEARTBEAT_SECONDS and trusts
     itself only TRUST_SECONDS after its last heartbeat was *sent*: by then it stops
-    sending, before the server can have let another instance take over."""
+    sending, before the server can have let another instance take over. The lock can also
+    go at once (the connection cut, the server restarted): so a new leader waits
+    TRUST_SECONDS after taking it before it sends, by when the old one has stopped.
+    Frozen leader: taken over after at most LEASE + RETRY + TRUST = 9 s."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.role = "standby"
         self._conn: asyncpg.Connection | None = None
         self._trusted_until = 0.0  # time.monotonic()
+        self._renewed = asyncio.Event()  # set at each heartbeat answered
 
     async def acquire(self, stopped: asyncio.Event) -> bool:
         """Wait until this instance leads (True) or ``stopped`` is set (False)."""
@@ -277,6 +281,11 @@ class Leadership:
                 if await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_KEY,
                                              timeout=TRUST_SECONDS):
                     self._trusted_until = sent + TRUST_SECONDS
+                    log.info("took the leader's lock; waiting %.1f s for any earlier leader "
+                             "to stop", TRUST_SECONDS)
+                    if not await self._wait_out(stopped, sent + TRUST_SECONDS):
+                        await self._drop()
+                        return False
                     self.role = "leader"
                     log.info("this instance is the leader")
                     return True
@@ -293,15 +302,29 @@ class Leadership:
                 pass
         return False
 
+    async def _wait_out(self, stopped: asyncio.Event, until: float) -> bool:
+        """Hold the lock (heartbeats) until ``until``; False if stopped meanwhile."""
+        assert self._conn is not None
+        while (left := until - time.monotonic()) > 0:
+            try:
+                await asyncio.wait_for(stopped.wait(), min(left, HEARTBEAT_SECONDS))
+                return False
+            except TimeoutError:
+                pass
+            sent = time.monotonic()
+            await self._conn.fetchval("SELECT 1", timeout=HEARTBEAT_SECONDS)
+            self._trusted_until = sent + TRUST_SECONDS
+        return True
+
     def trusted(self) -> bool:
         return self.role == "leader" and time.monotonic() < self._trusted_until
 
     async def fence(self) -> None:
-        """Return at once while this instance may send; never once it may not (its tasks
-        are cancelled as the process steps down)."""
-        if not self.trusted():
-            self.role = "lost" if self.role == "leader" else self.role
-            await asyncio.Event().wait()
+        """Return at once while this instance may send; wait while a heartbeat is late;
+        never return once the lock is lost (the process is stepping down)."""
+        while not self.trusted():
+            self._renewed.clear()
+            await self._renewed.wait()
 
     async def hold(self) -> None:
         """Heartbeat until the lock is lost, then return (the caller steps down)."""
@@ -311,6 +334,7 @@ class Leadership:
                 assert self._conn is not None
                 await self._conn.fetchval("SELECT 1", timeout=HEARTBEAT_SECONDS)
                 self._trusted_until = sent + TRUST_SECONDS
+                self._renewed.set()
             except (TimeoutError, OSError, AssertionError, asyncpg.PostgresError,
                     asyncpg.InterfaceError) as exc:
                 self.role = "lost"

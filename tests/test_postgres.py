@@ -126,6 +126,7 @@ async def test_a_leader_that_loses_its_lock_stops_and_another_takes_over(
         assert first.role == "lost" and not first.trusted()
         fence = asyncio.create_task(first.fence())  # it sends nothing more, ever
         assert await asyncio.wait_for(waiting, 10) is True
+        assert not first.trusted()  # the old leader had stopped before the new one leads
         assert second.role == "leader"
         await asyncio.sleep(0.2)
         assert not fence.done()
@@ -146,7 +147,7 @@ async def test_a_frozen_leader_is_replaced_and_sends_nothing_when_it_wakes(
     assert await frozen.acquire(stopped)  # and then never heartbeats: frozen
     taken = asyncio.create_task(standby.acquire(stopped))
     try:
-        assert await asyncio.wait_for(taken, postgres.LEASE_SECONDS + 4) is True
+        assert await asyncio.wait_for(taken, 10) is True  # the bound
         assert not frozen.trusted()
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(frozen.fence(), 0.5)
