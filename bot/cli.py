@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=1.0,
                       help="scale the scene's pauses (0.5 is twice as fast)")
     sub.add_parser("migrate", help="apply the database migrations and exit",
-                   description="Create or upgrade the SQLite database at QORGAU_DATABASE.")
+                   description="Create or upgrade the database at QORGAU_DATABASE (a SQLite "
+                               "file or a postgresql:// URL).")
     sub.add_parser("healthcheck", help="ask the running bot's /healthz; exit 0 if healthy",
                    description="GET /healthz of the bot running with the same settings "
                                "(QORGAU_HTTP_HOST, QORGAU_HTTP_PORT, or 8080 in webhook "

@@ -20,7 +20,7 @@ import pytest
 from storage import postgres
 from storage.copy import table_order
 from storage.sqlite import _migrations, _split_sql
-from tests.harness import ALMATY, TEST_KEY, BotProcess, World, rows
+from tests.harness import ALMATY, TEST_KEY, BotProcess, World, raise_alert, rows
 from tests.pgcluster import Cluster
 from tests.test_delivery import cards_received, until
 
@@ -270,9 +270,7 @@ async def test_copy_db_sqlite_to_postgresql_and_back(world: World, pg_cluster: C
     await world.start()
     await world.register_coordinator()
     lawyer = await world.register_lawyer("Marat", ("Almaty",))
-    reporter = await world.register_reporter("Aida")
-    await reporter.tap("📍 SOS: send my location", location=ALMATY)
-    await reporter.wait_for("received and saved")
+    reporter, _ = await raise_alert(world, "Aida", ALMATY)
     await lawyer.wait_for("Alert #1")
     await world.drain()
     await world.stop()
