@@ -1,9 +1,10 @@
-"""The SQLite implementation of the storage interface (the only module with SQL).
+"""The storage interface (the only module with SQL), written once in SQLite's dialect.
 
-One aiosqlite connection is shared by the whole process; an asyncio lock gives each domain
-step its own ``BEGIN IMMEDIATE`` transaction, so steps never interleave and a write never
-waits on a lock held by a half-finished read. A server database can come in later by
-implementing the same ``Storage``/``Tx`` methods.
+One connection is shared by the whole process; an asyncio lock gives each domain step its
+own transaction (SQLite: ``BEGIN IMMEDIATE``), so steps never interleave and a write never
+waits on a lock held by a half-finished read. The connection is a driver
+(storage/driver.py): aiosqlite for a file, asyncpg for a ``postgresql://`` URL, which
+translates the same statements and migrations (storage/postgres.py).
 """
 
 from __future__ import annotations
