@@ -327,3 +327,45 @@ def test_a_negative_limit_means_no_limit_on_both() -> None:
     text = postgres.translate("SELECT id FROM outbox LIMIT ? OFFSET ?")
     assert postgres._args(text, (-1, 3)) == [None, 3]
     assert list(postgres._args(text, (5, 3))) == [5, 3]
+
+
+async def test_a_bot_whose_lock_connection_is_cut_stops_and_the_next_one_answers(
+        pg_world: World) -> None:
+    """The wiring: the running bot's leadership task notices the cut, the bot stops
+    polling and sending and exits non-zero; what arrives meanwhile waits for the next
+    leader, and nothing is lost."""
+    world = pg_world
+    await world.start()
+    await world.register_coordinator()
+    lawyer = await world.register_lawyer("Marat", ("Almaty",))
+    await world.drain()
+    await world.stop()
+    first = BotProcess(world, **_bot_env(world))
+    first.log = world.tmp / "first.log"
+    first.start()
+    await _leader_log(first, "this instance is the leader")
+    admin = await asyncpg.connect(world.db)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND objid = $1 AND granted", postgres.LEADER_KEY & 0xFFFFFFFF)
+        await admin.execute("SELECT pg_advisory_lock($1)", postgres.LEADER_KEY)  # no one leads
+        assert first.proc is not None
+        await until(lambda: first.proc is not None and first.proc.poll() is not None, 30,
+                    "the cut-off leader to exit")
+        assert first.proc.returncode == 1
+        assert "lost the leadership" in first.log.read_text()
+        reporter = world.emu.user(first_name="Aida")
+        await reporter.send_location(*ALMATY)
+        assert world.emu.updates_pending() >= 1  # nobody took it
+    finally:
+        await admin.close()  # the lock goes with the session
+    second = BotProcess(world, **_bot_env(world))
+    second.log = world.tmp / "second.log"
+    second.start()
+    try:
+        await reporter.wait_for("received and saved", timeout=30)
+        await lawyer.wait_for("Alert #1", timeout=30)
+    finally:
+        await second.stop()
+    assert sum("received and saved" in (m.text or "") for m in reporter.inbox) == 1
