@@ -13,6 +13,7 @@ with the same number.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -34,6 +35,13 @@ LEASE_SECONDS = 5.0  # the server ends a leader's silent session after this
 HEARTBEAT_SECONDS = 1.0  # a leader proves it is alive this often
 TRUST_SECONDS = 3.5  # a leader sends only this long after its last proof was sent
 RETRY_SECONDS = 0.5  # a standby asks for the lock this often
+# Each heartbeat writes, by the database's clock, when the leader stops trusting itself at
+# the latest; a new leader waits until then (nothing to wait for after a clean stop).
+_PROVE = ("INSERT INTO kv (key, value) VALUES ('leader_trusted_until',"
+          " (extract(epoch FROM clock_timestamp()) + $1)::text)"
+          " ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+_LEFT = ("SELECT (SELECT value::float8 FROM kv WHERE key = 'leader_trusted_until')"
+         " - extract(epoch FROM clock_timestamp())")
 
 
 def is_url(database: object) -> bool:
@@ -257,8 +265,9 @@ class Leadership:
     frozen or cut-off leader; the leader says something every HEARTBEAT_SECONDS and trusts
     itself only TRUST_SECONDS after its last heartbeat was *sent*: by then it stops
     sending, before the server can have let another instance take over. The lock can also
-    go at once (the connection cut, the server restarted): so a new leader waits
-    TRUST_SECONDS after taking it before it sends, by when the old one has stopped.
+    go at once (the connection cut, the server restarted): so each heartbeat also writes,
+    by the database's clock, when its trust ends, and a new leader waits until then before
+    it sends (at most TRUST_SECONDS; nothing after a clean stop, which clears it).
     Frozen leader: taken over after at most LEASE + RETRY + TRUST = 9 s."""
 
     def __init__(self, url: str) -> None:
@@ -280,12 +289,16 @@ class Leadership:
                 sent = time.monotonic()
                 if await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_KEY,
                                              timeout=TRUST_SECONDS):
-                    self._trusted_until = sent + TRUST_SECONDS
-                    log.info("took the leader's lock; waiting %.1f s for any earlier leader "
-                             "to stop", TRUST_SECONDS)
-                    if not await self._wait_out(stopped, sent + TRUST_SECONDS):
+                    left = min(TRUST_SECONDS, await self._conn.fetchval(_LEFT) or 0.0)
+                    if left > 0:
+                        log.info("took the leader's lock; waiting %.1f s for the earlier "
+                                 "leader to stop", left)
+                    if not await self._wait_out(stopped, time.monotonic() + left):
                         await self._drop()
                         return False
+                    sent = time.monotonic()
+                    await self._conn.execute(_PROVE, TRUST_SECONDS)
+                    self._trusted_until = sent + TRUST_SECONDS
                     self.role = "leader"
                     log.info("this instance is the leader")
                     return True
@@ -311,9 +324,7 @@ class Leadership:
                 return False
             except TimeoutError:
                 pass
-            sent = time.monotonic()
             await self._conn.fetchval("SELECT 1", timeout=HEARTBEAT_SECONDS)
-            self._trusted_until = sent + TRUST_SECONDS
         return True
 
     def trusted(self) -> bool:
@@ -332,7 +343,7 @@ class Leadership:
             sent = time.monotonic()
             try:
                 assert self._conn is not None
-                await self._conn.fetchval("SELECT 1", timeout=HEARTBEAT_SECONDS)
+                await self._conn.execute(_PROVE, TRUST_SECONDS, timeout=HEARTBEAT_SECONDS)
                 self._trusted_until = sent + TRUST_SECONDS
                 self._renewed.set()
             except (TimeoutError, OSError, AssertionError, asyncpg.PostgresError,
@@ -344,6 +355,13 @@ class Leadership:
             await asyncio.sleep(max(0.0, sent + HEARTBEAT_SECONDS - time.monotonic()))
 
     async def release(self) -> None:
+        """Step down cleanly (the caller has stopped sending): the next leader need not
+        wait for this one."""
+        if self.role == "leader" and self._conn is not None and not self._conn.is_closed():
+            with contextlib.suppress(OSError, TimeoutError, asyncpg.PostgresError,
+                                     asyncpg.InterfaceError):
+                await self._conn.execute("DELETE FROM kv WHERE key = 'leader_trusted_until'",
+                                         timeout=HEARTBEAT_SECONDS)
         await self._drop()
         if self.role == "leader":
             self.role = "standby"

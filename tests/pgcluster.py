@@ -11,6 +11,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -91,6 +92,11 @@ class Cluster:
         return self.database_url(name)
 
     def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        except (OSError, subprocess.CalledProcessError):
+            # The server's own pid file names the postmaster: SIGQUIT is its immediate stop.
+            with contextlib.suppress(OSError, ValueError):
+                pid = int((self.data / "postmaster.pid").read_text().split()[0])
+                os.kill(pid, signal.SIGQUIT)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -29,6 +29,16 @@ async def new_database(cluster: Cluster) -> str:
     return await cluster.new_database()
 
 
+async def migrated_database(cluster: Cluster) -> str:
+    from storage import Storage
+    from tests.harness import data_codec
+
+    url = await cluster.new_database()
+    async with Storage(url, data_codec()):
+        pass
+    return url
+
+
 @pytest.fixture
 async def pg_world(world: World, pg_cluster: Cluster) -> AsyncIterator[World]:
     """The usual world, on a fresh PostgreSQL database of the session's cluster."""
@@ -105,7 +115,7 @@ async def test_schema_on_postgresql_keeps_the_timeline_append_only(
 
 async def test_a_leader_that_loses_its_lock_stops_and_another_takes_over(
         pg_cluster: Cluster) -> None:
-    url = await new_database(pg_cluster)
+    url = await migrated_database(pg_cluster)
     first, second = postgres.Leadership(url), postgres.Leadership(url)
     stopped = asyncio.Event()
     assert await first.acquire(stopped)
@@ -141,7 +151,7 @@ async def test_a_frozen_leader_is_replaced_and_sends_nothing_when_it_wakes(
         pg_cluster: Cluster) -> None:
     """The server ends the silent session of a frozen leader; the leader's own clock has
     stopped trusting itself before that, so waking it sends nothing."""
-    url = await new_database(pg_cluster)
+    url = await migrated_database(pg_cluster)
     frozen, standby = postgres.Leadership(url), postgres.Leadership(url)
     stopped = asyncio.Event()
     assert await frozen.acquire(stopped)  # and then never heartbeats: frozen
