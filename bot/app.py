@@ -370,7 +370,8 @@ class Runner:
             self.http_task.cancel()
         if self.q is not None:
             self.q.timers.stop()
-            await self.q.worker.stop()
+            if self.leader.role != "lost":  # a lost leader's sends wait at its fence forever
+                await self.q.worker.stop()
             for task in self.q.tasks:
                 task.cancel()
             await asyncio.gather(*self.q.tasks, return_exceptions=True)
