@@ -20,8 +20,6 @@ from storage.driver import Driver
 KEY_CHECK = "data_key_check"  # kv: a known text sealed with the current key
 KEY_NEXT = "data_key_next"  # kv: the key id a rotation in progress is moving to
 CHECK_TEXT = "qorgau data key check"
-# Each table's key, walked in order (SQLite's rowid is this column; PostgreSQL has none).
-KEYS = {"people": "user_id", "live_shares": "user_id"}
 
 
 async def reseal(db: Driver, codec: Codec, batch: int = 500,
@@ -35,7 +33,7 @@ async def reseal(db: Driver, codec: Codec, batch: int = 500,
         names = list(columns)
         stale = " OR ".join(f"({c} IS NOT NULL AND substr({c}, 1, {len(mine)}) <> ?)"
                             for c in names)
-        key = KEYS.get(table, "id")
+        key = await _walk_key(db, table)
         last = 0
         while True:
             await db.begin()
@@ -58,6 +56,18 @@ async def reseal(db: Driver, codec: Codec, batch: int = 500,
                 break
             last, total = rows[-1][0], total + len(rows)
     return total
+
+
+async def _walk_key(db: Driver, table: str) -> str:
+    """The column a table is walked by, in order: SQLite's rowid; on PostgreSQL (which has
+    none) the table's primary key."""
+    if db.dialect == "sqlite":
+        return "rowid"
+    rows = await db.fetch(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = i.indkey[0] WHERE i.indrelid = ?::regclass AND i.indisprimary",
+        (table,))
+    return str(rows[0][0])
 
 
 async def forget_old_pages(db: Driver) -> None:
