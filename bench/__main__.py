@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark Qorgau end to end: the bot runs as `python -m bot` against "
                     "the Bot API emulator with Telegram's real flood limits.")
-    p.add_argument("scenario", choices=["latency", "burst", "outbox", "flood"],
+    p.add_argument("scenario", choices=["latency", "burst", "outbox", "flood", "failover"],
                    help="latency: one alert at a time vs. the commit+send floor, encryption on "
                         "and off; "
                         "burst: many alerts at once, coalescing on and off (and --before "
@@ -32,7 +32,13 @@ def parser() -> argparse.ArgumentParser:
                         "outbox: the delivery worker's cost per pass, 100 vs 5,000 pending, and "
                         "per send, empty vs 5,000 pending; "
                         "flood: one real alert with no flood and behind each of three "
-                        "floods (5,000 texts, 300 unregistered SOS, 1,000 /start)")
+                        "floods (5,000 texts, 300 unregistered SOS, 1,000 /start); "
+                        "failover: two bots on one PostgreSQL, the leader killed --kills "
+                        "times, the gap until the standby answers (needs --postgresql)")
+    p.add_argument("--postgresql", default=None, metavar="URL",
+                   help="run on PostgreSQL: a server URL whose user may create databases "
+                        "(each run gets a new one); default: SQLite in a temp folder")
+    p.add_argument("--kills", type=int, default=10, help="failover: leader kills (default 10)")
     p.add_argument("--alerts", type=int, default=None,
                    help="alerts to raise (default: 30 for latency, 200 for burst)")
     p.add_argument("--lawyers", type=int, default=50, help="on-call lawyers (default 50)")
@@ -131,11 +137,23 @@ async def _flood(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return render_flood(results), {"runs": [r.figures() for r in results]}
 
 
+async def _failover(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from bench.failover import render_failover, run_failover
+
+    result = await run_failover(args.kills)
+    return render_failover(result), result.figures()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     print(f"machine: {machine()}", flush=True)
+    if args.postgresql:
+        from bench import server
+
+        server.SERVER = args.postgresql
+        print("database: PostgreSQL (a new database per run)", flush=True)
     run = {"latency": _latency, "burst": _burst, "outbox": _outbox,
-           "flood": _flood}[args.scenario]
+           "flood": _flood, "failover": _failover}[args.scenario]
     text, figures = asyncio.run(run(args))
     print()
     print(text, flush=True)

@@ -22,7 +22,7 @@ from storage import Storage
 class Floor:
     """A temp database and a Bot client, kept open so each sample is the steady state."""
 
-    def __init__(self, emu: Emulator, db: Path, chat_id: int) -> None:
+    def __init__(self, emu: Emulator, db: Path | str, chat_id: int) -> None:
         self.emu = emu
         self.chat_id = chat_id
         self.storage = Storage(db, codec())

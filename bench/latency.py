@@ -17,6 +17,7 @@ from typing import Any
 from bench.floor import Floor
 from bench.measure import Summary
 from bench.report import ms, ratio, table
+from bench.server import fresh_database
 from bench.stage import stage
 from bench.world import near, send_location, stored_alerts
 
@@ -68,7 +69,8 @@ async def run_latency(alerts: int = 30, lawyers: int = 50, region: str = "almaty
             n = st.tracker.confirmed.get(reporter)
             return n is not None and all((law, n) in st.tracker.seen for law in lawyer_ids)
 
-        async with Floor(st.emu, st.tmp / "floor.db", floor_chat) as floor:
+        floor_db = await fresh_database() or st.tmp / "floor.db"  # the bot's backend
+        async with Floor(st.emu, floor_db, floor_chat) as floor:
             await st.wait_until(lambda: False, quiet)  # start-up traffic out of the windows
             for rep in st.cast.reporters:
                 update_of[rep.id] = await send_location(st.emu, rep, *near(region, rng))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import Tracker
+from bench.server import fresh_database
 from bench.world import BotProcess, Cast, make_cast, seed
 from emulator import Emulator, Faults, Limits
 
@@ -22,7 +23,7 @@ class Stage:
     cast: Cast
     bot: BotProcess
     tracker: Tracker
-    db: Path
+    db: Path | str  # a SQLite file, or a PostgreSQL database (bench/server.py)
     tmp: Path
     encrypted: bool = True
     peak_rss_mb: float = float("nan")
@@ -54,7 +55,7 @@ async def stage(lawyers: int, reporters: int, groups: int, regions: tuple[str, .
         tmp = Path(name)
         async with Emulator(limits=Limits(), faults=faults) as emu:
             cast = make_cast(emu, lawyers, reporters, groups, regions)
-            db = tmp / "qorgau.db"
+            db: Path | str = await fresh_database() or tmp / "qorgau.db"
             await seed(db, cast, encrypted)
             bot = BotProcess(emu, db, tmp, cast.coordinator.id, coalesce, encrypted, code)
             tracker = Tracker(emu, frozenset(cast.lawyer_regions),

@@ -67,7 +67,7 @@ def make_cast(emu: Emulator, lawyers: int, reporters: int, groups: int,
     )
 
 
-async def seed(db: Path, cast: Cast, encrypted: bool = True,
+async def seed(db: Path | str, cast: Cast, encrypted: bool = True,
                with_codec: Codec | None = None) -> None:
     """Registered, on-call lawyers; registered reporters; connected groups (``with_codec``:
     a database of the tests, with their key)."""
@@ -91,7 +91,7 @@ async def seed(db: Path, cast: Cast, encrypted: bool = True,
             await tx.set_group_language(group.id, "en")  # the bench reads English notices
 
 
-async def stored_alerts(db: Path, encrypted: bool = True) -> dict[int, int]:
+async def stored_alerts(db: Path | str, encrypted: bool = True) -> dict[int, int]:
     """Alert id -> reporter id, read after the bot has stopped."""
     async with Storage(db, codec(encrypted)) as storage, storage.transaction() as tx:
         return {a.id: a.reporter_id for a in await tx.alerts_since(0.0)}
@@ -116,7 +116,7 @@ class BotProcess:
     """``python -m bot`` against the emulator, configured only through QORGAU_* variables,
     so the process measured is the one that would run in production."""
 
-    def __init__(self, emu: Emulator, db: Path, workdir: Path, admin: int,
+    def __init__(self, emu: Emulator, db: Path | str, workdir: Path, admin: int,
                  coalesce: bool, encrypted: bool = True, code: Path | None = None) -> None:
         """``code``: a source tree to run the bot from (an older commit, ``--before``)."""
         self.emu = emu

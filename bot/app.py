@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from telegram import Bot, BotCommand, Update
@@ -17,6 +18,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.clock import Clock, SystemClock
 from bot.delivery.botapi import ApiHealth, MeteredRequest
+from bot.delivery.fencing import FencedTransport
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.pacing import Limits, Pacer
 from bot.delivery.sms import SmsGateway
@@ -90,13 +92,15 @@ def build_application(settings: Settings, api: ApiHealth | None = None) -> Appli
 
 
 def wire(app: Application, storage: Storage, settings: Settings,
-         clock: Clock | None = None) -> Qorgau:
+         clock: Clock | None = None,
+         fence: Callable[[], Awaitable[None]] | None = None) -> Qorgau:
     svc = Services(settings, storage, clock)
     svc.bot_username = app.bot.username
     domain = Domain.build(svc)
     pacer = Pacer(Limits(settings.rate_private_per_second, settings.rate_group_per_minute,
                          settings.rate_global_per_second))
-    worker = OutboxWorker(svc, TelegramTransport(app.bot), pacer, coalesce=settings.coalesce,
+    transport = TelegramTransport(app.bot) if fence is None else FencedTransport(app.bot, fence)
+    worker = OutboxWorker(svc, transport, pacer, coalesce=settings.coalesce,
                           on_undeliverable=domain.casework.undeliverable,
                           on_failed=domain.delivery_failed)
     timers = TimerLoop(svc, domain.timer_handlers())
@@ -176,7 +180,10 @@ class Runner:
         self.watch_every = watch_every  # real seconds between probes and outage checks
         self.stopped = asyncio.Event()
         self.storage = Storage(settings.database, codec or settings.codec())
-        self.lock = InstanceLock(settings.database)
+        # SQLite: one process per file. PostgreSQL: any number, one leading (start()).
+        self.lock = InstanceLock(settings.database) \
+            if isinstance(settings.database, Path) else None
+        self.leader = self.storage.leadership()
         self.app: Application | None = None
         self.q: Qorgau | None = None
         self.api = ApiHealth(self.clock.now)
@@ -189,7 +196,8 @@ class Runner:
     async def start(self) -> Qorgau:
         settings = self.settings
         await self.storage.open()
-        self.lock.acquire()  # a second instance stops here, naming the first
+        if self.lock is not None:
+            self.lock.acquire()  # a second instance stops here, naming the first
         # Take the port next: one in use is a one-line stop, before any slow step.
         port = settings.listen_port
         sock = bind(settings.http_host, port) if port is not None else None
@@ -204,14 +212,18 @@ class Runner:
                 sock.close()
             raise
         self.metrics = Metrics(self.storage, self.clock.now, self.api)
+        self.metrics.role = lambda: self.leader.role
         if sock is not None:  # /healthz answers from now on, "starting" until all runs
             self.http = server(http_app(self.metrics, hook, webhook_path(
                 settings.webhook_url or "/")))
             self.http_task = asyncio.create_task(self.http.serve(sockets=[sock]),
                                                  name="updates" if hook else "http")
+        # A standby waits here (its /healthz says so) until the leader is gone.
+        if not await self.leader.acquire(self.stopped):
+            raise StartAborted
         await self._connect(self.app)
         await describe(self.app.bot)
-        q = wire(self.app, self.storage, settings, self.clock)
+        q = wire(self.app, self.storage, settings, self.clock, self.leader.fence)
         async with q.svc.step() as tx:  # a release with other commands: staff menus anew
             await menus.refresh_all_if_changed(tx, q.svc.now())
         await self.app.start()
@@ -237,6 +249,9 @@ class Runner:
                                                name="updates"))
         self.metrics.started(intake, q.tasks)
         q.tasks.append(asyncio.create_task(self._watch(outage), name="watch"))
+        # Returns only when the leadership is lost: then the whole bot stops (and exits
+        # non-zero, for its supervisor to start it again as a standby).
+        q.tasks.append(asyncio.create_task(self.leader.hold(), name="leadership"))
         log.info("Qorgau is running as @%s (%s)", self.app.bot.username,
                  "webhook" if hook else "polling")
         return q
@@ -378,7 +393,8 @@ class Runner:
             await asyncio.gather(self._board_check, return_exceptions=True)
         if self.q is not None:
             self.q.timers.stop()
-            await self.q.worker.stop()
+            if self.leader.role != "lost":  # a lost leader's sends wait at its fence forever
+                await self.q.worker.stop()
             for task in self.q.tasks:
                 task.cancel()
             await asyncio.gather(*self.q.tasks, return_exceptions=True)
@@ -389,8 +405,10 @@ class Runner:
             await self.app.shutdown()
             self.app = None
         self.http = self.http_task = None
+        await self.leader.release()
         await self.storage.close()
-        self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None,

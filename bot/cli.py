@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                                "scene: an alert raised by SMS while Telegram is down, and a "
                                "lawyer claiming it by SMS. Needs no token, modem or network.")
     sub.add_parser("migrate", help="apply the database migrations and exit",
-                   description="Create or upgrade the SQLite database at QORGAU_DATABASE.")
+                   description="Create or upgrade the database at QORGAU_DATABASE (a SQLite "
+                               "file or a postgresql:// URL).")
     sub.add_parser("healthcheck", help="ask the running bot's /healthz; exit 0 if healthy",
                    description="GET /healthz of the bot running with the same settings "
                                "(QORGAU_HTTP_HOST, QORGAU_HTTP_PORT, or 8080 in webhook "
@@ -80,6 +81,13 @@ def _data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                                       "(a new file) with SQLite's online backup API; the "
                                       "copy is as encrypted as the database.")
     back.add_argument("path", type=Path)
+    cp = sub.add_parser("copy-db", help="copy the database to a new one (SQLite <-> PostgreSQL)",
+                        description="Copy every row of SOURCE into TARGET, a new empty "
+                                    "database, as stored (personal values stay encrypted "
+                                    "with QORGAU_DATA_KEY). Each is a SQLite file path or a "
+                                    "postgresql:// URL. Stop the bot first.")
+    cp.add_argument("source")
+    cp.add_argument("target")
     res = sub.add_parser("restore", help="replace the database with a backup",
                          description="With the bot stopped: check that QORGAU_DATA_KEY "
                                      "opens the backup at PATH, then replace "
@@ -98,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return _healthcheck()
         if args.command == "export":
             return asyncio.run(_export(args.since))
+        if args.command == "copy-db":
+            return asyncio.run(_copy_db(args.source, args.target))
         if args.command == "keygen":
             from storage.crypto import new_key
 
@@ -216,7 +226,7 @@ async def _migrate() -> int:
         version = await storage.migrate()
     finally:
         await storage.close()
-    print(f"database {settings.database} is at schema version {version}")
+    print(f"database {storage.describe()} is at schema version {version}")
     return 0
 
 
@@ -247,11 +257,28 @@ async def _export(since: float) -> int:
     from storage import Storage
 
     settings = _settings()
-    if not settings.database.is_file():  # never create an empty database to report on
+    if isinstance(settings.database, Path) and not settings.database.is_file():
+        # never create an empty database to report on
         raise StorageError("no database file there")
     async with Storage(settings.database, settings.codec()) as storage, storage.read() as tx:
         alerts = await tx.alerts_since(since)
     write_csv(alerts, sys.stdout)
+    return 0
+
+
+async def _copy_db(source: str, target: str) -> int:
+    from storage import postgres
+    from storage.copy import copy_db, location
+
+    settings = _settings()
+    codec = settings.codec()
+    if codec is None:
+        raise DataKeyError("QORGAU_DATA_KEY: missing; set the key the source was encrypted "
+                           "with (the copy stays encrypted with it)")
+    copied = await copy_db(location(source), location(target), codec)
+    shown = postgres.safe_url(target) if postgres.is_url(target) else target
+    print(f"copied {sum(copied.values())} rows into {shown}: "
+          + ", ".join(f"{t} {n}" for t, n in copied.items() if n))
     return 0
 
 

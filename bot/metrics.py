@@ -122,6 +122,8 @@ class Metrics:
         self.registry.register(self.figures)
         self.tasks: list[asyncio.Task[Any]] = []  # the loops whose death makes us unhealthy
         self.running = False  # every loop started
+        # "leader", or "standby" while another instance runs the bot (storage/postgres.py)
+        self.role: Callable[[], str] = lambda: "leader"
 
     def started(self, intake: Intake, tasks: list[asyncio.Task[Any]]) -> None:
         self.figures.updates = intake.counts
@@ -139,6 +141,8 @@ class Metrics:
             await asyncio.wait_for(ping(self.storage), DB_TIMEOUT)
         except Exception as exc:  # locked past the timeout, closed, disk gone
             problems.append(f"database: {type(exc).__name__}")
+        if self.role() != "leader":  # a standby sends nothing: only its database counts
+            return problems
         if not self.running:
             problems.append("starting: waiting for the Bot API")
         problems += [f"{task.get_name()}: stopped" for task in self.tasks if task.done()]

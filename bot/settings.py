@@ -56,7 +56,10 @@ class Settings(BaseSettings):
         default="https://api.telegram.org",
         description="Bot API server base URL; the bot calls {url}/bot{token}/{method}.",
     )
-    database: Path = Field(default=Path("./qorgau.db"), description="SQLite database file.")
+    # A file path: SQLite (the default, one process). A postgresql:// URL: PostgreSQL, where
+    # two or more instances may run, one leading (storage/postgres.py).
+    database: Path | str = Field(default=Path("./qorgau.db"),
+                                 description="SQLite database file or PostgreSQL URL.")
     # 32 random bytes in base64 (`qorgau keygen`): seals every personal value at rest.
     data_key: SecretStr | None = Field(default=None, description="Data encryption key.")
     # The key being replaced, only while `qorgau rotate-key` runs.
@@ -175,12 +178,18 @@ class Settings(BaseSettings):
     def _check_database(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             raise ValueError("must be the path of the SQLite database file")
-        if isinstance(value, str) and "://" in value:  # postgres://..., sqlite:///...
-            raise ValueError("must be the path of a SQLite database file, not a URL "
-                             "(Qorgau stores its data in SQLite only)")
+        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+            parts = urlsplit(value)
+            if not parts.hostname or not parts.path.strip("/"):
+                raise ValueError("a PostgreSQL URL needs a host and a database name, e.g. "
+                                 "postgresql://qorgau:PASSWORD@db.example:5432/qorgau")
+            return value
+        if isinstance(value, str) and "://" in value:  # sqlite:///..., mysql://...
+            raise ValueError("must be the path of a SQLite database file or a "
+                             "postgresql:// URL")
         if Path(str(value)).is_dir():
             raise ValueError("is a folder; give the path of the database file inside it")
-        return value
+        return Path(value) if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

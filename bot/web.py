@@ -104,7 +104,7 @@ class Webhook:
 def http_app(metrics: Metrics, webhook: Webhook | None = None, path: str = "/") -> Starlette:
     async def healthz(_: Request) -> Response:
         failing = await metrics.failing()
-        return JSONResponse({"ok": not failing, "failing": failing},
+        return JSONResponse({"ok": not failing, "failing": failing, "role": metrics.role()},
                             status_code=503 if failing else 200)
 
     async def prometheus(_: Request) -> Response:

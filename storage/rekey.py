@@ -14,16 +14,15 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from storage.crypto import PERSONAL, PREFIX, Codec, DataKeyError
+from storage.driver import Driver
 
 KEY_CHECK = "data_key_check"  # kv: a known text sealed with the current key
 KEY_NEXT = "data_key_next"  # kv: the key id a rotation in progress is moving to
 CHECK_TEXT = "qorgau data key check"
 
 
-async def reseal(db: aiosqlite.Connection, codec: Codec, batch: int = 500,
+async def reseal(db: Driver, codec: Codec, batch: int = 500,
                  plain_ok: bool = False) -> int:
     """Seal with the current key every personal value that is not sealed with it yet;
     return how many rows changed. ``plain_ok``: plain values are an older database's and
@@ -32,25 +31,26 @@ async def reseal(db: aiosqlite.Connection, codec: Codec, batch: int = 500,
     total = 0
     for table, columns in PERSONAL.items():
         names = list(columns)
-        stale = " OR ".join(f"({c} IS NOT NULL AND substr({c}, 1, {len(mine)}) IS NOT ?)"
+        stale = " OR ".join(f"({c} IS NOT NULL AND substr({c}, 1, {len(mine)}) <> ?)"
                             for c in names)
+        key = await _walk_key(db, table)
         last = 0
         while True:
-            await db.execute("BEGIN IMMEDIATE")
+            await db.begin()
             try:
-                rows = list(await db.execute_fetchall(
-                    f"SELECT rowid, {', '.join(names)} FROM {table}"
-                    f" WHERE rowid > ? AND ({stale}) ORDER BY rowid LIMIT ?",
-                    (last, *[mine] * len(names), batch)))
+                rows = await db.fetch(
+                    f"SELECT {key}, {', '.join(names)} FROM {table}"
+                    f" WHERE {key} > ? AND ({stale}) ORDER BY {key} LIMIT ?",
+                    (last, *[mine] * len(names), batch))
                 updates = [(*(_resealed(codec, table, c, columns[c], v, plain_ok)
                               for c, v in zip(names, r[1:], strict=True)), r[0])
                            for r in rows]
                 await db.executemany(
                     f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in names)}"
-                    " WHERE rowid = ?", updates)
-                await db.execute("COMMIT")
+                    f" WHERE {key} = ?", updates)
+                await db.commit()
             except BaseException:
-                await db.execute("ROLLBACK")
+                await db.rollback()
                 raise
             if not rows:
                 break
@@ -59,25 +59,38 @@ async def reseal(db: aiosqlite.Connection, codec: Codec, batch: int = 500,
     return total
 
 
-async def rehash_phones(db: aiosqlite.Connection, codec: Codec) -> None:
+async def rehash_phones(db: Driver, codec: Codec) -> None:
     """Phone numbers are looked up by a hash keyed from the data key: under a new key each
     is hashed again (few rows, one transaction; a rerun after a crash does it again)."""
-    await db.execute("BEGIN IMMEDIATE")
+    await db.begin()
     try:
-        rows = list(await db.execute_fetchall("SELECT user_id, number FROM phones"))
+        rows = await db.fetch("SELECT user_id, number FROM phones")
         await db.executemany("UPDATE phones SET number_hash = ? WHERE user_id = ?", [
             (codec.lookup_hash(codec.open(r[1], "phones.number"), "phones.number"), r[0])
             for r in rows])
-        await db.execute("COMMIT")
+        await db.commit()
     except BaseException:
-        await db.execute("ROLLBACK")
+        await db.rollback()
         raise
 
 
-async def forget_old_pages(db: aiosqlite.Connection) -> None:
+async def _walk_key(db: Driver, table: str) -> str:
+    """The column a table is walked by, in order: SQLite's rowid; on PostgreSQL (which has
+    none) the table's primary key."""
+    if db.dialect == "sqlite":
+        return "rowid"
+    rows = await db.fetch(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = i.indkey[0] WHERE i.indrelid = ?::regclass AND i.indisprimary",
+        (table,))
+    return str(rows[0][0])
+
+
+async def forget_old_pages(db: Driver) -> None:
     """Copy the WAL into the database file and empty it, so the pages that held the
     old values (plain, or under the old key) are overwritten, not left in the WAL."""
-    await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if db.dialect == "sqlite":
+        await db.run("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _resealed(codec: Codec, table: str, column: str, kind: type, value: Any,
@@ -92,16 +105,16 @@ def _resealed(codec: Codec, table: str, column: str, kind: type, value: Any,
     return codec.seal(repr(float(value)) if kind is float else str(value), where)
 
 
-async def kv(db: aiosqlite.Connection, key: str) -> str | None:
-    rows = list(await db.execute_fetchall("SELECT value FROM kv WHERE key = ?", (key,)))
+async def kv(db: Driver, key: str) -> str | None:
+    rows = await db.fetch("SELECT value FROM kv WHERE key = ?", (key,))
     return str(rows[0][0]) if rows else None
 
 
-async def set_kv(db: aiosqlite.Connection, key: str, value: str | None) -> None:
+async def set_kv(db: Driver, key: str, value: str | None) -> None:
     if value is None:
-        await db.execute("DELETE FROM kv WHERE key = ?", (key,))
+        await db.run("DELETE FROM kv WHERE key = ?", (key,))
     else:
-        await db.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key)"
+        await db.run("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key)"
                          " DO UPDATE SET value = excluded.value", (key, value))
 
 

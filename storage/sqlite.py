@@ -1,9 +1,10 @@
-"""The SQLite implementation of the storage interface (the only module with SQL).
+"""The storage interface (the only module with SQL), written once in SQLite's dialect.
 
-One aiosqlite connection is shared by the whole process; an asyncio lock gives each domain
-step its own ``BEGIN IMMEDIATE`` transaction, so steps never interleave and a write never
-waits on a lock held by a half-finished read. A server database can come in later by
-implementing the same ``Storage``/``Tx`` methods.
+One connection is shared by the whole process; an asyncio lock gives each domain step its
+own transaction (SQLite: ``BEGIN IMMEDIATE``), so steps never interleave and a write never
+waits on a lock held by a half-finished read. The connection is a driver
+(storage/driver.py): aiosqlite for a file, asyncpg for a ``postgresql://`` URL, which
+translates the same statements and migrations (storage/postgres.py).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 
 import aiosqlite
 
-from storage import personal, rekey
+from storage import personal, postgres, rekey
 from storage.crypto import PERSONAL, Codec, DataKeyError
+from storage.driver import Driver, SqliteDriver
 from storage.records import (
     Alert,
     AuditEntry,
@@ -133,8 +135,8 @@ def _assignments(fields: dict[str, Any], allowed: set[str]) -> tuple[str, list[A
 class Tx:
     """One transaction: every query the domain needs, by what it means, not how it is stored."""
 
-    def __init__(self, db: aiosqlite.Connection, codec: Codec) -> None:
-        self._db = db
+    def __init__(self, db: Driver, codec: Codec) -> None:
+        self._db = db  # aiosqlite or asyncpg behind one interface (storage/driver.py)
         self.written_events: list[tuple[int, str]] = []  # (alert, kind) written: logged on commit
         self._codec = codec
 
@@ -161,16 +163,11 @@ class Tx:
         return next(iter(await self._all(sql, args)), None)
 
     async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        # One hop to the database thread, not three (execute, fetch, close): under a flood
-        # of updates the hops, not SQLite, are what each step costs.
-        return list(await self._db.execute_fetchall(sql, args))
+        return await self._db.fetch(sql, args)
 
     async def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Run one statement; return the rows it changed (or the new row id for INSERT)."""
-        async with self._db.execute(sql, args) as cur:
-            if sql.lstrip().upper().startswith("INSERT"):
-                return int(cur.lastrowid or 0)
-            return cur.rowcount
+        return await self._db.run(sql, args)
 
     # --- people -------------------------------------------------------------------------
 
@@ -766,7 +763,7 @@ class Tx:
         """The newest ``limit`` audit lines since ``since``, oldest first."""
         rows = await self._all(
             "SELECT * FROM (SELECT * FROM staff_audit WHERE at >= ? ORDER BY id DESC LIMIT ?)"
-            " ORDER BY id",
+            " AS newest ORDER BY id",
             (since, limit),
         )
         return [AuditEntry(r["id"], r["at"], r["kind"], r["actor_id"], r["subject_id"],
@@ -1113,7 +1110,7 @@ class Tx:
         """Count ``count`` more messages held from this person; return the running total."""
         await self._exec(
             "INSERT INTO held_input (user_id, held, first_at, last_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (user_id) DO UPDATE SET held = held + excluded.held,"
+            " ON CONFLICT (user_id) DO UPDATE SET held = held_input.held + excluded.held,"
             " last_at = excluded.last_at",
             (user_id, count, now, now),
         )
@@ -1158,15 +1155,30 @@ class Storage:
 
     def __init__(self, path: Path | str, codec: Codec | None,
                  exclusive: bool = False) -> None:
-        self.path = Path(path)
+        # A postgresql:// URL selects PostgreSQL (storage/postgres.py); a path, SQLite.
+        self.url = str(path) if postgres.is_url(path) else None
+        self.path = Path(path) if self.url is None else Path()
         self.codec = codec
         self.exclusive = exclusive
         self._db: aiosqlite.Connection | None = None
+        self._drv: Driver | None = None
         self._lock = asyncio.Lock()
+
+    def leadership(self) -> postgres.Leadership | postgres.Solo:
+        """Who of several instances runs the bot: on PostgreSQL the holder of the leader's
+        lock; on SQLite this one process (storage/lock.py keeps a second one out)."""
+        return postgres.Leadership(self.url) if self.url else postgres.Solo()
+
+    def describe(self) -> str:
+        """The database for messages: the file, or the server without its password."""
+        return postgres.safe_url(self.url) if self.url else str(self.path)
 
     async def open(self) -> None:
         """Open (creating if missing, readable by this user only) the database file;
         StorageError if it cannot be, DataKeyError if there is no key."""
+        if self.url is not None:
+            await self._open_postgres()
+            return
         if self.codec is None:
             check, _ = rekey.stored_check(self.path)
             raise DataKeyError(
@@ -1202,11 +1214,27 @@ class Storage:
         if self.exclusive:
             await _hold_alone(db)
         self._db = db
+        self._drv = SqliteDriver(db)
+
+    async def _open_postgres(self) -> None:
+        assert self.url is not None
+        if self.codec is None:
+            raise DataKeyError("QORGAU_DATA_KEY: missing; set the key this database was "
+                               "created with (or, for a new one, run `qorgau keygen`)")
+        try:
+            self._drv = postgres.PgDriver(await postgres.open_connection(self.url), self.url)
+        except ConnectionError as exc:
+            raise StorageError(str(exc)) from None
+        if self.exclusive and not await self._drv.conn.fetchval(
+                "SELECT pg_try_advisory_lock($1)", postgres.LEADER_KEY):
+            # Held by a running bot; held by us, it keeps every bot a standby meanwhile.
+            await self.close()
+            raise StorageError("the database is in use: stop the bot first")
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        if self._drv is not None:
+            await self._drv.close()
+        self._drv = self._db = None
 
     async def __aenter__(self) -> Storage:
         await self.open()
@@ -1232,7 +1260,7 @@ class Storage:
         """The key must open the stored verification value; a database without one is
         new or older than encryption, and its plain values are sealed now, before the
         verification value is written (an interrupted upgrade simply runs again)."""
-        db, codec = self._require(), self._codec()
+        db, codec = self._driver(), self._codec()
         if await rekey.kv(db, rekey.KEY_NEXT) is not None:
             raise DataKeyError("QORGAU_DATA_KEY: a key rotation was interrupted; run "
                                "`qorgau rotate-key` again with the same two keys")
@@ -1240,9 +1268,9 @@ class Storage:
         if check is None:
             if await rekey.reseal(db, codec, plain_ok=True):
                 await rekey.forget_old_pages(db)
-            await db.execute("BEGIN IMMEDIATE")
+            await db.begin()
             await rekey.set_kv(db, rekey.KEY_CHECK, rekey.sealed_check(codec))
-            await db.execute("COMMIT")
+            await db.commit()
         elif codec.sealed_with(check) != codec.key_id or not rekey.opens(codec, check):
             raise DataKeyError("QORGAU_DATA_KEY: not the key this database was encrypted "
                                "with; nothing was changed")
@@ -1252,7 +1280,7 @@ class Storage:
         the old values); return the rows changed. Resumable: the target key is recorded
         first, and a rerun with the same keys continues."""
         await self._schema()
-        db, codec = self._require(), self._codec()
+        db, codec = self._driver(), self._codec()
         async with self._lock:
             check = await rekey.kv(db, rekey.KEY_CHECK)
             target = await rekey.kv(db, rekey.KEY_NEXT)
@@ -1265,14 +1293,14 @@ class Storage:
             if not rekey.opens(codec, check):
                 raise DataKeyError("QORGAU_DATA_KEY_OLD: not the key this database was "
                                    "encrypted with; nothing was changed")
-            await db.execute("BEGIN IMMEDIATE")
+            await db.begin()
             await rekey.set_kv(db, rekey.KEY_NEXT, codec.key_id)
-            await db.execute("COMMIT")
+            await db.commit()
             changed = await rekey.reseal(db, codec, batch)
-            await db.execute("BEGIN IMMEDIATE")
+            await db.begin()
             await rekey.set_kv(db, rekey.KEY_CHECK, rekey.sealed_check(codec))
             await rekey.set_kv(db, rekey.KEY_NEXT, None)
-            await db.execute("COMMIT")
+            await db.commit()
             await rekey.forget_old_pages(db)
             return changed
 
@@ -1281,6 +1309,7 @@ class Storage:
         only), taken with SQLite's online backup API while the bot may be writing. It is
         written beside ``dest`` and renamed when complete: a killed backup leaves no file
         at ``dest`` that looks like a good copy."""
+        self._file_only("backup")
         partial = _new_file(dest)
         async with aiosqlite.connect(partial) as target:
             await self._require().backup(target)
@@ -1289,6 +1318,7 @@ class Storage:
     async def restore_from(self, source: Path) -> None:
         """Replace this (exclusively held) database with ``source``, a backup, after
         checking that the data key opens it; nothing is replaced if it does not."""
+        self._file_only("restore")
         check, pending = rekey.stored_check(source)
         if check is None or pending is not None:
             raise BackupError(f"{source} is not a complete Qorgau backup")
@@ -1305,6 +1335,8 @@ class Storage:
 
     async def _schema(self) -> int:
         """Apply every migration newer than PRAGMA user_version; return the new version."""
+        if self.url is not None:
+            return await self._schema_postgres()
         db = self._require()
         async with self._lock:
             async with db.execute("PRAGMA user_version") as cur:
@@ -1337,18 +1369,50 @@ class Storage:
                 version = number
             return version
 
+    async def _schema_postgres(self) -> int:
+        """The same numbered migrations, translated (storage/postgres.py), each in its own
+        transaction; one instance migrates at a time, the other finds it done."""
+        conn = self._pg()
+        async with self._lock, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", postgres.MIGRATION_KEY)
+            version = await postgres.schema_version(conn)
+        known = _migrations()
+        latest = known[-1][0] if known else 0
+        if version > latest:
+            raise StorageError(
+                f"the database is at schema version {version}, newer than this Qorgau "
+                f"knows ({latest}); run the newer Qorgau")
+        async with self._lock:
+            for number, sql in known:
+                if number <= version:
+                    continue
+                try:
+                    script = postgres.migration_script(number, sql, _split_sql(sql))
+                except ValueError as exc:
+                    raise StorageError(str(exc)) from None
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)",
+                                       postgres.MIGRATION_KEY)
+                    if await postgres.schema_version(conn) >= number:
+                        continue  # another instance did it meanwhile
+                    for statement in script:
+                        await conn.execute(statement)
+                    await conn.execute("INSERT INTO qorgau_schema (version) VALUES ($1)",
+                                       number)
+                version = number
+        return version
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """One domain step: committed on success, rolled back on any exception."""
-        db = self._require()
+        db = self._driver()
         async with self._lock:
-            await db.execute("BEGIN IMMEDIATE")
+            await db.begin()
             try:
                 yield Tx(db, self._codec())
-                await db.execute("COMMIT")
+                await db.commit()
             except BaseException:
-                if db.in_transaction:  # a failed COMMIT must not leave the connection stuck
-                    await db.execute("ROLLBACK")
+                await db.rollback()  # a failed COMMIT must not leave the connection stuck
                 raise
 
     @asynccontextmanager
@@ -1356,7 +1420,7 @@ class Storage:
         """Reads only, without BEGIN/COMMIT: one connection and the lock mean no write can
         come between them, and the hot paths (the delivery worker's scan) save two round
         trips to the database thread. Writing through it is a bug."""
-        db = self._require()
+        db = self._driver()
         async with self._lock:
             yield Tx(db, self._codec())
 
@@ -1364,6 +1428,8 @@ class Storage:
         """Move the WAL into the database file and empty it: after a purge, the old
         versions of the pages it overwrote must not survive in the WAL. False if another
         reader (a backup, an auditor's copy) kept it from finishing."""
+        if self.url is not None:
+            return True  # no WAL file of ours: the server keeps its own
         db = self._require()
         async with self._lock, db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
             row = await cur.fetchone()
@@ -1371,8 +1437,23 @@ class Storage:
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:
-            raise RuntimeError("storage is not open")
+            raise RuntimeError("storage is not open" if self.url is None else
+                               "a SQLite file operation on a PostgreSQL database")
         return self._db
+
+    def _file_only(self, what: str) -> None:
+        if self.url is not None:
+            raise StorageError(f"{what} works on a SQLite file; for PostgreSQL use pg_dump "
+                               "and pg_restore, or `qorgau copy-db`")
+
+    def _driver(self) -> Driver:
+        if self._drv is None:
+            raise RuntimeError("storage is not open")
+        return self._drv
+
+    def _pg(self) -> Any:
+        assert isinstance(self._drv, postgres.PgDriver)
+        return self._drv.conn
 
 
 def _probe(path: Path) -> None:

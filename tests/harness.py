@@ -19,6 +19,11 @@ from emulator import Emulator, Limits, SimGroup, SimUser
 from storage.crypto import PERSONAL, Codec, DataKeyError, new_key, parse_key
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
+# The storages every test with a database runs on: both by default, SQLite and PostgreSQL (a
+# private cluster the tests start themselves, tests/pgcluster.py); QORGAU_TEST_BACKEND=sqlite
+# or =postgresql runs one of them while working on something.
+BACKENDS = tuple(b for b in ("sqlite", "postgresql")
+                 if os.environ.get("QORGAU_TEST_BACKEND", b) == b)
 
 # Functional tests run the limits 20x faster on both sides: the bot's pacing is still
 # enforced by the emulator, but a registration does not take seconds. Delivery tests use
@@ -37,7 +42,7 @@ ASTANA = (51.1282, 71.4307)
 SHYMKENT = (42.3155, 69.5869)
 
 
-def make_settings(emu: Emulator, db: Path, **overrides: Any) -> Settings:
+def make_settings(emu: Emulator, db: Path | str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "bot_token": emu.token, "telegram_api_url": emu.api_url, "database": db,
         "data_key": TEST_KEY, **FAST_RATES, **overrides,
@@ -51,7 +56,7 @@ class World:
     def __init__(self, emu: Emulator, tmp: Path) -> None:
         self.emu = emu
         self.tmp = tmp
-        self.db = tmp / "qorgau.db"
+        self.db: Any = tmp / "qorgau.db"  # or a postgresql:// URL (conftest.py)
         self.coordinator = emu.user(first_name="Coordinator", language_code="en")
         self.runner: Runner | None = None
         self.overrides: dict[str, Any] = {}
@@ -162,11 +167,13 @@ def data_codec() -> Codec:
     return Codec(parse_key(TEST_KEY))
 
 
-def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+def rows(db: Path | str, sql: str, *args: object) -> list[tuple[Any, ...]]:
     """Read the bot's database as an auditor with the key would (tests only; the bot never
     does this): ``plain(column)`` in the SQL opens a sealed value."""
     import sqlite3
 
+    if isinstance(db, str):
+        return _pg_rows(db, sql, args)
     codec = data_codec()
 
     def plain(value: object) -> object:
@@ -181,6 +188,50 @@ def rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
     with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: no lock left behind
         conn.create_function("plain", 1, plain)
         return conn.execute(sql, args).fetchall()
+
+
+def _pg_rows(url: str, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+    """``rows`` on PostgreSQL: the same SQL (translated like the bot's), each
+    ``plain(...)`` value marked in the query and opened here, in Python."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    import asyncpg
+
+    from storage.postgres import translate
+
+    mark = "plain\x1f"  # then CAST(plain(x) AS type)'s type or round(plain(x), n)'s n
+    sql = re.sub(r"\bCAST\(\s*plain\(([^()]*)\)\s+AS\s+(\w+)\s*\)",
+                 f"('{mark}" + r"\2" + "\x1f' || (" + r"\1))", sql, flags=re.I)
+    sql = re.sub(r"\bround\(\s*plain\(([^()]*)\)\s*,\s*(\d+)\s*\)",
+                 f"('{mark}ROUND" + r"\2" + "\x1f' || (" + r"\1))", sql, flags=re.I)
+    text = translate(re.sub(r"\bplain\(([^()]*)\)", f"('{mark}\x1f' || (" + r"\1))", sql))
+    casts = {"": str, "REAL": float, "INTEGER": int, "TEXT": str}
+
+    async def fetch() -> list[Any]:
+        conn = await asyncpg.connect(url)
+        try:
+            return list(await conn.fetch(text, *args))
+        finally:
+            await conn.close()
+
+    def opened(value: object) -> object:
+        if not (isinstance(value, str) and value.startswith(mark)):
+            return value
+        cast, value = value[len(mark):].split("\x1f", 1)
+        for table, columns in PERSONAL.items():
+            for column in columns:
+                with contextlib.suppress(DataKeyError):
+                    plain = codec.open(value, f"{table}.{column}")
+                    if cast.upper().startswith("ROUND"):
+                        return round(float(plain), int(cast[5:]))
+                    return casts[cast.upper()](plain)
+        raise DataKeyError("not sealed with the test key")
+
+    codec = data_codec()
+    with ThreadPoolExecutor(1) as pool:  # the test's event loop is busy running the test
+        records = pool.submit(lambda: asyncio.run(fetch())).result()
+    return [tuple(opened(v) for v in r) for r in records]
 
 
 async def start_with_lawyer(world: World, clock: Clock) -> SimUser:

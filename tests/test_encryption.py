@@ -85,6 +85,7 @@ def mode(path: Path) -> int:
 # --- what a copy gives away ------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("the file modes, WAL and backup of a SQLite file")
 async def test_database_wal_and_backup_hold_no_personal_value(world: World) -> None:
     alert_id, invite = await scene(world)
     wal = Path(f"{world.db}-wal")
@@ -155,6 +156,7 @@ def test_a_malformed_key_is_named_and_never_printed(tmp_path: Path, bad: str) ->
     assert bad not in line and bad not in done.stdout
 
 
+@pytest.mark.sqlite_only("compares the SQLite file's sealed columns, read with sqlite3")
 async def test_a_wrong_or_missing_key_stops_the_bot_and_changes_nothing(world: World) -> None:
     await scene(world)
     await world.stop()
@@ -171,6 +173,7 @@ async def test_a_wrong_or_missing_key_stops_the_bot_and_changes_nothing(world: W
 # --- rotation --------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("looks for the old key id in the SQLite file's bytes")
 async def test_rotation_re_encrypts_every_row_and_the_bot_reads_it_back(world: World) -> None:
     alert_id, _ = await scene(world)
     await world.stop()
@@ -257,6 +260,7 @@ async def test_an_older_plain_database_is_encrypted_on_first_start(tmp_path: Pat
     assert event.detail == {"text": TEXT}
 
 
+@pytest.mark.sqlite_only("qorgau backup/restore copy SQLite files (PostgreSQL: pg_dump)")
 async def test_backup_while_alerts_arrive_then_restore_and_read(world: World) -> None:
     await world.start()
     await world.register_coordinator()

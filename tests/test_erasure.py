@@ -4,7 +4,6 @@ buttons, a second press and people without the right get a clear answer and chan
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from bot.clock import ManualClock
@@ -23,11 +22,11 @@ def discreet(text: str) -> bool:
 
 
 def everything(world: World) -> list[tuple[object, ...]]:
-    with sqlite3.connect(world.db) as db:
-        return [*db.execute("SELECT * FROM people ORDER BY user_id"),
-                *db.execute("SELECT * FROM alerts ORDER BY id"),
-                *db.execute("SELECT id, detail, actor_id FROM alert_events ORDER BY id"),
-                *db.execute("SELECT * FROM timers WHERE kind IN ('forget', 'erase')")]
+    return [*rows(world.db, "SELECT * FROM people ORDER BY user_id"),
+            *rows(world.db, "SELECT * FROM alerts ORDER BY id"),
+            *rows(world.db, "SELECT id, detail, actor_id FROM alert_events ORDER BY id"),
+            *rows(world.db, "SELECT * FROM timers WHERE kind IN ('forget', 'erase')"
+                  " ORDER BY kind, subject_id")]
 
 
 async def command(world: World, user: SimUser, text: str, *args: str) -> str:

@@ -24,12 +24,12 @@ import json
 import os
 import random
 import re
-import sqlite3
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from emulator import BotMessage, Emulator, SimUser
-from tests.harness import ALMATY, ASTANA, SHYMKENT, BotProcess, World
+from tests.harness import ALMATY, ASTANA, SHYMKENT, BotProcess, World, rows
 
 SEED = int(os.environ.get("QORGAU_FUZZ_SEED", "20261127"))  # another seed: another run
 ACTIONS = 3000
@@ -51,6 +51,26 @@ FORGED = ["claim:{n}", "ack:{n}", "out:{n}:rel", "out:{n}:safe", "out:{n}:zzz", 
           "share:1", "decl:{n}", "decl:{n}:busy", "decl:{n}:zzz", "mv:{n}:{u}:{u}",
           "leave", "sos", "x" * 64, "claim:{n}:{n}", "chk:ok:{n}", "chk:ext:{n}",
           "chk:set:{n}", "chk:set:60"]
+
+
+class _Result(list[tuple[Any, ...]]):
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self[0] if self else None
+
+
+class _Reader:
+    """Reads like a sqlite3 connection, on either backend (tests.harness.rows)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def execute(self, sql: str) -> _Result:
+        return _Result(rows(self.db, sql))
+
+
+@contextlib.contextmanager
+def reading(db: Any) -> Iterator[_Reader]:
+    yield _Reader(db)
 
 
 def mutate(data: str, rng: random.Random) -> str:
@@ -79,7 +99,7 @@ class Fuzzer:
         self.live: list[tuple[SimUser, dict[str, Any]]] = []  # live shares, to move
 
     def alert_ids(self) -> list[int]:
-        with sqlite3.connect(self.world.db, timeout=10) as db:
+        with reading(self.world.db) as db:
             return [r[0] for r in db.execute("SELECT id FROM alerts")] or [1]
 
     def spawn(self, coro: Any) -> None:
@@ -171,7 +191,7 @@ class Fuzzer:
 
 def invariants(world: World, fuzz: Fuzzer) -> list[str]:
     problems: list[str] = []
-    with sqlite3.connect(world.db, timeout=10) as db:
+    with reading(world.db) as db:
         roles = dict(db.execute("SELECT user_id, role FROM people"))
         for aid, reporter, holder, state in db.execute(
                 "SELECT id, reporter_id, claimed_by, state FROM alerts"
@@ -217,7 +237,7 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
     # When the bot carried out each revocation (its audit trail, in wall-clock time), on
     # the emulator's monotonic clock; a request already in flight then may still land.
     shift = time.monotonic() - time.time()
-    with sqlite3.connect(world.db, timeout=10) as db:
+    with reading(world.db) as db:
         # (a forged "leave" press may have taken them off the team first: the same cut)
         cut = dict(db.execute("SELECT subject_id, MIN(at) FROM staff_audit "
                               "WHERE kind IN ('revoked', 'left') GROUP BY subject_id"))
@@ -295,7 +315,7 @@ async def test_fuzz_invariants_hold_through_kills(emu: Emulator, world: World) -
         problems.append("a handler failed: " + log[log.index("handler failed"):][:300])
     assert not emu.updates_pending(), "updates left unconfirmed"
     # The run reached what it means to test: many updates, alerts claimed and closed.
-    with sqlite3.connect(world.db) as db:
+    with reading(world.db) as db:
         states = dict(db.execute("SELECT state, COUNT(*) FROM alerts GROUP BY state"))
         claims = db.execute("SELECT COUNT(*) FROM alert_events WHERE kind = 'claimed'").fetchone()
     assert sum(states.values()) >= 5 and claims[0] >= 1, (states, claims)

@@ -43,7 +43,7 @@ async def test_healthz_turns_503_when_the_bot_api_goes_away_and_200_when_back(
     port = free_port()
     world.watch_every = 0.05
     await world.start(http_port=port)
-    assert await healthz(port) == (200, {"ok": True, "failing": []})
+    assert await healthz(port) == (200, {"ok": True, "failing": [], "role": "leader"})
     emu = world.emu
     await emu.stop()
     verdicts: list[tuple[int, dict[str, object]]] = []
@@ -84,7 +84,7 @@ async def test_healthz_answers_while_the_start_waits_for_the_bot_api(world: Worl
     assert "starting: waiting for the Bot API" in verdicts[-1][1]["failing"]  # type: ignore[operator]
     await emu.start()
     await starting
-    assert await healthz(port) == (200, {"ok": True, "failing": []})
+    assert await healthz(port) == (200, {"ok": True, "failing": [], "role": "leader"})
 
 
 async def until_async(check: object, what: str, within: float = 30.0) -> None:

@@ -4,21 +4,18 @@ change nothing."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from emulator import SimUser
-from tests.harness import ALMATY, ASTANA, World, card_for, claim
+from tests.harness import ALMATY, ASTANA, World, card_for, claim, rows
 
 REFUSAL = "Sorry, this button is not for you."
 
 
 def snapshot(world: World) -> list[tuple[object, ...]]:
-    with sqlite3.connect(world.db) as db:
-        alerts = db.execute("SELECT * FROM alerts ORDER BY id").fetchall()
-        people = db.execute("SELECT user_id, role, step, on_call FROM people").fetchall()
-        events = db.execute("SELECT COUNT(*) FROM alert_events").fetchall()
+    alerts = rows(world.db, "SELECT * FROM alerts ORDER BY id")
+    people = rows(world.db, "SELECT user_id, role, step, on_call FROM people ORDER BY user_id")
+    events = rows(world.db, "SELECT COUNT(*) FROM alert_events")
     return [*alerts, *people, *events]
 
 

@@ -4,7 +4,6 @@ says so and the next people are paged at once. Forged buttons change nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from bot.clock import ManualClock
@@ -15,11 +14,10 @@ REFUSALS = ("Sorry, this button is not for you.", "You can close only a case you
 
 
 def snapshot(world: World) -> list[tuple[object, ...]]:
-    with sqlite3.connect(world.db) as db:
-        alerts = db.execute("SELECT * FROM alerts ORDER BY id").fetchall()
-        events = db.execute("SELECT id, kind, actor_id FROM alert_events ORDER BY id").fetchall()
-        recipients = db.execute("SELECT * FROM alert_recipients ORDER BY 1, 2").fetchall()
-        timers = db.execute("SELECT * FROM timers ORDER BY 1, 2").fetchall()
+    alerts = rows(world.db, "SELECT * FROM alerts ORDER BY id")
+    events = rows(world.db, "SELECT id, kind, actor_id FROM alert_events ORDER BY id")
+    recipients = rows(world.db, "SELECT * FROM alert_recipients ORDER BY 1, 2")
+    timers = rows(world.db, "SELECT * FROM timers ORDER BY 1, 2")
     return [*alerts, *events, *recipients, *timers]
 
 

@@ -35,13 +35,18 @@ NOTE = "Protocol-number-90210"  # the lawyer's note
 CLOSING = "Released-at-dawn-5531"  # the lawyer's closing note
 
 
-def raw_bytes(db: Path) -> bytes:
-    """The database file and its WAL, as copied off a seized disk."""
+def raw_bytes(db: Path | str) -> bytes:
+    """The database file and its WAL, as copied off a seized disk. On PostgreSQL: every
+    row of every table as the server gives it (its files are the server's, not ours)."""
+    if isinstance(db, str):
+        from storage.copy import table_order
+
+        return repr([rows(db, f"SELECT * FROM {t}") for t in table_order()]).encode()
     wal = Path(f"{db}-wal")
     return db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
 
-def readable(db: Path) -> bytes:
+def readable(db: Path | str) -> bytes:
     """The file and its WAL, and every sealed value opened with the key: what a thief who
     also took the key would read (the purge must leave nothing even then)."""
     opened = [str(v) for table, columns in PERSONAL.items() for column in columns

@@ -11,6 +11,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 from bot.domain.messages import Outgoing
 from bot.i18n import t
 from storage import Storage
@@ -98,6 +100,7 @@ def fill(conn: sqlite3.Connection, ids: dict[str, int], now: float) -> None:
     conn.commit()
 
 
+@pytest.mark.sqlite_only("builds a first-version SQLite file with sqlite3")
 async def test_a_first_version_database_is_upgraded_and_read_back(world: World) -> None:
     emu = world.emu
     lawyer, aida, bek = (emu.user(first_name=n) for n in ("Marat", "Aida", "Bek"))

@@ -94,6 +94,7 @@ async def test_generated_secret_is_kept_across_restarts(world: World) -> None:
     await world.register_coordinator()
 
 
+@pytest.mark.sqlite_only("injects the failure with a SQLite trigger")
 async def test_crashed_update_is_not_acknowledged_and_telegram_sends_it_again(
         world: World) -> None:
     await start_webhook(world)
