@@ -267,8 +267,10 @@ def reporter_name(lang: str, reporter: Person | None) -> str:
 def state_words(lang: str, alert: Alert, person: Person | None = None) -> str:
     """The alert's state in words; for a discreet reporter (``person``) in plain ones."""
     if discreet.is_discreet(person):
-        return t(lang, {"open": N_("waiting for someone"), "closed": "done"}.get(
-            alert.state, N_("someone is on it")))
+        return {
+            "open": t(lang, "waiting for someone"),
+            "closed": t(lang, "done"),
+        }.get(alert.state) or t(lang, "someone is on it")
     return {
         "open": t(lang, "waiting for a lawyer"),
         "acknowledged": t(lang, "a lawyer has seen it and is acting"),
