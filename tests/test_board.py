@@ -182,6 +182,21 @@ async def test_board_refuses_bad_input_and_forged_buttons(world: World) -> None:
     await world.drain()
     assert not any(f"#{alert_id}" in (m.text or "") for m in marat.inbox[private:])
     assert rows(world.db, "SELECT page FROM boards") == [(0,)]
+    # A coordinator's forged presses: a page past the end stays on the last page, and an
+    # alert that does not exist is not "sent".
+    dana = world.coordinator
+    answer = await group._press(dana.chat, board, f"bd:pg:{group.id}:9999", 10.0)
+    assert answer.text == "Page 1"
+    assert rows(world.db, "SELECT page FROM boards") == [(0,)]
+    answer = await group._press(dana.chat, board, "bd:case:99999999999", 10.0)
+    assert answer.text == "No alert #99999999999 that you can see."
+
+    # A press-freedom group gets notices, never the board (it names lawyers).
+    press = await world.connect_group()
+    mark = press.mark()
+    await press.send_command(dana, "/board")
+    await press.wait_for("This group gets alert notices", after=mark)
+    assert rows(world.db, "SELECT COUNT(*) FROM boards WHERE chat_id = ?", press.id) == [(0,)]
 
     # /board again: a fresh board, and the old one says it is no longer kept current.
     mark = group.mark()

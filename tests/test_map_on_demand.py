@@ -64,6 +64,28 @@ async def test_forged_map_presses_are_refused_and_send_nothing(world: World) -> 
         assert pins(user) == []
 
 
+async def test_a_lawyer_who_lost_or_declined_the_case_gets_no_map(world: World) -> None:
+    """Once another lawyer holds the case, or once a lawyer said they cannot take it, the
+    exact place is no longer theirs: an old (or forged) "Show on map" sends nothing."""
+    await world.start()
+    await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    saule = await world.register_lawyer("Saule", ("Almaty",))
+    _, first = await raise_alert(world, "Aida", ALMATY)
+    await card_for(saule, first)
+    await claim(marat, first)
+    await world.drain()
+    assert await press_forged(world, saule, f"map:{first}") == REFUSAL
+    _, second = await raise_alert(world, "Bek", ALMATY)
+    await card_for(saule, second)
+    await press_forged(world, saule, f"decl:{second}:busy")
+    await world.drain()
+    assert await press_forged(world, saule, f"map:{second}") == REFUSAL
+    await world.drain()
+    assert pins(saule) == []
+    assert await press_forged(world, world.coordinator, f"map:{first}") != REFUSAL
+
+
 async def test_a_map_asked_for_a_closed_alert_or_one_without_a_place_says_so(
         world: World) -> None:
     await world.start()

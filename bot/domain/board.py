@@ -39,6 +39,11 @@ def _holder(alert: Alert) -> int | None:
     return alert.claimed_by or alert.acknowledged_by
 
 
+def pages_for(lines: int) -> int:
+    """How many pages a board of ``lines`` lines takes (at least one)."""
+    return max(1, -(-lines // PAGE_LINES))
+
+
 def render(lang: str, alerts: list[Alert], people: dict[int, Person], on_call: list[Person],
            now: float, page: int, chat_id: int) -> Outgoing:
     """The board's text and buttons for one page: counts by state on every page, then the
@@ -74,7 +79,7 @@ def render(lang: str, alerts: list[Alert], people: dict[int, Person], on_call: l
     for p in sorted(on_call, key=lambda p: (held.get(p.user_id, 0), p.name)):
         items.append(("• " + tn(lang, "{name}: {n} open case", "{name}: {n} open cases",
                                 held.get(p.user_id, 0), name=quoted(p.name)), None))
-    pages = max(1, -(-len(items) // PAGE_LINES))
+    pages = pages_for(len(items))
     page = min(max(0, page), pages - 1)
     shown = items[page * PAGE_LINES:(page + 1) * PAGE_LINES]
     lines = [*head, "", *(text for text, _ in shown)]
@@ -110,6 +115,9 @@ class Boards:
             if not in_group:
                 return t(lang, "Send /board inside the coordinators' group: the board lives "
                                "there, pinned.")
+            if await tx.group_language(chat_id) is not None:  # a press-freedom group
+                return t(lang, "This group gets alert notices. The board names lawyers, so it "
+                               "goes only in the coordinators' own group: send /board there.")
             old = await tx.board(chat_id)
             if old is not None and old.message_row is not None:  # it would go stale unseen
                 await notify.edit(tx, old.message_row, Outgoing(t(
@@ -179,6 +187,9 @@ class Boards:
             board = await tx.board(chat_id)
             if person is None or not person.is_coordinator or board is None:
                 return t(lang, "Sorry, this button is not for you.")
+            alerts = await tx.open_alerts()
+            on_call = [p for p in await tx.staff() if p.is_lawyer and p.on_call]
+            page = min(max(0, page), pages_for(len(alerts) + 1 + len(on_call)) - 1)
             await tx.update_board(chat_id, page=page)
             await self.changed(tx)
             return t(lang, "Page {page}", page=page + 1)
@@ -191,6 +202,8 @@ class Boards:
             lang = lang_of(person)
             if person is None or not person.is_coordinator:
                 return t(lang, "Sorry, this button is not for you.")
+            if await tx.alert(alert_id) is None:
+                return t(lang, "No alert #{id} that you can see.", id=alert_id)
             await notify.send(tx, user_id, Outgoing(case), self.svc.now())
             return t(lang, "Sent to our private chat.")
 

@@ -71,6 +71,17 @@ async def not_to_page(tx: Tx, alert: Alert) -> set[int]:
     return declined | {alert.reporter_id}
 
 
+async def kept_from(tx: Tx, person: Person, alert: Alert) -> bool:
+    """Whether a lawyer paged for ``alert`` is kept from its details (the exact place, what
+    the reporter wrote): once another lawyer holds the case, or once they declined or
+    handed it over, the case is no longer theirs to follow. Coordinators see everything."""
+    if person.role != "lawyer":
+        return False
+    if alert.claimed_by not in (None, person.user_id):
+        return True
+    return person.user_id in await not_to_page(tx, alert)
+
+
 async def coordinators_except(tx: Tx, *user_ids: int) -> list[Person]:
     """Coordinators to tell about an alert, never its own reporter (nor the one acting)."""
     return [c for c in await tx.people(role="coordinator") if c.user_id not in user_ids]
@@ -191,7 +202,8 @@ class CaseWork:
             person = await tx.person(user_id)
             lang = lang_of(person)
             alert = await tx.alert(alert_id)
-            if alert is None or person is None or not await may_act(tx, person, alert):
+            if (alert is None or person is None or not await may_act(tx, person, alert)
+                    or await kept_from(tx, person, alert)):
                 return t(lang, "Sorry, this button is not for you.")
             if not alert.is_open:
                 return t(lang, "Alert #{id} is already closed.", id=alert_id)

@@ -7,7 +7,7 @@ import math
 import statistics
 
 from bot.domain import notify
-from bot.domain.casework import held_counts
+from bot.domain.casework import held_counts, kept_from
 from bot.domain.messages import PRIORITY_CASE, Button, Outgoing
 from bot.domain.notify import (
     ago,
@@ -176,9 +176,9 @@ class Coordination:
             if alert is None or not allowed:
                 return t(lang, "No alert #{id} that you can see.", id=alert_id)
             now = self.svc.now()
-            # Once another lawyer holds the case, what was said in it is theirs to see.
-            private = person is not None and person.role == "lawyer" and alert.claimed_by not in (
-                None, user_id)
+            # Once another lawyer holds the case (or this one declined it), what was said
+            # in it, and where, is the holder's to see.
+            private = person is not None and await kept_from(tx, person, alert)
             head = await self._line(tx, lang, alert, now)
             where = [] if private else position_lines(lang, alert, now)
             lines = []
