@@ -275,7 +275,16 @@ async def _copy_db(source: str, target: str) -> int:
     if codec is None:
         raise DataKeyError("QORGAU_DATA_KEY: missing; set the key the source was encrypted "
                            "with (the copy stays encrypted with it)")
-    copied = await copy_db(location(source), location(target), codec)
+    src, dst = location(source), location(target)
+    same = (src == dst if isinstance(src, str) or isinstance(dst, str)
+            else src.resolve() == dst.resolve())
+    try:
+        if same:
+            raise StorageError("SOURCE and TARGET are the same database")
+        copied = await copy_db(src, dst, codec)
+    except StorageError as exc:  # about the command's arguments, not QORGAU_DATABASE
+        print(f"qorgau: copy-db: {exc}", file=sys.stderr)
+        return 2
     shown = postgres.safe_url(target) if postgres.is_url(target) else target
     print(f"copied {sum(copied.values())} rows into {shown}: "
           + ", ".join(f"{t} {n}" for t, n in copied.items() if n))

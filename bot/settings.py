@@ -180,6 +180,11 @@ class Settings(BaseSettings):
             raise ValueError("must be the path of the SQLite database file")
         if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
             parts = urlsplit(value)
+            try:
+                parts.port  # noqa: B018 - urlsplit checks the port only when asked
+            except ValueError:
+                raise ValueError("the PostgreSQL URL's port must be a number, e.g. "
+                                 "postgresql://qorgau:PASSWORD@db.example:5432/qorgau") from None
             if not parts.hostname or not parts.path.strip("/"):
                 raise ValueError("a PostgreSQL URL needs a host and a database name, e.g. "
                                  "postgresql://qorgau:PASSWORD@db.example:5432/qorgau")

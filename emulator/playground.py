@@ -140,7 +140,9 @@ class Playground:
             raise web.HTTPBadRequest(text="expected a JSON object")
         try:
             answer = await self.act(body)
-        except (KeyError, ValueError, TypeError, LookupError) as exc:
+        except KeyError as exc:  # a field the action needs is missing
+            return web.json_response({"ok": False, "error": f"missing field {exc}"}, status=400)
+        except (ValueError, TypeError, LookupError) as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         except TimeoutError as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=504)

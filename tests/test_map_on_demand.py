@@ -41,6 +41,11 @@ async def test_a_card_shows_the_position_and_the_pin_goes_only_on_request(
     await world.drain()
     assert pins(bolat) == []  # nobody else got one
     assert len(pins(marat)) == 1 and not pins(reporter)
+    # Aigul, who acknowledged it, claims it: the reporter has not moved, so no second pin.
+    await aigul.press(f"Claim the case #{alert_id}", message=cards[aigul.id])
+    await aigul.wait_for(f"You hold case #{alert_id}")
+    await world.drain()
+    assert len(pins(aigul)) == 1
 
 
 async def test_forged_map_presses_are_refused_and_send_nothing(world: World) -> None:

@@ -157,6 +157,26 @@ def test_a_database_path_that_cannot_work_is_one_line(tmp_path: Path, where: str
     assert other.read_text(encoding="utf-8") == "not a database\n"
 
 
+def test_a_postgresql_url_with_a_bad_port_is_one_line(tmp_path: Path) -> None:
+    proc = qorgau(tmp_path, "migrate",
+                  QORGAU_DATABASE="postgresql://u:SECRETPW@host:notaport/db")
+    line = one_line_error(proc, "QORGAU_DATABASE")
+    assert "port must be a number" in line and "SECRETPW" not in proc.stderr + proc.stdout
+
+
+def test_copy_db_names_its_arguments_and_refuses_one_database_twice(tmp_path: Path) -> None:
+    """copy-db's SOURCE and TARGET are arguments, not QORGAU_DATABASE; copying a database
+    onto itself is refused before anything is opened."""
+    proc = qorgau(tmp_path, "copy-db", str(tmp_path / "nosuch.db"), str(tmp_path / "c.db"))
+    assert proc.returncode == 2 and proc.stderr.startswith("qorgau: copy-db: "), proc.stderr
+    assert "no such database file" in proc.stderr and "QORGAU_DATABASE" not in proc.stderr
+    db = tmp_path / "a.db"
+    assert qorgau(tmp_path, "migrate", QORGAU_DATABASE=str(db)).returncode == 0
+    proc = qorgau(tmp_path, "copy-db", str(db), str(tmp_path / "." / "a.db"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == "qorgau: copy-db: SOURCE and TARGET are the same database\n"
+
+
 def test_invalid_log_level_is_one_line(tmp_path: Path) -> None:
     """A log level Python's logging does not know must be a settings error, not a
     ValueError traceback from logging.setLevel after the settings were accepted."""

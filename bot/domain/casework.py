@@ -190,7 +190,12 @@ class CaseWork:
         await notify.send(tx, lawyer.user_id, out, now, kind="contact", priority=PRIORITY_ALERT,
                           alert_id=alert_id)
         alert = await tx.alert(alert_id)
-        if alert is not None:
+        # The holder's pin, unless they got it when they acknowledged it earlier and the
+        # reporter has not moved since (one pin, not two, for the same place).
+        if alert is not None and not (
+                alert.acknowledged_by == lawyer.user_id and alert.acknowledged_at is not None
+                and alert.acknowledged_at < now
+                and (alert.located_at or alert.created_at) <= alert.acknowledged_at):
             await notify.send_pin(tx, lawyer, alert, now)
 
     async def show_map(self, user_id: int, alert_id: int) -> str:
