@@ -48,6 +48,7 @@ TEXT_METHODS = frozenset({"sendmessage", "editmessagetext"})
 PIN_METHODS = frozenset({"sendvenue", "sendlocation"})
 # Anything that looks like a coordinate is masked, should a message ever carry one.
 COORDINATE = re.compile(r"-?\d{1,3}\.\d{3,}")
+POSITION = re.compile(r"Position: -?\d{1,3}\.\d+, -?\d{1,3}\.\d+")
 TAG = re.compile(r"<[^>]+>")
 INVITE = re.compile(r"start=\S+")
 WAIT = 20.0  # seconds any single expected message may take under real flood limits
@@ -162,6 +163,7 @@ class Stage:
 
 def private(text: str) -> str:
     """Mask coordinates and invite codes: the privacy rule holds for the demo's output too."""
+    text = POSITION.sub("Position: (two numbers, not printed here)", text)
     return INVITE.sub("start=<single-use code>", COORDINATE.sub("(location hidden)", text))
 
 
@@ -747,11 +749,12 @@ async def summarize(scene: Scene) -> None:
 def demo_settings(emu: Emulator, db: Path, coordinator_id: int, speed: float,
                   ack_seconds: float | None = None) -> Settings:
     """Real pacing, the emulator's own token, and an escalation short enough to watch (but
-    never under 6 s, so the Almaty alert is acknowledged before its own wave 2 is due)."""
+    never under 10 s, so that Astana's wave 2 comes in its own scene, after the Almaty race,
+    even on a busy machine)."""
     values: dict[str, Any] = {
         "bot_token": emu.token, "telegram_api_url": emu.api_url, "database": db,
         "admin_ids": str(coordinator_id),
-        "ack_timeout_seconds": ack_seconds or max(6.0, 8.0 * speed),
+        "ack_timeout_seconds": ack_seconds or max(10.0, 10.0 * speed),
         "repeat_seconds": 300.0, "log_level": "WARNING",
         "data_key": new_key(),  # a throwaway key for the throwaway database
     }

@@ -139,8 +139,11 @@ def test_cards_and_notices_are_shown_whole_with_their_buttons(
     assert "Saule (lawyer)" in card[0] or \
         "↳ Saule (lawyer): the same message as Marat above" in out
     assert card[1:] == ["🚨 Alert #1 · Almaty", "Reporter: “Aida”", card[3],
-                        "Location: shared, taken just now", "State: waiting for a lawyer",
-                        "[Acknowledge #1]  [Claim the case #1]", "[Can't take it #1]"]
+                        "Location: shared, taken just now",
+                        "Position: (two numbers, not printed here)",
+                        "State: waiting for a lawyer",
+                        "[Acknowledge #1]  [Claim the case #1]", "[Can't take it #1]",
+                        "[Show on map #1]"]
     receipt = block_lines(out, "Alert #1 received and saved.")
     assert receipt[0] == "  ┌ Aida (reporter) · new message"
     assert receipt[-2:] == ["keyboard: [📍 SOS: send my location]  [🆘 Alert without location]",
