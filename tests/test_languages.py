@@ -6,10 +6,8 @@ role; the time zone setting. Forged buttons change nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -22,7 +20,8 @@ from bot.domain import menus, notify
 from bot.domain.reporting import DISCREET_OFF, DISCREET_ON
 from bot.i18n import t
 from emulator import BotMessage, SimUser
-from tests.harness import ALMATY, World, card_for, raise_alert, rows
+from storage import Storage
+from tests.harness import ALMATY, World, card_for, data_codec, raise_alert, rows
 from tests.test_i18n import LOCALE
 
 WORD = re.compile(r"[A-Za-z']+")
@@ -275,8 +274,8 @@ async def test_staff_menus_are_queued_again_when_a_release_changes_them(world: W
     await world.drain()
     assert rows(world.db, count) == [(before,)]
     await world.stop()
-    with contextlib.closing(sqlite3.connect(world.db)) as conn, conn:
-        conn.execute("UPDATE kv SET value = 'an older release' WHERE key = 'menus'")
+    async with Storage(world.db, data_codec()) as storage, storage.transaction() as tx:
+        await tx.set_value("menus", "an older release")
     world.emu.api.commands.clear()
     await world.start()
     await world.drain()

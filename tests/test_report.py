@@ -42,7 +42,7 @@ def test_chart_is_a_png_with_one_bar_per_day_of_data() -> None:
     image = matplotlib.image.imread(io.BytesIO(data), format="png")
     assert image.shape[0] > 100 and image.shape[1] > 100
     words = text("en", figures, 7)
-    assert words.splitlines()[0] == "Report, last 7 day(s): 4 alert(s)."
+    assert words.splitlines()[:2] == ["Report for the last 7 days.", "Alerts raised: 4."]
     assert "Time to acknowledge: median 2.0 min, 90th percentile 10.0 min" in words
     assert "released 1" in words and "still open 1" in words
 
@@ -70,7 +70,8 @@ async def test_report_goes_to_coordinators_and_refuses_bad_days(world: World) ->
 
     mark = coordinator.mark()
     await coordinator.send_command("/report", "7")
-    summary = await coordinator.wait_for("Report, last 7 day(s): 2 alert(s).", after=mark)
+    summary = await coordinator.wait_for("Report for the last 7 days.\nAlerts raised: 2.",
+                                         after=mark)
     photos = world.emu.sent(chat_id=coordinator.id, method="sendPhoto")
     assert len(photos) == 1 and photos[0].params["photo"]["size"] > 1000
     assert summary.text is not None and "Aida" not in summary.text and "Bek" not in summary.text
