@@ -43,12 +43,15 @@ async def staff_keyboard(tx: Tx, lang: str, person: Person
 
 async def cut_off(tx: Tx, person_id: int, now: float) -> None:
     """Someone leaves the team (revoked, often because their phone was seized): what is
-    still queued for them is never sent, and every message they have about an alert is
-    withdrawn once and never touched again: a text (card, contact, the reporter's words)
-    is edited to a neutral text without buttons; what cannot become that text (a pin, a
-    copied photo or video message) is deleted, or where Telegram no longer allows that
-    (after 48 hours) a copy's caption is made neutral."""
+    still queued for them is never sent (nor an SMS page or answer), and every message
+    they have about an alert is withdrawn once and never touched again: a text (card,
+    contact, the reporter's words) is edited to a neutral text without buttons; what cannot
+    become that text (a pin, a copied photo or video message) is deleted, or where Telegram
+    no longer allows that (after 48 hours) a copy's caption is made neutral."""
     await tx.cancel_pending_to(person_id, "cut off")
+    for sms in await tx.sms_rows("pending") + await tx.sms_rows("queued"):
+        if sms.user_id == person_id and sms.kind in ("page", "answer"):
+            await tx.set_sms_state(sms.id, "cancelled")  # the gateway takes back its file
     neutral = Outgoing(t(lang_of(await tx.person(person_id)), NO_LONGER_AVAILABLE)).to_json()
     for row in await tx.withdraw_case_messages(person_id):
         shown = Outgoing.from_json(row.payload)
