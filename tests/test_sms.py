@@ -550,9 +550,7 @@ async def test_bad_files_in_the_sms_inbox_are_moved_aside_and_the_rest_taken_in(
     await sms_world(world, modem)
     inbox = modem.folders["inbox"]
     (inbox / "IN20000101_000000_00_+77055512345_00.txt").mkdir()
-    with open(os.fsencode(inbox) + b"/IN20000101_000001_00_+7705\xff5512346_00.txt",
-              "wb") as f:
-        f.write(b"SOS")
+    (inbox / os.fsdecode(b"IN20000101_000001_00_+7705\xff5512346_00.txt")).write_bytes(b"SOS")
     (inbox / "IN20000101_000002_00_+77055512347_00.txt").write_bytes(b"x" * 10**6)
     modem.receive(REPORTER_NUMBER, "SOS detained")
     await until(lambda: rows(world.db, "SELECT COUNT(*) FROM alerts") == [(1,)], "the alert")
