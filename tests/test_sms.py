@@ -502,11 +502,12 @@ async def test_no_sms_page_to_a_lawyer_who_declined_or_was_revoked(
     assert [r[0] for r in sms_rows(world, "page")] == [ruslan.id]
 
 
-async def test_an_sms_page_waiting_for_a_revoked_lawyer_never_goes_out(
-        world: World, tmp_path: Path) -> None:
+@pytest.mark.parametrize("leaves", ["declines", "is revoked"])
+async def test_an_sms_page_waiting_for_a_lawyer_who_declined_or_was_revoked_never_goes_out(
+        world: World, tmp_path: Path, leaves: str) -> None:
     """Files only (nobody sends the outbox), four SMS a minute: after the three codes,
-    Marat's page is written to the outbox and Ruslan's waits; Marat is revoked: his file
-    is taken back, his row cancelled, and Ruslan's page still goes out."""
+    Marat's page is written to the outbox and Ruslan's waits; Marat declines or is revoked:
+    his file is taken back, his row cancelled, and Ruslan's page still goes out."""
     clock = ManualClock()
     modem = Modem(tmp_path / "gammu", real=False)
     marat, aida = await sms_world(world, modem, clock, sms_per_minute=4)
@@ -516,7 +517,9 @@ async def test_an_sms_page_waiting_for_a_revoked_lawyer_never_goes_out(
         mark = lawyer.mark()
         await lawyer.send_text("/phone sms always")
         await lawyer.wait_for("SMS pages: always.", after=mark)
+    mark = marat.mark()
     await aida.tap("📍 SOS: send my location", location=ALMATY)
+    card = await card_for(marat, 1, after=mark)
     outbox = modem.folders["outbox"]
 
     def pages() -> list[tuple[object, ...]]:
@@ -531,8 +534,11 @@ async def test_an_sms_page_waiting_for_a_revoked_lawyer_never_goes_out(
                 "Marat's page written, Ruslan's waiting")
     [marats] = page_files()
     assert LAWYER_NUMBER in marats
-    await world.coordinator.send_command("/revoke", str(marat.id))
-    await world.coordinator.wait_for("Marat is now a reporter only")
+    if leaves == "declines":
+        await marat.press_data(card, "decl:1:busy")
+    else:
+        await world.coordinator.send_command("/revoke", str(marat.id))
+        await world.coordinator.wait_for("Marat is now a reporter only")
     await until(lambda: page_files() == [], "Marat's page taken back")
     clock.advance(61)
     await until(lambda: pages() == [(marat.id, "cancelled"), (ruslan.id, "queued")],
