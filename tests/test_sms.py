@@ -5,6 +5,8 @@ them; each test prints which ran). Nothing of ours is mocked."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from bot.clock import ManualClock
 from bot.domain.sms import phone_number, starts_with
 from demo.modem import GAMMU_SMSD, Modem
 from emulator import Faults, SimUser
+from emulator.state import BotMessage
 from storage.crypto import new_key
 from tests.harness import ALMATY, TEST_KEY, BotProcess, World, card_for, rows
 from tests.test_delivery_limits import until
@@ -22,6 +25,7 @@ from tests.test_delivery_limits import until
 REPORTER_NUMBER = "+77011234567"
 LAWYER_NUMBER = "+77029876543"
 STRANGER = "+77770001122"
+OTHER_LAWYER = "+77035550199"
 PHONE_MESSAGES: dict[int, int] = {}  # the message of each person's last /phone NUMBER
 
 
@@ -462,3 +466,119 @@ async def test_the_retention_purge_takes_an_alerts_sms_and_its_reporters_number(
     assert rows(world.db, "SELECT COUNT(*) FROM sms_out WHERE alert_id = 1") == [(0,)]
     assert rows(world.db, "SELECT user_id FROM phones") == [(marat.id,)]  # hers is gone
     assert rows(world.db, "SELECT COUNT(*) FROM sms_out WHERE user_id = ?", aida.id) == [(0,)]
+
+
+async def page_one_of_two(world: World, modem: Modem, clock: ManualClock,
+                          **overrides: object) -> tuple[SimUser, SimUser, BotMessage]:
+    """Marat and Ruslan (both Almaty lawyers with confirmed numbers) paged for Aida's alert
+    #1 in Telegram; Ruslan, who does nothing, shows when SMS pages are due."""
+    marat, aida = await sms_world(world, modem, clock, **overrides)
+    ruslan = await world.register_lawyer("Ruslan", ("Almaty",))
+    await confirm_number(world, ruslan, OTHER_LAWYER)
+    mark = marat.mark()
+    await aida.tap("📍 SOS: send my location", location=ALMATY)
+    card = await card_for(marat, 1, after=mark)
+    await world.drain()
+    return marat, ruslan, card
+
+
+@pytest.mark.parametrize("leaves", ["declines", "is revoked"])
+async def test_no_sms_page_to_a_lawyer_who_declined_or_was_revoked(
+        world: World, modem: Modem, leaves: str) -> None:
+    clock = ManualClock()
+    marat, ruslan, card = await page_one_of_two(
+        world, modem, clock, sms_unreachable_seconds=60, sms_unacknowledged_seconds=60)
+    if leaves == "declines":
+        await marat.press_data(card, "decl:1:busy")
+        await until(lambda: rows(world.db, "SELECT COUNT(*) FROM alert_events WHERE kind ="
+                                 " 'declined'") == [(1,)], "the decline")
+    else:
+        await world.coordinator.send_command("/revoke", str(marat.id))
+        await world.coordinator.wait_for("Marat is now a reporter only")
+    await world.drain()
+    clock.advance(61)  # nobody acknowledged: SMS pages are due
+    await until(lambda: len(sms_rows(world, "page")) >= 1, "Ruslan's SMS page")
+    await world.drain()
+    assert [r[0] for r in sms_rows(world, "page")] == [ruslan.id]
+
+
+@pytest.mark.parametrize("leaves", ["declines", "is revoked"])
+async def test_an_sms_page_waiting_for_a_lawyer_who_declined_or_was_revoked_never_goes_out(
+        world: World, tmp_path: Path, leaves: str) -> None:
+    """Files only (nobody sends the outbox), four SMS a minute: after the three codes,
+    Marat's page is written to the outbox and Ruslan's waits; Marat declines or is revoked:
+    his file is taken back, his row cancelled, and Ruslan's page still goes out."""
+    clock = ManualClock()
+    modem = Modem(tmp_path / "gammu", real=False)
+    marat, aida = await sms_world(world, modem, clock, sms_per_minute=4)
+    ruslan = await world.register_lawyer("Ruslan", ("Almaty",))
+    await confirm_number(world, ruslan, OTHER_LAWYER)
+    for lawyer in (marat, ruslan):
+        mark = lawyer.mark()
+        await lawyer.send_text("/phone sms always")
+        await lawyer.wait_for("SMS pages: always.", after=mark)
+    mark = marat.mark()
+    await aida.tap("📍 SOS: send my location", location=ALMATY)
+    card = await card_for(marat, 1, after=mark)
+    outbox = modem.folders["outbox"]
+
+    def pages() -> list[tuple[object, ...]]:
+        return [(r[0], r[4]) for r in sms_rows(world, "page")]
+
+    def page_files() -> list[str]:
+        ids = [f"_q{r[0]}.txt" for r in rows(world.db, "SELECT id FROM sms_out WHERE kind ="
+                                                        " 'page' ORDER BY id")]
+        return sorted(p.name for p in outbox.iterdir() if p.name.endswith(tuple(ids)))
+
+    await until(lambda: pages() == [(marat.id, "queued"), (ruslan.id, "pending")],
+                "Marat's page written, Ruslan's waiting")
+    [marats] = page_files()
+    assert LAWYER_NUMBER in marats
+    if leaves == "declines":
+        await marat.press_data(card, "decl:1:busy")
+    else:
+        await world.coordinator.send_command("/revoke", str(marat.id))
+        await world.coordinator.wait_for("Marat is now a reporter only")
+    await until(lambda: page_files() == [], "Marat's page taken back")
+    clock.advance(61)
+    await until(lambda: pages() == [(marat.id, "cancelled"), (ruslan.id, "queued")],
+                "Ruslan's page written")
+    [ruslans] = page_files()
+    assert OTHER_LAWYER in ruslans
+
+
+async def test_bad_files_in_the_sms_inbox_are_moved_aside_and_the_rest_taken_in(
+        world: World, modem: Modem, caplog: pytest.LogCaptureFixture) -> None:
+    """A folder, a file whose name is not UTF-8, and a huge file in the inbox: each is
+    moved to ``rejected`` (0700) or read only in part, the good SMS beside them raises its
+    alert, and no log line holds a digit of their numbers."""
+    caplog.set_level(logging.DEBUG)
+    await sms_world(world, modem)
+    inbox = modem.folders["inbox"]
+    (inbox / "IN20000101_000000_00_+77055512345_00.txt").mkdir()
+    (inbox / os.fsdecode(b"IN20000101_000001_00_+7705\xff5512346_00.txt")).write_bytes(b"SOS")
+    (inbox / "IN20000101_000002_00_+77055512347_00.txt").write_bytes(b"x" * 10**6)
+    modem.receive(REPORTER_NUMBER, "SOS detained")
+    await until(lambda: rows(world.db, "SELECT COUNT(*) FROM alerts") == [(1,)], "the alert")
+    await until(lambda: os.listdir(inbox) == [], "the inbox emptied")
+    rejected = inbox.parent / "rejected"
+    assert len(os.listdir(rejected)) == 2
+    assert rejected.stat().st_mode & 0o777 == 0o700
+    await world.drain()
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert "705551234" not in logged and "5512346" not in logged
+    assert "could not be read (IsADirectoryError)" in logged
+
+
+async def test_a_failing_gateway_pass_logs_the_error_type_and_no_path(
+        world: World, modem: Modem, caplog: pytest.LogCaptureFixture) -> None:
+    """Paths name phone numbers (OUT..._<number>_q5.txt): the gateway logs only the type."""
+    caplog.set_level(logging.DEBUG)
+    await sms_world(world, modem)
+    outbox = modem.folders["outbox"]
+    shutil.rmtree(outbox)
+    outbox.write_bytes(b"")  # every pass now fails on the outbox
+    await until(lambda: "pass failed (NotADirectoryError)" in caplog.text, "a failed pass")
+    assert str(outbox) not in caplog.text and "Traceback" not in caplog.text
+    outbox.unlink()
+    outbox.mkdir()

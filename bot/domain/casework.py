@@ -21,7 +21,7 @@ from bot.domain.messages import (
 from bot.domain.reporting import MAX_NOTE, clean_text
 from bot.domain.routing import escalation_wave
 from bot.domain.services import Services
-from bot.domain.team import NO_LONGER_AVAILABLE
+from bot.domain.team import NO_LONGER_AVAILABLE, cancel_sms_pages
 from bot.i18n import N_, lang_of, t, tn
 from storage import Alert, OutboxRow, Person, Tx
 
@@ -384,6 +384,7 @@ class CaseWork:
                                       acknowledged_by=None, acknowledged_at=None)
             await tx.add_event(alert_id, now, "handed_over" if holding else "declined",
                                user_id, reason=reason_key)
+            await cancel_sms_pages(tx, user_id, alert_id)
             if holding:
                 await notify.tell(tx, alert.reporter_id, N_("Your alert #{id} is being passed to "
                                   "another lawyer. We are alerting them now."), now, alert_id,

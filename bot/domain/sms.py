@@ -17,7 +17,7 @@ import re
 import secrets
 
 from bot.domain import notify
-from bot.domain.casework import STAFF, CaseWork, coordinators_except, may_act
+from bot.domain.casework import STAFF, CaseWork, coordinators_except, may_act, not_to_page
 from bot.domain.messages import PRIORITY_ALERT, Outgoing
 from bot.domain.regions import region_name
 from bot.domain.reporting import Reporting
@@ -239,7 +239,9 @@ class Sms:
         """An alert's lawyers with SMS paging: "always" at once; "fallback" when their card
         was not delivered within QORGAU_SMS_UNREACHABLE_SECONDS, or nobody acknowledged the
         alert within QORGAU_SMS_UNACKNOWLEDGED_SECONDS. One SMS page per lawyer and alert,
-        whatever the waves; none once the alert is acknowledged."""
+        whatever the waves; none once the alert is acknowledged. Never to someone no longer
+        on the team (a revoked lawyer's phone is often the one police seized), nor to one who
+        said they cannot take the alert or handed it over: the same rule as the waves."""
         settings = self.svc.settings
         async with self.svc.step() as tx:
             now = self.svc.now()
@@ -249,7 +251,10 @@ class Sms:
             if alert is None or not alert.is_open:
                 return
             later: float | None = None
+            skip = await not_to_page(tx, alert)
             for c in await tx.sms_page_candidates(alert_id):
+                if c.user_id in skip:
+                    continue
                 if c.sms_paging == "always":
                     due = c.paged_at
                 elif alert.state != "open":
@@ -264,7 +269,8 @@ class Sms:
                     continue
                 phone = await tx.phone(c.user_id)
                 lawyer = await tx.person(c.user_id)
-                if phone is None or lawyer is None:
+                if phone is None or lawyer is None or not lawyer.registered \
+                        or lawyer.role not in STAFF:
                     continue
                 lang = lawyer.language
                 await tx.add_sms(c.user_id, phone.number, t(

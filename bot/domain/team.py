@@ -41,14 +41,25 @@ async def staff_keyboard(tx: Tx, lang: str, person: Person
                            notify.hidden(await tx.open_alert_of(person.user_id)) is not None)
 
 
+async def cancel_sms_pages(tx: Tx, user_id: int, alert_id: int | None = None) -> None:
+    """SMS pages and answers for ``user_id`` (about ``alert_id``, or any) that the modem has
+    not sent yet never go out: who declined an alert or left the team gets none. The SMS
+    gateway takes back a file it already wrote."""
+    for sms in await tx.sms_rows("pending") + await tx.sms_rows("queued"):
+        if sms.user_id == user_id and sms.kind in ("page", "answer") \
+                and alert_id in (None, sms.alert_id):
+            await tx.set_sms_state(sms.id, "cancelled")
+
+
 async def cut_off(tx: Tx, person_id: int, now: float) -> None:
     """Someone leaves the team (revoked, often because their phone was seized): what is
-    still queued for them is never sent, and every message they have about an alert is
-    withdrawn once and never touched again: a text (card, contact, the reporter's words)
-    is edited to a neutral text without buttons; what cannot become that text (a pin, a
-    copied photo or video message) is deleted, or where Telegram no longer allows that
-    (after 48 hours) a copy's caption is made neutral."""
+    still queued for them is never sent (nor an SMS page or answer), and every message
+    they have about an alert is withdrawn once and never touched again: a text (card,
+    contact, the reporter's words) is edited to a neutral text without buttons; what cannot
+    become that text (a pin, a copied photo or video message) is deleted, or where Telegram
+    no longer allows that (after 48 hours) a copy's caption is made neutral."""
     await tx.cancel_pending_to(person_id, "cut off")
+    await cancel_sms_pages(tx, person_id)
     neutral = Outgoing(t(lang_of(await tx.person(person_id)), NO_LONGER_AVAILABLE)).to_json()
     for row in await tx.withdraw_case_messages(person_id):
         shown = Outgoing.from_json(row.payload)
