@@ -40,15 +40,6 @@ async def modem(tmp_path: Path) -> AsyncIterator[Modem]:
         m.stop()
 
 
-def sqlite_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    """Plain columns only (any key): for a database under another key than the tests'."""
-    import contextlib
-    import sqlite3
-
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return conn.execute(sql).fetchall()
-
-
 def sms_rows(world: World, kind: str | None = None) -> list[tuple[object, ...]]:
     where = "" if kind is None else f" WHERE kind = '{kind}'"
     return rows(world.db, f"SELECT user_id, alert_id, kind, plain(text), state FROM sms_out"
@@ -395,9 +386,9 @@ async def test_a_number_is_still_found_after_the_data_key_is_rotated(
     assert REPORTER_NUMBER not in done.stdout + done.stderr
     await world.start(data_key=new)
     modem.receive(REPORTER_NUMBER, "SOS")
-    await until(lambda: sqlite_rows(world.db, "SELECT COUNT(*) FROM sms_seen") == [(1,)],
+    await until(lambda: rows(world.db, "SELECT COUNT(*) FROM sms_seen") == [(1,)],
                 "the SMS")
-    assert len(sqlite_rows(world.db, "SELECT id FROM alerts")) == 1
+    assert len(rows(world.db, "SELECT id FROM alerts")) == 1
 
 
 async def test_a_flood_of_commands_gets_one_answer_and_pages_go_first(
