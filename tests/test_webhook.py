@@ -134,7 +134,9 @@ async def test_polling_after_a_webhook_run_removes_the_webhook(world: World) -> 
     await world.register_coordinator()
 
 
-async def test_sigterm_in_webhook_mode_during_a_burst_loses_nothing(world: World) -> None:
+async def team_then_webhook_process(world: World, **settings: str) -> BotProcess:
+    """A coordinator and a lawyer registered by the in-process bot, which then stops; the
+    bot started again as its own process in webhook mode (killed or stopped by the test)."""
     await world.start()
     await world.register_coordinator()
     await world.register_lawyer("Marat", ("Almaty",))
@@ -143,8 +145,13 @@ async def test_sigterm_in_webhook_mode_during_a_burst_loses_nothing(world: World
     port = free_port()
     world.emu.webhook_forward[PUBLIC] = f"http://127.0.0.1:{port}"
     proc = BotProcess(world, QORGAU_WEBHOOK_URL=f"{PUBLIC}/telegram",
-                      QORGAU_HTTP_PORT=str(port), QORGAU_LOG_FORMAT="json")
+                      QORGAU_HTTP_PORT=str(port), **settings)
     proc.start()
+    return proc
+
+
+async def test_sigterm_in_webhook_mode_during_a_burst_loses_nothing(world: World) -> None:
+    proc = await team_then_webhook_process(world, QORGAU_LOG_FORMAT="json")
     try:
         await until(lambda: world.emu.webhook_url is not None, "the webhook", within=60)
         reporters = [world.emu.user(first_name=f"R{i}") for i in range(8)]
@@ -171,16 +178,7 @@ async def test_sigterm_in_webhook_mode_during_a_burst_loses_nothing(world: World
 
 
 async def test_kill_in_webhook_mode_repeats_no_effect_and_loses_no_alert(world: World) -> None:
-    await world.start()
-    await world.register_coordinator()
-    await world.register_lawyer("Marat", ("Almaty",))
-    await world.drain()
-    await world.stop()
-    port = free_port()
-    world.emu.webhook_forward[PUBLIC] = f"http://127.0.0.1:{port}"
-    proc = BotProcess(world, QORGAU_WEBHOOK_URL=f"{PUBLIC}/telegram",
-                      QORGAU_HTTP_PORT=str(port))
-    proc.start()
+    proc = await team_then_webhook_process(world)
     try:
         await until(lambda: world.emu.webhook_url is not None, "the webhook", within=60)
         reporters = [world.emu.user(first_name=f"R{i}") for i in range(8)]

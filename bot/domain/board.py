@@ -39,17 +39,13 @@ def _holder(alert: Alert) -> int | None:
     return alert.claimed_by or alert.acknowledged_by
 
 
-def pages_for(lines: int) -> int:
-    """How many pages a board of ``lines`` lines takes (at least one)."""
-    return max(1, -(-lines // PAGE_LINES))
-
-
 def render(lang: str, alerts: list[Alert], people: dict[int, Person], on_call: list[Person],
-           now: float, page: int, chat_id: int) -> Outgoing:
+           now: float, page: int, chat_id: int) -> tuple[Outgoing, int]:
     """The board's text and buttons for one page: counts by state on every page, then the
     unacknowledged alerts (oldest first, with how long each has waited), the acknowledged
     and held ones with their lawyer, and the lawyers on call with how many cases each
-    holds. Lines go on further pages, never cut."""
+    holds. Lines go on further pages, never cut. Returns the page shown with the board (a
+    page past the end shows the last)."""
     by_state = {s: [a for a in alerts if a.state == s]
                 for s in ("open", "acknowledged", "claimed")}
     for group in by_state.values():
@@ -79,7 +75,7 @@ def render(lang: str, alerts: list[Alert], people: dict[int, Person], on_call: l
     for p in sorted(on_call, key=lambda p: (held.get(p.user_id, 0), p.name)):
         items.append(("• " + tn(lang, "{name}: {n} open case", "{name}: {n} open cases",
                                 held.get(p.user_id, 0), name=quoted(p.name)), None))
-    pages = pages_for(len(items))
+    pages = max(1, -(-len(items) // PAGE_LINES))
     page = min(max(0, page), pages - 1)
     shown = items[page * PAGE_LINES:(page + 1) * PAGE_LINES]
     lines = [*head, "", *(text for text, _ in shown)]
@@ -96,7 +92,7 @@ def render(lang: str, alerts: list[Alert], people: dict[int, Person], on_call: l
         line, nav = pager(lang, page, pages, f"bd:pg:{chat_id}")
         lines.append(line)
         buttons.append(nav)
-    return Outgoing(text="\n".join(lines), buttons=tuple(buttons))
+    return Outgoing(text="\n".join(lines), buttons=tuple(buttons)), page
 
 
 class Boards:
@@ -128,13 +124,14 @@ class Boards:
 
     async def _post(self, tx: Tx, chat_id: int, set_by: int, lang: str) -> None:
         now = self.svc.now()
-        out = await self._draw(tx, chat_id, lang, 0)
+        out, _ = await self._draw(tx, chat_id, lang, 0)
         row = await tx.enqueue(chat_id, KIND, PRIORITY_GROUP, out.to_json(), now)
         await tx.enqueue(chat_id, PIN, PRIORITY_GROUP, "{}", now, target_id=row)
         await tx.set_board(chat_id, set_by, row, now)
         await self._refresh_later(tx, chat_id, now)
 
-    async def _draw(self, tx: Tx, chat_id: int, lang: str, page: int) -> Outgoing:
+    async def _draw(self, tx: Tx, chat_id: int, lang: str,
+                    page: int) -> tuple[Outgoing, int]:
         alerts = await tx.open_alerts()
         staff = {p.user_id: p for p in await tx.staff()}
         on_call = [p for p in staff.values() if p.is_lawyer and p.on_call]
@@ -167,7 +164,7 @@ class Boards:
             if board is None or board.message_row is None:
                 return
             lang = lang_of(await tx.person(board.set_by))
-            out = await self._draw(tx, chat_id, lang, board.page)
+            out, _ = await self._draw(tx, chat_id, lang, board.page)
             await tx.update_board(chat_id, drawn_at=now)
             await notify.edit(tx, board.message_row, out, now, kind=KIND,
                               priority=PRIORITY_GROUP)
@@ -187,9 +184,7 @@ class Boards:
             board = await tx.board(chat_id)
             if person is None or not person.is_coordinator or board is None:
                 return t(lang, "Sorry, this button is not for you.")
-            alerts = await tx.open_alerts()
-            on_call = [p for p in await tx.staff() if p.is_lawyer and p.on_call]
-            page = min(max(0, page), pages_for(len(alerts) + 1 + len(on_call)) - 1)
+            _, page = await self._draw(tx, chat_id, lang, page)  # past the end: the last
             await tx.update_board(chat_id, page=page)
             await self.changed(tx)
             return t(lang, "Page {page}", page=page + 1)
