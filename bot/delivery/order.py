@@ -58,12 +58,17 @@ class Head(NamedTuple):
     """A chat's most urgent pending message: its lane, its row id (age) and its chat. A
     ``fresh`` head is a lawyer's card of an alert no lawyer has been sent yet (``row_id``
     is then that alert's number): it goes before every other page, so that the lawyers of
-    a region are reached in turn and one of them sees each new alert almost at once."""
+    a region are reached in turn and one of them sees each new alert almost at once. Of
+    the lawyers who could take that alert first, the one waiting longest goes (``waiting``:
+    the row id of their oldest waiting message), so the duty rotates and each such send
+    also carries what that lawyer has waited for longest; by chat id, the same few lawyers
+    of a region took every new alert and the others heard nothing until the burst ended."""
 
     lane: int
     row_id: int
     chat: int
     fresh: bool = False
+    waiting: int = 0
 
 
 class Lanes:
@@ -73,12 +78,15 @@ class Lanes:
 
     def __init__(self) -> None:
         self._heaps: list[list[Head]] = [[] for _ in LANES]
-        self._fresh: list[Head] = []  # fresh pages, by alert number
+        self._fresh: list[tuple[int, int, int, Head]] = []  # by alert, then who waited
         self._sent = [0, 0]  # confirmations, pages, since both began to wait
         self._since_group = 0  # sends since the last group notice
 
     def push(self, head: Head) -> None:
-        heapq.heappush(self._fresh if head.fresh else self._heaps[head.lane], head)
+        if head.fresh:
+            heapq.heappush(self._fresh, (head.row_id, head.waiting, head.chat, head))
+        else:
+            heapq.heappush(self._heaps[head.lane], head)
 
     def __bool__(self) -> bool:
         return any(self._heaps) or bool(self._fresh)
@@ -89,7 +97,7 @@ class Lanes:
             return heapq.heappop(groups)
         if not groups:
             self._since_group = 0
-        confirm, page = self._heaps[CONFIRM], self._heaps[PAGE] or self._fresh
+        confirm, page = self._heaps[CONFIRM], bool(self._heaps[PAGE] or self._fresh)
         if confirm and page:
             if self._sent[0] <= CONFIRM_SHARE * self._sent[1]:
                 return heapq.heappop(confirm)
@@ -105,9 +113,11 @@ class Lanes:
         return None
 
     def _page(self) -> Head:
-        """The oldest alert no lawyer has seen yet, to one of its lawyers; else the lawyer
-        waiting longest."""
-        return heapq.heappop(self._fresh or self._heaps[PAGE])
+        """The oldest alert no lawyer has seen yet, to the one of its lawyers waiting
+        longest; else the lawyer waiting longest."""
+        if self._fresh:
+            return heapq.heappop(self._fresh)[3]
+        return heapq.heappop(self._heaps[PAGE])
 
     def sent(self, lane_: int) -> None:
         if lane_ in (CONFIRM, PAGE):

@@ -54,15 +54,45 @@ log = logging.getLogger(__name__)
 # a lawyer's alert cards keep their buttons usable at 8; a group's notices are short (35
 # of about 100 characters each fit one message; a group may get 20 messages a minute).
 BUNDLE_LIMITS = {"alert": 8, "group": 35}
-MAX_TEXT = 3800
+MAX_TEXT = 3800  # of the 4,096 a message may hold: the rest is the bundle's header
+# A row's ``size`` is its whole payload's, in UTF-8 bytes: the JSON of an ``Outgoing``,
+# whose empty fields alone take this much. Only the text counts against ``MAX_TEXT``
+# (counted in bytes it is never under Telegram's UTF-16 count), else a 90-character
+# group notice weighs 270 and a bundle holds 14 of them instead of 35.
+PAYLOAD_FRAME = len(Outgoing().to_json().encode())
 GLOBAL_429_CHATS = 5  # distinct chats answered 429 within a second: hold everything
 # A row still failing transiently a day after it was written is given up: by then it is no
 # longer news, and a message that can never go must not be retried for ever.
 MAX_AGE = 24 * 3600.0
-PLAN_PER_CHAT = 30  # rows of one chat looked at for a bundle (a bundle holds 25 at most)
+PLAN_PER_CHAT = max(BUNDLE_LIMITS.values())  # rows of one chat looked at for a bundle
 READ_BATCH = 5000  # new rows read per pass; more wait for the next pass
 RESYNC_SECONDS = 60.0  # the whole queue is re-read this often, a safety net for the cache
 ALERT_RESERVE = 12  # places a second of the overall limit (of 29) only alerts may take
+
+
+def bundle(chat_rows: list[Due], coalesce: bool = True) -> list[int]:
+    """The ids that go as one message: the chat's first row, and with coalescing its other
+    queued rows of that kind, up to the kind's ``BUNDLE_LIMITS`` and ``MAX_TEXT`` of text
+    (each part's text and the blank line before it, the payload's frame left out)."""
+    first = chat_rows[0]
+    limit = BUNDLE_LIMITS.get(first.kind, 1) if coalesce else 1
+    if limit == 1 or first.target_id is not None:
+        return [first.id]
+    batch, size = [first.id], _text_size(first)
+    for row in chat_rows[1:]:
+        if len(batch) >= limit:
+            break
+        if row.kind == first.kind and row.target_id is None:
+            size += _text_size(row)
+            if size > MAX_TEXT:
+                break
+            batch.append(row.id)
+    return batch
+
+
+def _text_size(row: Due) -> int:
+    """At least the UTF-16 length of a row's text, and the blank line that parts it."""
+    return max(0, row.size - PAYLOAD_FRAME) + 2
 
 
 class Transport(Protocol):
@@ -159,7 +189,7 @@ class Queue:
         if key[0] == PAGE and alert is not None and alert not in self.paged:
             self.unpaged.setdefault(alert, {})[row.chat_id] = row.id
             if row.not_before <= now:
-                self.lanes.push(Head(PAGE, alert, row.chat_id, fresh=True))
+                self.lanes.push(Head(PAGE, alert, row.chat_id, True, keys[0][1]))
         if keys[0] == key:
             self.push_chat(row.chat_id, now)
 
@@ -196,7 +226,7 @@ class Queue:
         self.lanes.push(Head(*keys[0], chat))
         for alert, chats in self.unpaged.items():  # e.g. set aside by its limit: still
             if chat in chats:  # one of the lawyers who may see that alert first
-                self.lanes.push(Head(PAGE, alert, chat, fresh=True))
+                self.lanes.push(Head(PAGE, alert, chat, True, keys[0][1]))
 
     def release(self, now: float) -> float | None:
         """Chats whose first row's retry time has come may send again; returns the next
@@ -402,21 +432,7 @@ class OutboxWorker:
         return not resync and last - after >= READ_BATCH
 
     def _batch(self, chat_rows: list[Due]) -> list[int]:
-        """The first row, and with coalescing the chat's other queued rows of its kind."""
-        first = chat_rows[0]
-        limit = BUNDLE_LIMITS.get(first.kind, 1) if self.coalesce else 1
-        if limit == 1 or first.target_id is not None:
-            return [first.id]
-        batch, size = [first.id], first.size
-        for row in chat_rows[1:]:
-            if len(batch) >= limit:
-                break
-            if row.kind == first.kind and row.target_id is None:
-                size += row.size
-                if size > MAX_TEXT:
-                    break
-                batch.append(row.id)
-        return batch
+        return bundle(chat_rows, self.coalesce)
 
     async def _deliver(self, chat_id: int, ids: list[int], send_id: int) -> None:
         outcome: Outcome | None = None
