@@ -15,6 +15,7 @@ from bot.delivery.order import (
     REST,
     WAVE,
     Head,
+    Lanes,
     lane,
     plan,
 )
@@ -193,3 +194,25 @@ def test_a_group_bundle_holds_as_many_notices_as_fit_its_text() -> None:
     assert len(bundle(cards)) == BUNDLE_LIMITS["alert"]
     long = notices(50, text="x" * 1000)  # what no message could hold is never bundled
     assert len(bundle(long)) == MAX_TEXT // 1002
+
+
+def test_a_group_free_to_send_again_goes_at_once_in_a_burst() -> None:
+    """While every group only waits for its own pacing (a message every 3 s), the groups'
+    share is kept for them: the first group free again goes at the next place, not after
+    GROUP_EVERY more sends (which, group after group, made the last notice 1-2 s later)."""
+    lanes = Lanes()
+    for i in range(40):
+        lanes.push(Head(CONFIRM, 100 + i, 1000 + i))
+    for _ in range(20):  # the groups are pacing: none waits in its lane
+        head = lanes.pop()
+        assert head is not None and head.lane == CONFIRM
+        lanes.sent(head.lane)
+    lanes.push(Head(GROUP, 7, -1))
+    lanes.push(Head(GROUP, 8, -2))
+    order = []
+    for _ in range(GROUP_EVERY + 1):
+        head = lanes.pop()
+        assert head is not None
+        lanes.sent(head.lane)
+        order.append(head.lane)
+    assert order == [GROUP, *[CONFIRM] * (GROUP_EVERY - 1), GROUP]  # then the share again

@@ -16,9 +16,13 @@ Every pending message falls in one lane; lanes are served in this order:
    just did.
 3. ``GROUP``: press-freedom group notices. Each group has its own budget (20 a minute,
    kept by the pacer), and groups as a whole have their own share of the overall limit:
-   while they wait, one send in ``GROUP_EVERY`` is theirs, before the confirmations and
-   pages, so a mass detention does not leave the groups silent until it is over (5
-   groups at one message each every 3 s take under 2 of the 30 places a second).
+   one send in ``GROUP_EVERY`` is theirs, before the confirmations and pages, so a mass
+   detention does not leave the groups silent until it is over (5 groups at one message
+   each every 3 s take under 2 of the 30 places a second). The share is kept while the
+   groups only wait for their own pacing: a group free to send again goes at once if no
+   group went in the last ``GROUP_EVERY`` sends (a counter that restarted whenever every
+   group was pacing made each group wait up to a second beyond its 3 s, and the last
+   notice of a burst came that much later).
 4. ``EDIT``: edits that only change what a sent message shows (a card's state).
 5. ``REST``: everything else (location pins sent on request, case messages, withdrawals,
    reminders).
@@ -40,7 +44,7 @@ LANES = ("confirm", "page", "wave", "group", "edit", "rest")
 URGENT = (CONFIRM, PAGE, GROUP)  # may use the places kept for alerts (groups: their pacing
 # keeps them to a few a second)
 CONFIRM_SHARE = 2  # confirmations per page while both wait
-GROUP_EVERY = 10  # while group notices wait, one send in this many is theirs
+GROUP_EVERY = 5  # one send in this many is the groups' (each group paces itself)
 
 
 def lane(kind: str, priority: int, target_id: int | None) -> int:
@@ -80,7 +84,7 @@ class Lanes:
         self._heaps: list[list[Head]] = [[] for _ in LANES]
         self._fresh: list[tuple[int, int, int, Head]] = []  # by alert, then who waited
         self._sent = [0, 0]  # confirmations, pages, since both began to wait
-        self._since_group = 0  # sends since the last group notice
+        self._since_group = 0  # sends since the last group notice (up to the share)
 
     def push(self, head: Head) -> None:
         if head.fresh:
@@ -95,8 +99,6 @@ class Lanes:
         groups = self._heaps[GROUP]
         if groups and self._since_group >= GROUP_EVERY - 1:  # the groups' own share
             return heapq.heappop(groups)
-        if not groups:
-            self._since_group = 0
         confirm, page = self._heaps[CONFIRM], bool(self._heaps[PAGE] or self._fresh)
         if confirm and page:
             if self._sent[0] <= CONFIRM_SHARE * self._sent[1]:
@@ -122,7 +124,8 @@ class Lanes:
     def sent(self, lane_: int) -> None:
         if lane_ in (CONFIRM, PAGE):
             self._sent[lane_ - CONFIRM] += 1
-        self._since_group = 0 if lane_ == GROUP else self._since_group + 1
+        self._since_group = (0 if lane_ == GROUP
+                             else min(GROUP_EVERY - 1, self._since_group + 1))
 
 
 def plan(heads: Iterable[Head], places: int) -> list[Head]:
