@@ -216,3 +216,26 @@ def test_a_group_free_to_send_again_goes_at_once_in_a_burst() -> None:
         lanes.sent(head.lane)
         order.append(head.lane)
     assert order == [GROUP, *[CONFIRM] * (GROUP_EVERY - 1), GROUP]  # then the share again
+
+
+def test_an_alert_whose_first_page_failed_is_new_to_every_lawyer_again() -> None:
+    """The lawyer who took a new alert first is the one with the most waiting; if that send
+    fails (a 500, a dropped connection), the alert must not wait behind their backlog for
+    the retry: another lawyer of the region may take it first."""
+    q = Queue()
+    for card, chat in enumerate((301, 302, 303), start=1):
+        q.add(Due(card, chat, "alert", PRIORITY_ALERT, None, 0, 10, alert_id=1), 0.0)
+    head = q.pop(0.0)
+    assert head is not None and head.fresh and head.chat == 301
+    q.take(301, [1])
+    q.paged_now([1])
+    q.retry([1], not_before=5.0, now=0.0)  # failed: 301 may try again in 5 s
+    again = q.pop(0.0)
+    assert again is not None and again.fresh and (again.row_id, again.chat) == (1, 302)
+    assert [r.id for r in q.fresh_rows(302)] == [2]
+    q.take(302, [2])
+    q.paged_now([2])
+    q.drop([2])  # delivered: no longer new, whatever 301's retry does
+    q.retry([], not_before=5.0, now=0.0)
+    later = q.pop(0.0)
+    assert later is not None and not later.fresh and later.chat == 303

@@ -178,6 +178,9 @@ class Queue:
         # Alerts no lawyer has been sent a card of yet: alert -> chat -> that card's row.
         self.unpaged: dict[int, dict[int, int]] = {}
         self.paged: set[int] = set()  # alerts some lawyer has been sent a card of
+        # A first page in flight: its row -> (its alert, that alert's cards it took off
+        # ``unpaged``), so a failed send makes the alert new to every lawyer again.
+        self._paging: dict[int, tuple[int, dict[int, int]]] = {}
 
     def add(self, row: Due, now: float) -> None:
         self.seen = max(self.seen, row.id)
@@ -212,7 +215,9 @@ class Queue:
             row = self.rows.get(row_id)
             if row is not None and row.alert_id is not None and row.kind == "alert":
                 self.paged.add(row.alert_id)
-                self.unpaged.pop(row.alert_id, None)
+                chats = self.unpaged.pop(row.alert_id, None)
+                if chats is not None:
+                    self._paging[row_id] = (row.alert_id, chats)
 
     def push_chat(self, chat: int, now: float) -> None:
         """Put the chat back where it belongs (stale entries are skipped later)."""
@@ -276,10 +281,23 @@ class Queue:
         chat's line are dropped, so nothing stale stays in the lines."""
         for row_id in ids:
             self.rows.pop(row_id, None)
+            self._paging.pop(row_id, None)
 
     def retry(self, ids: Iterable[int], not_before: float, now: float) -> None:
-        """Rows back in their chat's line, to go again at ``not_before``."""
+        """Rows back in their chat's line, to go again at ``not_before``. An alert whose
+        first page failed is new to every lawyer again: another lawyer of the region may
+        take it first (else it waited behind the chosen lawyer's backlog, 10 s and more
+        with 20% faults)."""
         for row_id in ids:
+            back = self._paging.pop(row_id, None)
+            if back is not None and back[0] not in self.unpaged:
+                alert, chats = back
+                self.paged.discard(alert)
+                self.unpaged[alert] = chats
+                for chat, card in chats.items():
+                    keys = self._by_chat.get(chat)
+                    if keys and self._holds(chat, (PAGE, card)):
+                        self.lanes.push(Head(PAGE, alert, chat, True, keys[0][1]))
             row = self.rows.pop(row_id, None)
             if row is not None:
                 self.add(replace(row, not_before=not_before, attempts=row.attempts + 1), now)
