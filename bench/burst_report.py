@@ -116,7 +116,7 @@ def render_burst(results: list[BurstResult], *, alerts: int, lawyers: int, secon
         table(["", *(r.label for r in results), "target", "best", f"{now.label} / best"],
               rows),
         "",
-        f"best: the better, figure by figure, of two simulated schedules (bench/theory.py) "
+        f"best: the better, figure by figure, of three simulated schedules (bench/theory.py) "
         f"for the same load under the exact limits (confirmations first, then the lawyers "
         f"staggered by region or longest-waiting first, then groups; or groups first, the "
         f"best for them; at most {BUNDLE} cards, "
