@@ -132,7 +132,8 @@ def render_burst(results: list[BurstResult], *, alerts: int, lawyers: int, secon
         f"{finish:.1f} s at {limits.overall}/s, so some alert (all arrive by {seconds:g} s) "
         f"reaches its last lawyer ≥ {max(0.0, finish - seconds):.1f} s after it arrived "
         "whatever the order: a bound on the max, not on p99.",
-        f"best with the groups first whenever their own limit allows (as the bot nearly does): every "
+        f"best with the groups first whenever their own limit allows (as the bot nearly "
+        f"does): every "
         f"lawyer p99 {sec(Summary.of(best[2].every).p99)}, first lawyer p99 "
         f"{sec(Summary.of(best[2].first).p99)}, groups max {sec(Summary.of(best[2].group).max)}"
         f" (best above, figure by figure, keeps the groups last for the lawyers' figures).",
