@@ -3,8 +3,6 @@ place (bot/delivery/order.py) and tested here on a synthetic backlog, without th
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bot.delivery.order import (
     CONFIRM,
     CONFIRM_SHARE,
@@ -28,9 +26,14 @@ from bot.domain.messages import (
     PRIORITY_GROUP,
     PRIORITY_LOW,
     PRIORITY_REPLY,
+    Button,
     Outgoing,
+    combine,
+    utf16_len,
 )
-from storage import Due
+from bot.domain.notify import group_notice
+from bot.i18n import tn
+from storage import Alert, Due, Person
 
 
 def test_every_kind_of_message_has_its_lane() -> None:
@@ -175,25 +178,46 @@ def test_a_new_alert_goes_to_the_lawyer_of_its_region_waiting_longest() -> None:
     assert [h.chat for h in plan(heads, 4)] == [302, 303, 301, 300]  # oldest alert first
 
 
-def notices(n: int, kind: str = "group", text: str = "") -> list[Due]:
-    """``n`` queued rows of one chat, sized as the storage reports them (the payload's
-    UTF-8 bytes): by default a group notice of about 90 characters."""
-    text = text or "🚨 Alert #123 · Almaty region\nRaised at 12:34\nState: open\n" \
-        "Location: 43.25670, 76.92860"
-    size = len(Outgoing(text=text).to_json().encode())
-    return [Due(i, -5, kind, PRIORITY_GROUP, None, 0, size) for i in range(1, n + 1)]
+def notices(lang: str, state: str = "open", n: int = 50) -> list[Outgoing]:
+    """``n`` group notices as the domain writes them: with the position, in the longest
+    region name."""
+    reporter = Person(1, "reporter", None, "east_kz", lang, (), (), True, "done", False,
+                      None, 0.0)
+    return [group_notice(Alert(i, 1, state, "east_kz", 43.2567, 76.9286, 25.0, 0.0, 0.0,
+                               False, 1, None, None, None, None, None, None, None, None),
+                         reporter, lang) for i in range(10_000, 10_000 + n)]
 
 
-def test_a_group_bundle_holds_as_many_notices_as_fit_its_text() -> None:
+def queued(parts: list[Outgoing], kind: str = "group") -> list[Due]:
+    """Those messages queued for one chat, sized as the storage reports them (the whole
+    payload's UTF-8 bytes)."""
+    return [Due(i, -5, kind, PRIORITY_GROUP, None, 0, len(p.to_json().encode()))
+            for i, p in enumerate(parts)]
+
+
+def test_a_group_bundle_holds_as_many_notices_as_fit_and_takes_its_edits() -> None:
     """A row's size counts its whole JSON payload; counted so, a bundle of 90-character
     notices stopped at 14 instead of 35, and a group (20 messages a minute) showed the
-    last alert of a 200-alert burst after 40 s instead of 12."""
-    assert bundle(notices(50)) == list(range(1, BUNDLE_LIMITS["group"] + 1))
-    assert bundle(notices(50), coalesce=False) == [1]
-    cards = [replace(r, kind="alert") for r in notices(12)]
+    last alert of a 200-alert burst after 40 s instead of 12. Counting only the text, a
+    bundle must still take its edits: a notice's state grows, and a 4-line notice is never
+    shortened when its bundle is re-rendered."""
+    for lang in ("en", "ru", "kk"):
+        batch = bundle(queued(notices(lang)))
+        assert 15 <= len(batch) <= BUNDLE_LIMITS["group"], (lang, len(batch))
+        for state in ("acknowledged", "claimed"):
+            header = tn(lang, "🚨 {n} new alert:", "🚨 {n} new alerts:", len(batch))
+            edited = combine(notices(lang, state, len(batch)), header)
+            # within what combine keeps to (a 4-line notice it cannot shorten), so the
+            # edit fits Telegram's 4,096 with room to spare
+            assert utf16_len(edited.text) <= 3900, (lang, state, len(batch))
+    english = bundle(queued(notices("en")))
+    assert len(english) >= 25  # by the whole payload: 13
+    assert bundle(queued(notices("en")), coalesce=False) == [0]
+    cards = queued([Outgoing(text="x" * 200, buttons=((Button("Claim", "c:1"),),))] * 12,
+                   kind="alert")
     assert len(bundle(cards)) == BUNDLE_LIMITS["alert"]
-    long = notices(50, text="x" * 1000)  # what no message could hold is never bundled
-    assert len(bundle(long)) == MAX_TEXT // 1002
+    long = queued([Outgoing(text="x" * 1000)] * 10)  # what no message could hold: split
+    assert len(bundle(long)) == MAX_TEXT // (1000 + 2 + 16)
 
 
 def test_a_group_free_to_send_again_goes_at_once_in_a_burst() -> None:

@@ -60,6 +60,11 @@ MAX_TEXT = 3800  # of the 4,096 a message may hold: the rest is the bundle's hea
 # (counted in bytes it is never under Telegram's UTF-16 count), else a 90-character
 # group notice weighs 270 and a bundle holds 14 of them instead of 35.
 PAYLOAD_FRAME = len(Outgoing().to_json().encode())
+# What a part may still grow by when its bundle is edited and re-rendered, where
+# ``combine`` cannot shorten it: a group notice's state in words ("waiting for a lawyer"
+# -> "a lawyer has seen it and is acting", 14 more characters in English, fewer in ru/kk).
+# A bundle filled to the brim at sending would not take its first edit.
+EDIT_GROWTH = {"group": 16}
 GLOBAL_429_CHATS = 5  # distinct chats answered 429 within a second: hold everything
 # A row still failing transiently a day after it was written is given up: by then it is no
 # longer news, and a message that can never go must not be retried for ever.
@@ -91,8 +96,9 @@ def bundle(chat_rows: list[Due], coalesce: bool = True) -> list[int]:
 
 
 def _text_size(row: Due) -> int:
-    """At least the UTF-16 length of a row's text, and the blank line that parts it."""
-    return max(0, row.size - PAYLOAD_FRAME) + 2
+    """At least the UTF-16 length of a row's text, the blank line that parts it, and what
+    an edit may still add to it."""
+    return max(0, row.size - PAYLOAD_FRAME) + 2 + EDIT_GROWTH.get(row.kind, 0)
 
 
 class Transport(Protocol):
