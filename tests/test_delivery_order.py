@@ -17,7 +17,7 @@ from bot.delivery.order import (
     lane,
     plan,
 )
-from bot.delivery.outbox import BUNDLE_LIMITS, MAX_TEXT, Queue, bundle
+from bot.delivery.outbox import BUNDLE_LIMITS, EDIT_GROWTH, MAX_TEXT, Queue, bundle
 from bot.domain.messages import (
     DELETE,
     ERASE,
@@ -217,7 +217,7 @@ def test_a_group_bundle_holds_as_many_notices_as_fit_and_takes_its_edits() -> No
                    kind="alert")
     assert len(bundle(cards)) == BUNDLE_LIMITS["alert"]
     long = queued([Outgoing(text="x" * 1000)] * 10)  # what no message could hold: split
-    assert len(bundle(long)) == MAX_TEXT // (1000 + 2 + 16)
+    assert len(bundle(long)) == MAX_TEXT // (1000 + 2 + EDIT_GROWTH["group"])
 
 
 def test_a_group_free_to_send_again_goes_at_once_in_a_burst() -> None:
