@@ -18,11 +18,13 @@ Every pending message falls in one lane; lanes are served in this order:
    kept by the pacer), and groups as a whole have their own share of the overall limit:
    one send in ``GROUP_EVERY`` is theirs, before the confirmations and pages, so a mass
    detention does not leave the groups silent until it is over (5 groups at one message
-   each every 3 s take under 2 of the 30 places a second). The share is kept while the
-   groups only wait for their own pacing: a group free to send again goes at once if no
-   group went in the last ``GROUP_EVERY`` sends (a counter that restarted whenever every
-   group was pacing made each group wait up to a second beyond its 3 s, and the last
-   notice of a burst came that much later).
+   each every 3 s take under 2 of the 30 places a second). The share is kept while a
+   group is held back only by its own limit (``held_group``): a group free to send again
+   goes at once if no group went in the last ``GROUP_EVERY`` sends (a counter that
+   restarted whenever every group was pacing made each group wait up to a second beyond
+   its 3 s, and the last notice of a burst came that much later). With no group
+   waiting at all, no share is banked: a quiet alert's own messages go before its
+   group notices.
 4. ``EDIT``: edits that only change what a sent message shows (a card's state).
 5. ``REST``: everything else (location pins sent on request, case messages, withdrawals,
    reminders).
@@ -85,6 +87,7 @@ class Lanes:
         self._fresh: list[tuple[int, int, int, Head]] = []  # by alert, then who waited
         self._sent = [0, 0]  # confirmations, pages, since both began to wait
         self._since_group = 0  # sends since the last group notice (up to the share)
+        self._group_held = False  # a group waits for its own limit: its share is kept
 
     def push(self, head: Head) -> None:
         if head.fresh:
@@ -124,8 +127,17 @@ class Lanes:
     def sent(self, lane_: int) -> None:
         if lane_ in (CONFIRM, PAGE):
             self._sent[lane_ - CONFIRM] += 1
-        self._since_group = (0 if lane_ == GROUP
-                             else min(GROUP_EVERY - 1, self._since_group + 1))
+        if lane_ == GROUP:
+            self._since_group, self._group_held = 0, False
+        elif self._heaps[GROUP] or self._group_held:
+            self._since_group = min(GROUP_EVERY - 1, self._since_group + 1)
+        else:  # no group waits: none banks a share
+            self._since_group = 0
+
+    def held_group(self) -> None:
+        """A group popped could not send yet (its own 20 a minute): keep the groups'
+        share for it."""
+        self._group_held = True
 
 
 def plan(heads: Iterable[Head], places: int) -> list[Head]:

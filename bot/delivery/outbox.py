@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.delivery.order import PAGE, URGENT, Head, Lanes, lane
+from bot.delivery.order import GROUP, PAGE, URGENT, Head, Lanes, lane
 from bot.delivery.pacing import Pacer
 from bot.delivery.transport import NotModified, Permanent, RetryLater, Transient
 from bot.domain.menus import MENU
@@ -415,6 +415,8 @@ class OutboxWorker:
             ready = self.pacer.ready_at(chat_id, mono, reserve)
             if ready > mono:
                 sleep = min(sleep, ready - mono)
+                if popped.lane == GROUP:
+                    self.queue.lanes.held_group()
                 continue
             rows = self.queue.chat_rows(chat_id, PLAN_PER_CHAT)
             if popped.lane == PAGE:  # cards of alerts new to every lawyer first
