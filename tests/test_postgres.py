@@ -255,6 +255,65 @@ async def test_healthz_says_leader_or_standby(pg_world: World) -> None:
             await proc.stop()
 
 
+async def test_in_webhook_mode_only_the_leader_takes_updates(pg_world: World) -> None:
+    """Two webhook instances on one database: the standby refuses a genuine update (503,
+    nothing stored) so that Telegram sends it again, and /healthz?leader lets a load
+    balancer tell it from the leader; once the leader is killed the standby takes it."""
+    import httpx
+
+    from tests.pgcluster import free_port
+    from tests.test_webhook import PUBLIC, forged_start
+
+    world = pg_world
+    ports = free_port(), free_port()
+    world.emu.webhook_forward[PUBLIC] = f"http://127.0.0.1:{ports[0]}"
+    procs = [BotProcess(world, QORGAU_WEBHOOK_URL=f"{PUBLIC}/telegram",
+                        QORGAU_WEBHOOK_SECRET="same-Secret_1", QORGAU_HTTP_PORT=str(port))
+             for port in ports]
+    for i, proc in enumerate(procs):
+        proc.log = world.tmp / f"bot{i}.log"
+    procs[0].start()
+    await _leader_log(procs[0], "Qorgau is running")
+    procs[1].start()
+    await _leader_log(procs[1], "this one is the standby")
+    update = forged_start(777001)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "same-Secret_1"}
+    try:
+        async with httpx.AsyncClient() as http:
+            async def health(port: int, query: str = "") -> tuple[int, str]:
+                for _ in range(100):
+                    try:
+                        r = await http.get(f"http://127.0.0.1:{port}/healthz{query}")
+                        return r.status_code, r.json()["role"]
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                raise AssertionError("no /healthz")
+
+            async def post(port: int) -> int:
+                r = await http.post(f"http://127.0.0.1:{port}/telegram", json=update,
+                                    headers=headers)
+                return r.status_code
+
+            assert await health(ports[1]) == (200, "standby")  # well, for a supervisor
+            assert await health(ports[1], "?leader") == (503, "standby")
+            for _ in range(100):  # the leader's first Bot API answers make it healthy
+                if await health(ports[0], "?leader") == (200, "leader"):
+                    break
+                await asyncio.sleep(0.1)
+            assert await health(ports[0], "?leader") == (200, "leader")
+            assert await post(ports[1]) == 503  # Telegram keeps it and sends it again
+            assert rows(world.db, "SELECT COUNT(*) FROM processed_updates") == [(0,)]
+            procs[0].kill()
+            await _leader_log(procs[1], "Qorgau is running")
+            assert await health(ports[1], "?leader") == (200, "leader")
+            assert await post(ports[1]) == 200  # the new leader takes it
+            assert rows(world.db, "SELECT update_id FROM processed_updates") == [
+                (update["update_id"],)]
+    finally:
+        for proc in procs:
+            await proc.stop()
+
+
 def _qorgau(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
     env["QORGAU_DATA_KEY"] = TEST_KEY
