@@ -56,7 +56,9 @@ class Webhook:
     def __init__(self, app: Application, secret: str) -> None:
         self.app = app
         self.secret = secret
-        self.intake: Intake | None = None  # set once the bot runs; until then: 503
+        # Set once the bot runs as the leader; until then 503, so Telegram sends it again
+        # (and a load balancer, told by /healthz?leader, sends it to the leader).
+        self.intake: Intake | None = None
         self._lanes: dict[int, Lane] = {}  # one person's updates, one at a time
         self._refusals = 0  # not yet logged: a flood of forged requests is one line a minute
         self._refusal_logged_at = -REFUSAL_LOG_EVERY
@@ -68,7 +70,7 @@ class Webhook:
             return Response(status_code=403)
         intake = self.intake
         if intake is None:
-            return Response(status_code=503)  # still starting: Telegram sends it again
+            return Response(status_code=503)  # starting, or a standby: not taken here
         try:
             update = Update.de_json(json.loads(await request.body()), self.app.bot)
             if not isinstance(update, Update):
@@ -102,10 +104,16 @@ class Webhook:
 
 
 def http_app(metrics: Metrics, webhook: Webhook | None = None, path: str = "/") -> Starlette:
-    async def healthz(_: Request) -> Response:
+    async def healthz(request: Request) -> Response:
         failing = await metrics.failing()
-        return JSONResponse({"ok": not failing, "failing": failing, "role": metrics.role()},
-                            status_code=503 if failing else 200)
+        role = metrics.role()
+        # "/healthz?leader" is for a load balancer in front of several instances' webhooks:
+        # only the leader takes updates (a standby answers the webhook 503), so there a
+        # healthy standby is 503 too. Plain /healthz keeps a standby 200: it is well, and a
+        # supervisor must not restart it for waiting.
+        unfit = bool(failing) or ("leader" in request.query_params and role != "leader")
+        return JSONResponse({"ok": not failing, "failing": failing, "role": role},
+                            status_code=503 if unfit else 200)
 
     async def prometheus(_: Request) -> Response:
         try:

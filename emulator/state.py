@@ -192,6 +192,7 @@ class World:
         self.updates_changed = Notifier()
         self.allowed_updates: frozenset[str] | None = None
         self.callbacks: dict[str, PendingCallback] = {}
+        self.callback_opened: dict[str, float] = {}  # every query's id -> when pressed
         self.next_callback = 1
 
     def chat_by_ref(self, ref: int | str) -> Chat | None:
@@ -237,6 +238,7 @@ class World:
         fut: asyncio.Future[CallbackAnswer] = asyncio.get_running_loop().create_future()
         pending = PendingCallback(cid, time.monotonic(), fut)
         self.callbacks[cid] = pending
+        self.callback_opened[cid] = pending.created
         return pending
 
 

@@ -28,9 +28,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from emulator import BotMessage, Emulator, SimUser
+from emulator.state import CALLBACK_TTL
 from tests.harness import ALMATY, ASTANA, SHYMKENT, BotProcess, World, rows
 
 SEED = int(os.environ.get("QORGAU_FUZZ_SEED", "20261127"))  # another seed: another run
@@ -96,7 +95,10 @@ class Fuzzer:
         self.lawyers: list[SimUser] = []
         self.strangers: list[SimUser] = []
         self.revoked: dict[int, float] = {}  # user id -> when the revocation was sent
-        self.kills: list[float] = []  # when the bot was killed (monotonic, as the emulator)
+        # When the bot was started again after each kill (monotonic, as the emulator): what
+        # the emulator handled before that came from the killed process, even a request
+        # it read only after the kill (the emulator runs in this test's event loop).
+        self.restarts: list[float] = []
         self.tasks: set[asyncio.Task[Any]] = set()
         self.live: list[tuple[SimUser, dict[str, Any]]] = []  # live shares, to move
 
@@ -223,17 +225,29 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
         for uid, role in roles.items():
             if role != "reporter" and uid not in invited and uid != world.coordinator.id:
                 problems.append(f"user {uid} is a {role} without an invite")
+    opened = world.emu.world.callback_opened
     for call in world.emu.calls:
-        # An edit that reached Telegram just before a kill, and was not yet recorded, goes
-        # again after the restart and is "not modified": the in-flight repeat every crash
-        # may cause (and the bot takes that answer as done). Any other 400 is a bug.
-        replayed = "not modified" in (call.error or "") and any(
-            0 <= call.time - k <= 3.0 for k in fuzz.kills)
-        # Likewise a deletion that went through just before a kill and goes again after it:
-        # only if the very same deleteMessage had succeeded before that kill.
-        replayed = replayed or ("message to delete not found" in (call.error or "") and any(
+        # A request that reached Telegram just before a kill, and was not yet recorded as
+        # done, goes again after the restart: an edit is then "not modified", a deletion
+        # "message to delete not found" (and the bot takes either answer as done). Allowed
+        # only as that repeat: the very same request (method and parameters) had succeeded
+        # in a process killed before the one that repeats it was started: however long
+        # the restart took (on PostgreSQL the new process first waits out the old leader's
+        # trust), and even if the emulator read the first one only after the kill. Any
+        # other 400, a repeat within one process included, is a bug.
+        error = call.error or ""
+        replayed = ("not modified" in error or "message to delete not found" in error) and any(
             c.method == call.method and c.params == call.params and c.status == 200
-            and any(c.time <= k <= call.time for k in fuzz.kills) for c in world.emu.calls))
+            and any(c.time <= r <= call.time for r in fuzz.restarts) for c in world.emu.calls)
+        # A press read late (the bot was restarting, or behind after a restart's backlog)
+        # can no longer be answered once Telegram's 15 s are over; the bot then says it
+        # as a message. Allowed for a query that old, never for a second answer.
+        query = str(call.params.get("callback_query_id", ""))
+        replayed = replayed or ("query is too old" in error and query in opened
+                                and call.time - opened[query] > CALLBACK_TTL
+                                and not any(c.method == call.method and c.status == 200
+                                            and c.params == call.params
+                                            for c in world.emu.calls))
         if call.status == 400 and not replayed:
             problems.append(f"emulator refused {call.method}: {call.error}")
     # When the bot carried out each revocation (its audit trail, in wall-clock time), on
@@ -268,10 +282,6 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
     return problems
 
 
-@pytest.mark.sqlite_only(
-    "on PostgreSQL, 2 of 4 runs broke an invariant across kill -9 restarts (a live-location "
-    "edit repeated after the restart's longer leadership wait; once a /revoke the fuzzer sent "
-    "was never carried out): open under issue 12, to be found before this run comes back")
 async def test_fuzz_invariants_hold_through_kills(emu: Emulator, world: World) -> None:
     rng = random.Random(SEED)
     bot = BotProcess(world, QORGAU_ACK_TIMEOUT_SECONDS="2", QORGAU_REPEAT_SECONDS="3",
@@ -289,6 +299,22 @@ async def test_fuzz_invariants_hold_through_kills(emu: Emulator, world: World) -
             ("Gulnar", "Almaty"))]
         fuzz.strangers = [emu.user(first_name=f"Stranger{i}", language_code="ru")
                           for i in range(4)]
+        # The revocations come from a second coordinator who does nothing else. The first
+        # one types like a flood (some 80 messages per 1000 steps, hundreds a minute), and
+        # past the staff allowance (flood.STAFF_FACTOR times the limit: 120 a minute by
+        # default) the flood screen holds a person's further messages, commands included,
+        # by design (bot/domain/flood.py): a /revoke sent there may be held and never
+        # carried out. That happened on PostgreSQL, where each restart first waits out the
+        # old leader's trust: with seed 15, two restarted processes were killed before they
+        # read anything, the last one read the whole backlog at once, and the /revoke was
+        # recorded by Flood.absorb, not by a step of its own. What must never be lost is an
+        # order typed at a person's pace.
+        code = await world.invite_link("coordinator")
+        revoker = emu.user(first_name="Revoker", language_code="en")
+        await revoker.send_command("/start", code)
+        await revoker.wait_for("You are now a coordinator")
+        await revoker.send_text("Revoker")
+        await revoker.wait_for("Registered as coordinator")
         kills = sorted(rng.sample(range(300, ACTIONS - 300), KILLS))
         revokes = {ACTIONS // 3: fuzz.lawyers[3], (2 * ACTIONS) // 3: fuzz.lawyers[1]}
         for step in range(ACTIONS):
@@ -296,11 +322,11 @@ async def test_fuzz_invariants_hold_through_kills(emu: Emulator, world: World) -
             if step in revokes:
                 victim = revokes[step]
                 fuzz.revoked[victim.id] = time.monotonic()
-                fuzz.spawn(world.coordinator.send_command("/revoke", str(victim.id)))
+                fuzz.spawn(revoker.send_command("/revoke", str(victim.id)))
             if step in kills:
-                fuzz.kills.append(time.monotonic())
                 bot.kill()
                 await asyncio.sleep(0.2)
+                fuzz.restarts.append(time.monotonic())
                 bot.start()
             if step % 20 == 0:
                 await asyncio.sleep(0.05)

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from storage import postgres
 from storage.copy import table_order
 from storage.sqlite import _migrations, _split_sql
 from tests.harness import ALMATY, TEST_KEY, BotProcess, World, raise_alert, rows
-from tests.pgcluster import Cluster
+from tests.pgcluster import Cluster, free_port
 from tests.test_delivery import cards_received, until
+from tests.test_webhook import PUBLIC, forged_start
 
 
 async def new_database(cluster: Cluster) -> str:
@@ -221,35 +223,83 @@ async def test_failover_kill_9_during_a_burst_loses_nothing(pg_world: World) -> 
         assert b"s3cret" not in proc.log.read_bytes()
 
 
-async def test_healthz_says_leader_or_standby(pg_world: World) -> None:
-    import httpx
-
-    from tests.pgcluster import free_port
-
-    world = pg_world
-    ports = free_port(), free_port()
-    procs = [BotProcess(world, QORGAU_HTTP_PORT=str(p), QORGAU_HTTP_HOST="127.0.0.1")
-             for p in ports]
+async def _leader_and_standby(world: World, ports: tuple[int, int],
+                              **env: str) -> list[BotProcess]:
+    """Two bot processes on one database, each serving HTTP on its own port: the first
+    leads, the second waits as the standby."""
+    procs = [BotProcess(world, QORGAU_HTTP_PORT=str(port), **env) for port in ports]
     for i, proc in enumerate(procs):
         proc.log = world.tmp / f"bot{i}.log"
     procs[0].start()
     await _leader_log(procs[0], "this instance is the leader")
     procs[1].start()
     await _leader_log(procs[1], "this one is the standby")
+    return procs
+
+
+async def _healthz(http: httpx.AsyncClient, port: int, query: str = "") -> tuple[int, Any]:
+    """/healthz's status and body, once the port answers."""
+    for _ in range(100):
+        try:
+            r = await http.get(f"http://127.0.0.1:{port}/healthz{query}")
+            return r.status_code, r.json()
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("no /healthz")
+
+
+async def test_healthz_says_leader_or_standby(pg_world: World) -> None:
+    world = pg_world
+    ports = free_port(), free_port()
+    procs = await _leader_and_standby(world, ports, QORGAU_HTTP_HOST="127.0.0.1")
     try:
         async with httpx.AsyncClient() as http:
-            async def role(port: int) -> tuple[int, Any]:
-                for _ in range(100):
-                    try:
-                        r = await http.get(f"http://127.0.0.1:{port}/healthz")
-                        return r.status_code, r.json()
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.1)
-                raise AssertionError("no /healthz")
-            status, body = await role(ports[1])
+            status, body = await _healthz(http, ports[1])
             assert (status, body["role"], body["ok"]) == (200, "standby", True)
-            _, body = await role(ports[0])
+            _, body = await _healthz(http, ports[0])
             assert body["role"] == "leader"
+    finally:
+        for proc in procs:
+            await proc.stop()
+
+
+async def test_in_webhook_mode_only_the_leader_takes_updates(pg_world: World) -> None:
+    """Two webhook instances on one database: the standby refuses a genuine update (503,
+    nothing stored) so that Telegram sends it again, and /healthz?leader lets a load
+    balancer tell it from the leader; once the leader is killed the standby takes it."""
+    world = pg_world
+    ports = free_port(), free_port()
+    world.emu.webhook_forward[PUBLIC] = f"http://127.0.0.1:{ports[0]}"
+    procs = await _leader_and_standby(world, ports, QORGAU_WEBHOOK_URL=f"{PUBLIC}/telegram",
+                                      QORGAU_WEBHOOK_SECRET="same-Secret_1")
+    update = forged_start(777001)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "same-Secret_1"}
+    try:
+        async with httpx.AsyncClient() as http:
+            async def health(port: int, query: str = "") -> tuple[int, str]:
+                status, body = await _healthz(http, port, query)
+                return status, body["role"]
+
+            async def post(port: int) -> int:
+                r = await http.post(f"http://127.0.0.1:{port}/telegram", json=update,
+                                    headers=headers)
+                return r.status_code
+
+            assert await health(ports[1]) == (200, "standby")  # well, for a supervisor
+            assert await health(ports[1], "?leader") == (503, "standby")
+            for _ in range(100):  # the leader's first Bot API answers make it healthy
+                if await health(ports[0], "?leader") == (200, "leader"):
+                    break
+                await asyncio.sleep(0.1)
+            assert await health(ports[0], "?leader") == (200, "leader")
+            assert await post(ports[1]) == 503  # Telegram keeps it and sends it again
+            assert rows(world.db, "SELECT COUNT(*) FROM processed_updates") == [(0,)]
+            procs[0].kill()
+            await _leader_log(procs[1], "Qorgau is running")
+            assert await health(ports[1], "?leader") == (200, "leader")
+            assert await post(ports[1]) == 200  # the new leader takes it
+            assert rows(world.db, "SELECT update_id FROM processed_updates") == [
+                (update["update_id"],)]
     finally:
         for proc in procs:
             await proc.stop()
