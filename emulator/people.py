@@ -104,11 +104,13 @@ class _ChatSide:
         self.emu.world.push_update("message", msg)
         return copy.deepcopy(msg)
 
-    def _text(self, sender: Chat, text: str) -> dict[str, Any]:
+    def _text(self, sender: Chat, text: str, date: float | None = None) -> dict[str, Any]:
         content: dict[str, Any] = {"text": text}
         entities = command_entities(text)
         if entities:
             content["entities"] = entities
+        if date is not None:
+            content["date"] = int(date)
         return self._message(sender, content)
 
     def _find_button(self, label: str, message: BotMessage | None) -> BotMessage:
@@ -160,9 +162,11 @@ class SimUser(_ChatSide):
         """The Telegram User object of this person."""
         return self.chat.user_dict()
 
-    async def send_text(self, text: str) -> dict[str, Any]:
-        """Write a text message (commands at the start get a bot_command entity)."""
-        return self._text(self.chat, text)
+    async def send_text(self, text: str, date: float | None = None) -> dict[str, Any]:
+        """Write a text message (commands at the start get a bot_command entity). ``date``:
+        the time Telegram stamps on it (by default now; one kept while the bot was away,
+        or that Telegram could not hand over, carries its original date)."""
+        return self._text(self.chat, text, date)
 
     async def send_command(self, command: str, payload: str | None = None) -> dict[str, Any]:
         """``/start payload``-style message."""

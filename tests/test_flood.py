@@ -4,6 +4,8 @@ alerts from people who never registered page lawyers only within a limit."""
 
 from __future__ import annotations
 
+import time
+
 from bot.domain import notify
 from bot.domain.flood import SlidingCounter
 from bot.domain.messages import PRIORITY_ALERT, Outgoing
@@ -139,6 +141,28 @@ async def test_a_coordinator_over_the_common_limit_is_not_held(world: World) -> 
     await coordinator.wait_for("Marat is now a reporter only", after=mark, timeout=20)
     assert rows(world.db, "SELECT role FROM people WHERE user_id = ?", marat.id) == [
         ("reporter",)]
+
+
+async def test_a_backlog_read_at_once_after_an_outage_is_not_a_flood(world: World) -> None:
+    """Messages are counted by when Telegram stamped them, not when the bot reads them:
+    after an outage or a failover a coordinator's orders of the last minutes arrive in
+    one batch, and must not be held as a flood (held, a /revoke would never be carried
+    out). Here 130 commands, one a second (within the allowance at that pace), wait for
+    the bot together with the /revoke after them; read at once, they are 131 in a second,
+    past the staff allowance of 120."""
+    await world.start()
+    coordinator = await world.register_coordinator()
+    marat = await world.register_lawyer("Marat", ("Almaty",))
+    await world.drain()
+    await world.stop()
+    now = time.time()
+    for i in range(130):
+        await coordinator.send_text("/open", date=now - 130 + i)
+    mark = coordinator.mark()
+    await coordinator.send_command("/revoke", str(marat.id))
+    await world.start()
+    await coordinator.wait_for("Marat is now a reporter only", after=mark, timeout=30)
+    assert rows(world.db, "SELECT COUNT(*) FROM held_input") == [(0,)]
 
 
 async def test_a_seized_lawyers_phone_flooding_the_bot_is_held_too(world: World) -> None:

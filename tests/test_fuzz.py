@@ -304,11 +304,9 @@ async def test_fuzz_invariants_hold_through_kills(emu: Emulator, world: World) -
         # past the staff allowance (flood.STAFF_FACTOR times the limit: 120 a minute by
         # default) the flood screen holds a person's further messages, commands included,
         # by design (bot/domain/flood.py): a /revoke sent there may be held and never
-        # carried out. That happened on PostgreSQL, where each restart first waits out the
-        # old leader's trust: with seed 15, two restarted processes were killed before they
-        # read anything, the last one read the whole backlog at once, and the /revoke was
-        # recorded by Flood.absorb, not by a step of its own. What must never be lost is an
-        # order typed at a person's pace.
+        # carried out. What must never be lost is an order typed at a person's pace (the
+        # screen counts messages by Telegram's date, so a backlog read at once after a
+        # restart is not a flood: test_flood.py).
         code = await world.invite_link("coordinator")
         revoker = emu.user(first_name="Revoker", language_code="en")
         await revoker.send_command("/start", code)

@@ -134,7 +134,8 @@ class Intake:
             return updates, []
         over = {u.update_id for u in updates if u.message is not None
                 and u.effective_user is not None
-                and not self.flood.admit_message(u.effective_user.id)}
+                and not self.flood.admit_message(u.effective_user.id,
+                                                 u.message.date.timestamp())}
         if not over:
             return updates, []
         staff = await self.flood.staff()
@@ -144,7 +145,8 @@ class Intake:
         for update in updates:
             message, user = update.message, update.effective_user
             if update.update_id not in over or message is None or user is None or (
-                    user.id in staff and self.flood.admit_staff_message(user.id)):
+                    user.id in staff and self.flood.admit_staff_message(
+                        user.id, message.date.timestamp())):
                 normal.append(update)
             elif is_alert(update) and user.id not in alerted:
                 alerted.add(user.id)

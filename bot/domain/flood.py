@@ -87,9 +87,13 @@ class Flood:
         self._tripped_at = -math.inf  # when coordinators were last told of held alerts
         notify.REPLY_BACKLOG = s.reply_backlog_per_chat  # read by notify.send, per process
 
-    def admit_message(self, user_id: int) -> bool:
-        """Count a message from this person; False once they are over the limit."""
-        return self.messages.admit(user_id, self.svc.now())
+    def admit_message(self, user_id: int, sent: float) -> bool:
+        """Count a message from this person; False once they are over the limit.
+
+        ``sent`` is when Telegram stamped the message, not when it is read: after an
+        outage or a failover the bot reads minutes of messages at once, and a coordinator's
+        orders typed at a person's pace must not look like a flood and be held."""
+        return self.messages.admit(user_id, sent)
 
     async def staff(self) -> set[int]:
         """Who has the larger allowance: registered lawyers and coordinators (read only
@@ -97,9 +101,10 @@ class Flood:
         async with self.svc.storage.read() as tx:
             return {p.user_id for p in await tx.staff()}
 
-    def admit_staff_message(self, user_id: int) -> bool:
-        """A staff member past the common limit: counted against their larger allowance."""
-        return self.staff_messages.admit(user_id, self.svc.now())
+    def admit_staff_message(self, user_id: int, sent: float) -> bool:
+        """A staff member past the common limit: counted against their larger allowance
+        (by when Telegram stamped the message, as ``admit_message``)."""
+        return self.staff_messages.admit(user_id, sent)
 
     # --- messages over the limit ---------------------------------------------------------
 
