@@ -276,3 +276,31 @@ def test_an_alert_whose_first_page_failed_is_new_to_every_lawyer_again() -> None
     q.retry([], not_before=5.0, now=0.0)
     later = q.pop(0.0)
     assert later is not None and not later.fresh and later.chat == 303
+
+
+def test_a_lawyer_just_sent_new_alerts_is_not_the_one_waiting_longest_again() -> None:
+    """A lawyer's queued entries for later new alerts keep the wait of when they were
+    pushed; once that lawyer was sent a bundle, they must not win "waiting longest" with
+    it: the next new alert goes to the lawyer of the region who was sent nothing yet."""
+    q = Queue()
+    lawyers = (301, 302, 303)
+    row = 0
+    for alert in range(1, 25):  # a burst: 24 alerts of one region, three lawyers paged
+        for chat in lawyers:
+            row += 1
+            q.add(Due(row, chat, "alert", PRIORITY_ALERT, None, 0, 300, alert_id=alert), 0.0)
+    served: list[int] = []
+    while len(served) < 3:
+        head = q.pop(0.0)
+        assert head is not None
+        if head.chat in served[-1:]:  # just sent to: its own limit holds it a second
+            continue
+        served.append(head.chat)
+        rows = q.fresh_rows(head.chat)
+        rows += [r for r in q.chat_rows(head.chat, 35) if r not in rows]
+        ids = bundle(rows)
+        q.take(head.chat, ids)
+        q.paged_now(ids)
+        q.drop(ids)
+        q.push_chat(head.chat, 0.0)
+    assert served == [301, 302, 303]  # before: 301, 302, then 301 again

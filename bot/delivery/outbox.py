@@ -264,8 +264,11 @@ class Queue:
             if not keys or self.rows[keys[0][1]].not_before > now:
                 continue
             if head.fresh:  # still new to every lawyer, and this chat's next is a page
+                # (and the entry's wait is this chat's wait now: one pushed before the
+                # chat was last sent to would make it "the one waiting longest" again)
                 row_id = self.unpaged.get(head.row_id, {}).get(head.chat)
                 if (row_id is not None and keys[0][0] == PAGE
+                        and head.waiting == keys[0][1]
                         and self._holds(head.chat, (PAGE, row_id))):
                     return head
             elif keys[0] == (head.lane, head.row_id):
