@@ -30,6 +30,7 @@ ACK_BUCKETS = (15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1800.0, 3600.0)
 CLAIM_BUCKETS = (60.0, 180.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 21600.0)
 STALE_AFTER = 120.0  # clock seconds without an answer from the Bot API: not healthy
 DB_TIMEOUT = 5.0  # a database that takes longer to answer a read counts as not answering
+TELEGRAM = "telegram:"  # what names the Bot API's trouble in failing()
 
 
 @dataclass
@@ -148,9 +149,9 @@ class Metrics:
         problems += [f"{task.get_name()}: stopped" for task in self.tasks if task.done()]
         now = self.now()
         if self.api.down_since is not None:
-            problems.append(f"telegram: unreachable for {now - self.api.down_since:.0f} s")
+            problems.append(f"{TELEGRAM} unreachable for {now - self.api.down_since:.0f} s")
         elif self.api.last_ok_at is None or now - self.api.last_ok_at > STALE_AFTER:
-            problems.append("telegram: no answer recently")
+            problems.append(f"{TELEGRAM} no answer recently")
         return problems
 
 

@@ -29,7 +29,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.delivery.updates import Intake
-from bot.metrics import Metrics
+from bot.metrics import TELEGRAM, Metrics
 from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,13 @@ def http_app(metrics: Metrics, webhook: Webhook | None = None, path: str = "/") 
         # "/healthz?leader" is for a load balancer in front of several instances' webhooks:
         # only the leader takes updates (a standby answers the webhook 503), so there a
         # healthy standby is 503 too. Plain /healthz keeps a standby 200: it is well, and a
-        # supervisor must not restart it for waiting.
-        unfit = bool(failing) or ("leader" in request.query_params and role != "leader")
+        # supervisor must not restart it for waiting. Telegram out of reach does not count
+        # for "?leader": every instance reaches it alike, and a balancer that took the only
+        # leader out for one timed-out send would refuse every update, an SOS included.
+        if "leader" in request.query_params:
+            unfit = role != "leader" or any(not p.startswith(TELEGRAM) for p in failing)
+        else:
+            unfit = bool(failing)
         return JSONResponse({"ok": not failing, "failing": failing, "role": role},
                             status_code=503 if unfit else 200)
 

@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 CLI = "import sys; from bot.cli import main; sys.exit(main())"
 
 
-async def healthz(port: int) -> tuple[int, dict[str, object]]:
+async def healthz(port: int, query: str = "") -> tuple[int, dict[str, object]]:
     async with httpx.AsyncClient() as client:
-        resp = await client.get(f"http://127.0.0.1:{port}/healthz")
+        resp = await client.get(f"http://127.0.0.1:{port}/healthz{query}")
     return resp.status_code, resp.json()
 
 
@@ -55,6 +55,11 @@ async def test_healthz_turns_503_when_the_bot_api_goes_away_and_200_when_back(
     await until_async(unhealthy, "503 after the Bot API went away")
     failing = verdicts[-1][1]["failing"]
     assert isinstance(failing, list) and failing[0].startswith("telegram: unreachable")
+    # A load balancer's check says whether this instance should take the webhooks: a
+    # leader that cannot reach the Bot API still should (a standby could not do better,
+    # and taking the only leader out would refuse every update, SOS included).
+    status, body = await healthz(port, "?leader")
+    assert status == 200 and body["ok"] is False and body["role"] == "leader", body
     await emu.start()  # the same port: the Bot API is back
 
     async def healthy() -> bool:
