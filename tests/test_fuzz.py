@@ -19,6 +19,7 @@ promises are read off the database and the emulator's record of calls:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import os
@@ -226,27 +227,34 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
             if role != "reporter" and uid not in invited and uid != world.coordinator.id:
                 problems.append(f"user {uid} is a {role} without an invite")
     opened = world.emu.world.callback_opened
+
+    def process(at: float) -> int:
+        """Which bot process the emulator heard at ``at``: 0 the first, k after k kills."""
+        return bisect.bisect_right(fuzz.restarts, at)
+
     for call in world.emu.calls:
         # A request that reached Telegram just before a kill, and was not yet recorded as
         # done, goes again after the restart: an edit is then "not modified", a deletion
         # "message to delete not found" (and the bot takes either answer as done). Allowed
         # only as that repeat: the very same request (method and parameters) had succeeded
-        # in a process killed before the one that repeats it was started: however long
-        # the restart took (on PostgreSQL the new process first waits out the old leader's
-        # trust), and even if the emulator read the first one only after the kill. Any
-        # other 400, a repeat within one process included, is a bug.
+        # in the process killed just before the one that repeats it was started: however
+        # long the restart took (on PostgreSQL the new process first waits out the old
+        # leader's trust), and even if the emulator read the first one only after the
+        # kill. Any other 400, a repeat within one process or two processes apart, is a
+        # bug.
         error = call.error or ""
         replayed = ("not modified" in error or "message to delete not found" in error) and any(
             c.method == call.method and c.params == call.params and c.status == 200
-            and any(c.time <= r <= call.time for r in fuzz.restarts) for c in world.emu.calls)
+            and process(c.time) == process(call.time) - 1 for c in world.emu.calls)
         # A press read late (the bot was restarting, or behind after a restart's backlog)
         # can no longer be answered once Telegram's 15 s are over; the bot then says it
-        # as a message. Allowed for a query that old, never for a second answer.
+        # as a message. Allowed for a query that old, never for a second answer (Telegram
+        # refuses that with the same words).
         query = str(call.params.get("callback_query_id", ""))
         replayed = replayed or ("query is too old" in error and query in opened
                                 and call.time - opened[query] > CALLBACK_TTL
                                 and not any(c.method == call.method and c.status == 200
-                                            and c.params == call.params
+                                            and str(c.params.get("callback_query_id")) == query
                                             for c in world.emu.calls))
         if call.status == 400 and not replayed:
             problems.append(f"emulator refused {call.method}: {call.error}")
