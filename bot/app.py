@@ -192,6 +192,9 @@ class Runner:
         self.http_task: asyncio.Task[None] | None = None
         self._board_check: asyncio.Task[None] | None = None  # one look at the boards' pins
         self.crashed = False  # a loop died: the process should exit non-zero
+        # How long a stop waits for sends in flight: longer than a request may take (its
+        # read timeout), short enough for a container's grace period before SIGKILL.
+        self.stop_sends_within = 20.0
 
     async def start(self) -> Qorgau:
         settings = self.settings
@@ -393,8 +396,9 @@ class Runner:
             await asyncio.gather(self._board_check, return_exceptions=True)
         if self.q is not None:
             self.q.timers.stop()
-            if self.leader.role != "lost":  # a lost leader's sends wait at its fence forever
-                await self.q.worker.stop()
+            # A lost leader's sends wait at its fence forever: do not wait for them at all.
+            await self.q.worker.stop(within=0.0 if self.leader.role == "lost"
+                                     else self.stop_sends_within)
             for task in self.q.tasks:
                 task.cancel()
             await asyncio.gather(*self.q.tasks, return_exceptions=True)

@@ -150,7 +150,12 @@ class PgDriver:
             await self.conn.execute("ROLLBACK")
 
     async def close(self) -> None:
-        await self.conn.close()
+        """Say goodbye to the server, but never wait long for it: a stop must not hang on
+        a server that does not answer (the server ends the session by itself)."""
+        try:
+            await self.conn.close(timeout=5.0)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self.conn.terminate()
 
 
 async def open_connection(url: str) -> asyncpg.Connection:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+import sys
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,8 +66,12 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(limits=FAST_LIMITS) as e:
+    e = Emulator(limits=FAST_LIMITS)
+    await e.start()
+    try:
         yield e
+    finally:
+        await stop_or_show_why(e.stop(), "the emulator's stop")
 
 
 @pytest.fixture
@@ -74,4 +81,16 @@ async def world(emu: Emulator, tmp_path: Path, database: Path | str) -> AsyncIte
     try:
         yield w
     finally:
-        await w.stop()
+        await stop_or_show_why(w.stop(), "the bot's stop")
+
+
+async def stop_or_show_why(stopping: Coroutine[Any, Any, None], what: str,
+                           within: float = 120.0) -> None:
+    """A teardown that hangs fails the test and prints every task's stack, instead of
+    stalling the whole run until CI's time is up."""
+    try:
+        await asyncio.wait_for(stopping, within)
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+        raise AssertionError(f"{what} did not end within {within:.0f} s") from None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 from collections import Counter
+
+import pytest
 
 from emulator import Emulator, Faults, SimUser
 from tests.harness import ALMATY, BotProcess, World, card_for, rows
@@ -151,3 +154,29 @@ async def test_received_answer_lost_in_a_kill_arrives_after_restart(world: World
         await reporter.wait_for("received and saved", timeout=30)
     finally:
         await proc.stop()
+
+
+async def test_a_stop_does_not_wait_for_ever_on_a_send_telegram_never_answers(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """A stop waits for sends in flight only so long (a send held at a lost leader's fence
+    would wait for good); what it abandons stays pending and goes at the next start."""
+    await world.start()
+    await world.register_coordinator()
+    lawyer = await world.register_lawyer("Marat", ("Almaty",))
+    await world.drain()
+    assert world.runner is not None
+    world.runner.stop_sends_within = 0.5
+    world.emu.faults = Faults(rate=1.0, kinds=("slow",), slow_seconds=15.0,
+                              methods=["sendMessage"])
+    reporter = world.emu.user(first_name="Aida")
+    await reporter.send_location(*ALMATY)
+    await until(lambda: rows(world.db, "SELECT id FROM alerts") != [], 20, "the alert")
+    await asyncio.sleep(0.5)  # the pages are now on their way, and Telegram says nothing
+    with caplog.at_level(logging.WARNING, logger="bot.delivery.outbox"):
+        await world.stop()
+    assert "unanswered after" in caplog.text
+    world.emu.faults = None
+    await world.start()
+    [(alert_id,)] = rows(world.db, "SELECT id FROM alerts")
+    await card_for(lawyer, alert_id)
+    await reporter.wait_for("received and saved", timeout=30)

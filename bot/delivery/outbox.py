@@ -366,12 +366,24 @@ class OutboxWorker:
             except TimeoutError:
                 pass
 
-    async def stop(self) -> None:
-        """No new sends; wait for those in flight to be answered and recorded."""
+    async def stop(self, within: float = 30.0) -> None:
+        """No new sends; wait up to ``within`` seconds for those in flight to be answered
+        and recorded. A send still unanswered then is abandoned, its row left pending: the
+        next start sends it again (a duplicate at worst). Without the bound a stop could
+        hang for good, e.g. on a send held at the fence of a leader that lost its lock."""
         self._stopping = True
         self._wake.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            _, late = await asyncio.wait(list(self._tasks),
+                                         timeout=max(0.0, deadline - loop.time()))
+            if late and loop.time() >= deadline:
+                log.warning("stopping with %d send(s) unanswered after %.0f s; they stay "
+                            "pending and go at the next start", len(late), within)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
         await self._settle_backlog()
 
     async def drain(self, within: float = 30.0) -> bool:
