@@ -146,8 +146,14 @@ class PgDriver:
         await self.conn.execute("COMMIT")
 
     async def rollback(self) -> None:
+        """Undo the open transaction; a server that does not answer within 5 s loses the
+        connection instead (the server rolls back a dropped session itself), so neither a
+        rollback nor the stop after it can hang on it."""
         if self.conn.is_in_transaction() and not self.conn.is_closed():
-            await self.conn.execute("ROLLBACK")
+            try:
+                await self.conn.execute("ROLLBACK", timeout=5.0)
+            except (TimeoutError, OSError, asyncpg.InterfaceError):
+                self.conn.terminate()  # the next step connects again (_live)
 
     async def close(self) -> None:
         """Say goodbye to the server, but never wait long for it: a stop must not hang on

@@ -166,7 +166,7 @@ async def test_a_stop_does_not_wait_for_ever_on_a_send_telegram_never_answers(
     await world.drain()
     assert world.runner is not None
     world.runner.stop_sends_within = 0.5
-    world.emu.faults = Faults(rate=1.0, kinds=("slow",), slow_seconds=15.0,
+    world.emu.faults = Faults(rate=1.0, kinds=("slow",), slow_seconds=600.0,
                               methods=["sendMessage"])
     reporter = world.emu.user(first_name="Aida")
     await reporter.send_location(*ALMATY)
@@ -175,6 +175,8 @@ async def test_a_stop_does_not_wait_for_ever_on_a_send_telegram_never_answers(
     with caplog.at_level(logging.WARNING, logger="bot.delivery.outbox"):
         await world.stop()
     assert "unanswered after" in caplog.text
+    assert rows(world.db, "SELECT DISTINCT state FROM outbox WHERE kind = 'alert'") == [
+        ("pending",)]
     world.emu.faults = None
     await world.start()
     [(alert_id,)] = rows(world.db, "SELECT id FROM alerts")

@@ -29,7 +29,7 @@ import time
 from bisect import bisect_left, insort
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.delivery.order import GROUP, PAGE, URGENT, Head, Lanes, lane
 from bot.delivery.pacing import Pacer
@@ -76,6 +76,7 @@ MAX_AGE = 24 * 3600.0
 PLAN_PER_CHAT = max(BUNDLE_LIMITS.values())  # rows of one chat looked at for a bundle
 READ_BATCH = 5000  # new rows read per pass; more wait for the next pass
 RESYNC_SECONDS = 60.0  # the whole queue is re-read this often, a safety net for the cache
+SETTLE_WITHIN = 10.0  # at a stop, seconds past its bound for answered sends to be recorded
 ALERT_RESERVE = 12  # places a second of the overall limit (of 29) only alerts may take
 
 
@@ -337,6 +338,7 @@ class OutboxWorker:
         self._recent_429: list[tuple[float, int]] = []  # (when, chat) of recent 429s
         self.max_in_flight = max_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
+        self._asking: set[asyncio.Task[Any]] = set()  # sends waiting for Telegram's answer
         self._rng = random.Random()
         self._stopping = False
         self.stats = {"sent": 0, "retried": 0, "rate_limited": 0, "failed": 0, "bundled": 0,
@@ -368,22 +370,34 @@ class OutboxWorker:
 
     async def stop(self, within: float = 30.0) -> None:
         """No new sends; wait up to ``within`` seconds for those in flight to be answered
-        and recorded. A send still unanswered then is abandoned, its row left pending: the
-        next start sends it again (a duplicate at worst). Without the bound a stop could
-        hang for good, e.g. on a send held at the fence of a leader that lost its lock."""
+        and recorded. A send still waiting for Telegram then is abandoned, its row left
+        pending: the next start sends it again (a duplicate at worst). Without the bound a
+        stop could hang for good, e.g. on a send held at the fence of a leader that lost
+        its lock. A send already answered is never cut off while it is being recorded and
+        followed up (a chat found gone reroutes its alert): that is database work only."""
         self._stopping = True
         self._wake.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        until = deadline
         while self._tasks:
             _, late = await asyncio.wait(list(self._tasks),
-                                         timeout=max(0.0, deadline - loop.time()))
-            if late and loop.time() >= deadline:
-                log.warning("stopping with %d send(s) unanswered after %.0f s; they stay "
-                            "pending and go at the next start", len(late), within)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
+                                         timeout=max(0.0, until - loop.time()))
+            if not late or loop.time() < until:
+                continue
+            if until == deadline:
+                asking = late & self._asking
+                if asking:
+                    log.warning("stopping with %d send(s) unanswered after %.0f s; they "
+                                "stay pending and go at the next start", len(asking), within)
+                    for task in asking:
+                        task.cancel()
+                until = deadline + SETTLE_WITHIN
+                continue
+            log.error("stopping with %d send(s) not yet recorded %.0f s after the stop "
+                      "began (the database does not answer); they go again at the next "
+                      "start", len(late), within + SETTLE_WITHIN)
+            break
         await self._settle_backlog()
 
     async def drain(self, within: float = 30.0) -> bool:
@@ -521,6 +535,9 @@ class OutboxWorker:
             return None  # superseded while queued
         outcome = Outcome([r.id for r in batch], batch)
         attempts = max(r.attempts + 1 for r in batch)
+        asking = asyncio.current_task()
+        if asking is not None:
+            self._asking.add(asking)
         try:
             outcome.message_id = await self._request(chat_id, batch)
         except NotModified:
@@ -550,6 +567,8 @@ class OutboxWorker:
         except Exception as exc:  # e.g. the database: must not stop everything else
             log.exception("unexpected delivery error; will retry")
             outcome.retry_in, outcome.failure = backoff(attempts, self._rng), type(exc).__name__
+        finally:
+            self._asking.discard(asking)
         self.pacer.finish(send_id, time.monotonic())
         now = self.svc.now()
         if outcome.retry_in is not None and now - min(r.created_at for r in batch) >= MAX_AGE:
