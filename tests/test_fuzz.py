@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from emulator import BotMessage, Emulator, SimUser
+from emulator import BotMessage, Call, Emulator, SimUser
 from emulator.state import CALLBACK_TTL
 from tests.harness import ALMATY, ASTANA, SHYMKENT, BotProcess, World, rows
 
@@ -232,20 +232,30 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
         """Which bot process the emulator heard at ``at``: 0 the first, k after k kills."""
         return bisect.bisect_right(fuzz.restarts, at)
 
+    def repeats_a_killed_process(call: Call) -> bool:
+        """The very same request succeeded in an earlier process, and no process since
+        tried it: the first repeat after the kill that cut off its record (the processes
+        between may have been killed before they got to it, e.g. while a PostgreSQL
+        leader waits out the old one's trust)."""
+        now = process(call.time)
+        same = [c for c in world.emu.calls
+                if c is not call and c.method == call.method and c.params == call.params]
+        done = [process(c.time) for c in same if c.status == 200 and process(c.time) < now]
+        return bool(done) and not any(max(done) < process(c.time) < now for c in same)
+
     for call in world.emu.calls:
         # A request that reached Telegram just before a kill, and was not yet recorded as
         # done, goes again after the restart: an edit is then "not modified", a deletion
         # "message to delete not found" (and the bot takes either answer as done). Allowed
         # only as that repeat: the very same request (method and parameters) had succeeded
-        # in the process killed just before the one that repeats it was started: however
-        # long the restart took (on PostgreSQL the new process first waits out the old
-        # leader's trust), and even if the emulator read the first one only after the
-        # kill. Any other 400, a repeat within one process or two processes apart, is a
-        # bug.
+        # in a process killed before the one that repeats it was started, and no process
+        # tried it since: however long the restart took (on PostgreSQL the new process
+        # first waits out the old leader's trust), and even if the emulator read the first
+        # one only after the kill. Any other 400, a repeat within one process or of a
+        # request a later process had already repeated, is a bug.
         error = call.error or ""
-        replayed = ("not modified" in error or "message to delete not found" in error) and any(
-            c.method == call.method and c.params == call.params and c.status == 200
-            and process(c.time) == process(call.time) - 1 for c in world.emu.calls)
+        replayed = ("not modified" in error or "message to delete not found" in error
+                    ) and repeats_a_killed_process(call)
         # A press read late (the bot was restarting, or behind after a restart's backlog)
         # can no longer be answered once Telegram's 15 s are over; the bot then says it
         # as a message. Allowed for a query that old, never for a second answer (Telegram

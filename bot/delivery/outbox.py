@@ -713,7 +713,13 @@ class OutboxWorker:
             parts = await tx.rows_with_message(chat_id, target.message_id)
         outs = [Outgoing.from_json(row.payload if p.id == target.id else p.payload)
                 for p in parts] or [Outgoing.from_json(row.payload)]
-        out = outs[0] if len(outs) == 1 else combine(outs, await self._header(chat_id, len(outs)))
+        if len(outs) == 1:
+            out = outs[0]
+        else:  # a bundle shows parts shortened: a change may not show (a fact, the time)
+            header = await self._header(chat_id, len(outs))
+            out = combine(outs, header)
+            if out == combine([Outgoing.from_json(p.payload) for p in parts], header):
+                raise NotModified("unchanged as shown in its bundle")
         await self.transport.edit(chat_id, target.message_id, out)
         return target.message_id
 
