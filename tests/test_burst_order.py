@@ -10,7 +10,7 @@ import re
 from bench.world import make_cast, seed
 from emulator import Limits
 from emulator.limits import is_counted
-from tests.harness import World, card_for, data_codec
+from tests.harness import World, card_for, data_codec, rows
 
 REPORTERS = 20
 LAWYERS = 40  # one region: each alert pages all 40, more than 29 places a second
@@ -85,3 +85,44 @@ async def test_a_group_hears_early_in_a_burst_and_gets_full_bundles(world: World
     # a bundle held 14 or 15 and the group needed 4 or more)
     assert len(to_group) <= 3, [len(s) for s in shown]
     assert world.emu.stats["rate_limited"] == 0
+
+
+MANY = 30  # more alerts than a lawyer's chat can be sent in separate messages at once
+
+
+async def test_a_lawyer_behind_in_a_burst_gets_twenty_alerts_a_message_and_can_claim_any(
+        world: World) -> None:
+    """One message a second to a chat: in a burst a lawyer gets bundles, and how many
+    alerts one holds decides how soon every lawyer has seen every alert. Past 8 a bundle
+    shows each alert's essentials (position included) with Acknowledge, Claim and Show
+    on map, up to 20 a message (6 or 7 whole cards fit). A Claim pressed in such a
+    bundle takes the case, and the bundle is re-rendered with the new state."""
+    world.emu.limits = Limits()
+    cast = make_cast(world.emu, 1, MANY, 0, ("almaty",))
+    await seed(world.db, cast, with_codec=data_codec())
+    await world.start(rate_private_per_second=1.0, rate_group_per_minute=20.0,
+                      rate_global_per_second=30.0, undo_seconds=0)
+    for i, reporter in enumerate(cast.reporters):
+        await reporter.send_location(43.2567 + i * 1e-4, 76.9286, horizontal_accuracy=25.0)
+    lawyer = cast.lawyers[0]
+    for alert_id in range(1, MANY + 1):
+        await card_for(lawyer, alert_id)
+    await world.drain()
+
+    def alerts_in(text: str | None) -> list[int]:
+        return [int(n) for n in re.findall(r"Alert #(\d+) ·", text or "")]
+
+    held = [(m, alerts_in(m.text)) for m in lawyer.inbox if alerts_in(m.text)]
+    assert sorted(n for _, ns in held for n in ns) == list(range(1, MANY + 1))  # each once
+    message, numbers = max(held, key=lambda h: len(h[1]))
+    assert 8 < len(numbers) <= 20, [len(ns) for _, ns in held]
+    assert message.text is not None and message.text.count("Position: ") == len(numbers)
+    labels = [label for row in message.inline_rows for label, _ in row]
+    assert not any(label.startswith("Can't take it") for label in labels)
+    assert len(labels) == 3 * len(numbers)  # Acknowledge, Claim, Show on map: each alert
+    chosen = numbers[-1]
+    await lawyer.press(f"Claim the case #{chosen}", message=message)
+    await lawyer.wait_for(f"You hold case #{chosen}", timeout=30)
+    assert rows(world.db, "SELECT state FROM alerts WHERE id = ?", chosen) == [("claimed",)]
+    await lawyer.wait_for(predicate=lambda m: m.message_id == message.message_id
+                          and "a lawyer has taken the case" in (m.text or ""), timeout=30)

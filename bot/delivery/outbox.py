@@ -53,7 +53,13 @@ log = logging.getLogger(__name__)
 # Kinds whose queued rows for one chat may go out as one message, and how many at most:
 # a lawyer's alert cards keep their buttons usable at 8; a group's notices are short (35
 # of about 100 characters each fit one message; a group may get 20 messages a minute).
-BUNDLE_LIMITS = {"alert": 8, "group": 35}
+BUNDLE_LIMITS = {"alert": 20, "group": 35}
+# Kinds whose bundles ``combine`` always fits (each part cut to its brief, else to its
+# first and last line of at most 90 units: 20 parts take at most 3,700), so they are
+# bundled up to their count alone. A lawyer's cards: in a burst 20 to a message, not the
+# 6 or 7 whole cards that fit, because the bundles a lawyer can be sent are what decide
+# how soon every lawyer of a region has seen every alert (bench/theory.py).
+SHORTENED = ("alert",)
 MAX_TEXT = 3800  # of the 4,096 a message may hold: the rest is the bundle's header
 # A row's ``size`` is its whole payload's, in UTF-8 bytes: the JSON of an ``Outgoing``,
 # whose empty fields alone take this much. Only the text counts against ``MAX_TEXT``
@@ -82,8 +88,9 @@ ALERT_RESERVE = 12  # places a second of the overall limit (of 29) only alerts m
 
 def bundle(chat_rows: list[Due], coalesce: bool = True) -> list[int]:
     """The ids that go as one message: the chat's first row, and with coalescing its other
-    queued rows of that kind, up to the kind's ``BUNDLE_LIMITS`` and ``MAX_TEXT`` of text
-    (each part's text and the blank line before it, the payload's frame left out)."""
+    queued rows of that kind, up to the kind's ``BUNDLE_LIMITS`` and (unless ``combine``
+    shortens them) ``MAX_TEXT`` of text (each part's text and the blank line before it,
+    the payload's frame left out)."""
     first = chat_rows[0]
     limit = BUNDLE_LIMITS.get(first.kind, 1) if coalesce else 1
     if limit == 1 or first.target_id is not None:
@@ -94,7 +101,7 @@ def bundle(chat_rows: list[Due], coalesce: bool = True) -> list[int]:
             break
         if row.kind == first.kind and row.target_id is None:
             size += _text_size(row)
-            if size > MAX_TEXT:
+            if size > MAX_TEXT and first.kind not in SHORTENED:
                 break
             batch.append(row.id)
     return batch

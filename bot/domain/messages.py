@@ -42,6 +42,10 @@ class Outgoing:
     copy_of: tuple[int, int] | None = None
     live: bool = False
     photo: str = ""  # a PNG, base64 (a /report chart): sent as a photo, ``text`` its caption
+    # How the message reads in a bundle too full for whole texts (``combine``): its
+    # essentials, first line first, and its buttons without the optional ones.
+    brief: str = ""
+    brief_buttons: tuple[tuple[Button, ...], ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -72,6 +76,9 @@ class Outgoing:
             copy_of=tuple(data["copy_of"]) if data.get("copy_of") else None,
             live=data.get("live", False),
             photo=data.get("photo", ""),
+            brief=data.get("brief", ""),
+            brief_buttons=tuple(tuple(Button(**b) for b in row)
+                                for row in data.get("brief_buttons", ())),
         )
 
 
@@ -168,26 +175,54 @@ def split(out: Outgoing, limit: int = MAX_MESSAGE) -> list[Outgoing]:
     return [*first, replace(out, text=texts[-1])]
 
 
+URGENT_MARK = "‼️"  # starts a card's line that must never be cut from it (every language)
+FULL_PARTS = 8  # parts a bundle shows with all their buttons; more show brief buttons
+
+
 def combine(parts: list[Outgoing], header: str, limit: int = 3900) -> Outgoing:
     """Several queued alert messages for one chat as one message, each keeping its buttons.
-    If the parts have grown too long together (edits add facts and names), each is cut to
-    its first two and last two lines (the alert, its reporter, its state), so that no alert
-    in the bundle loses its place to another's details. Measured in UTF-16 units, as
-    Telegram counts."""
+    If the parts are too long together (many alerts in a burst, or edits that added facts
+    and names), each shows its ``brief`` (or, without one, its first two and last two
+    lines), and if still too long, the longest parts first and only as many as need it,
+    its first line, marks and last line (the alert, a duress PIN, its state), so that no
+    alert in the bundle loses its place to another's details. Past
+    ``FULL_PARTS`` parts each keeps only its brief buttons: Telegram takes about 100
+    buttons in a message. Measured in UTF-16 units, as Telegram counts."""
     if len(parts) == 1:
         return parts[0]
-    texts = [p.text for p in parts]
     html = any(p.html for p in parts)
-    if utf16_len(header) + sum(utf16_len(plain_text(x, html)) + 2 for x in texts) > limit:
-        texts = [_compact(x) for x in texts]
+
+    def fits(texts: list[str]) -> bool:
+        return utf16_len(header) + sum(utf16_len(plain_text(x, html)) + 2
+                                       for x in texts) <= limit
+
+    texts = [p.text for p in parts]
+    if not fits(texts):
+        texts = [p.brief or _compact(p.text) for p in parts]
+    units = 90 if not html else MAX_MESSAGE  # never cut inside a tag
+    for i in sorted(range(len(texts)), key=lambda i: -utf16_len(texts[i])):
+        if fits(texts):
+            break
+        texts[i] = _least(texts[i], units)  # the longest first, as few as need it
     text = header + "\n\n" + "\n\n".join(texts)
-    rows = tuple(row for p in parts for row in p.buttons)
+    many = len(parts) > FULL_PARTS
+    rows = tuple(row for p in parts
+                 for row in (p.brief_buttons if many and p.brief else p.buttons))
     return Outgoing(text=text, buttons=rows, html=html)
 
 
 def _compact(text: str) -> str:
     lines = text.split("\n")
     return text if len(lines) <= 4 else "\n".join([*lines[:2], "…", *lines[-2:]])
+
+
+def _least(text: str, units: int = 90) -> str:
+    """The first line, the marks (a duress PIN, nobody on call: "‼️") and the last line,
+    each at most ``units`` long: the alert, what must not be missed, its state."""
+    lines = text.split("\n")
+    kept = [x for i, x in enumerate(lines)
+            if i in (0, len(lines) - 1) or x.startswith(URGENT_MARK)]
+    return "\n".join(cut_utf16(line, units) for line in kept)
 
 
 # Priorities: lower is sent first.

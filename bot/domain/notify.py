@@ -296,9 +296,10 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
                        waited=duration(lang, now - alert.created_at), wave=wave))
     if alert.urgent:
         lines.append(t(lang, "‼️ URGENT: nobody is on call."))
-    lines.append(t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
-                   region=t(lang, region_name(alert.region))))
-    lines.append(t(lang, "Reporter: {name}", name=reporter_name(lang, reporter)))
+    title = t(lang, "🚨 Alert #{id} · {region}", id=alert.id,
+              region=t(lang, region_name(alert.region)))
+    who = t(lang, "Reporter: {name}", name=reporter_name(lang, reporter))
+    lines += [title, who]
     lines.append(t(lang, "Raised at {time} ({ago})", time=clock_time(alert.created_at),
                    ago=ago(lang, now - alert.created_at)))
     if alert.missed_checkin_at is not None:
@@ -309,16 +310,20 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
                    ago=ago(lang, now - taken)) if alert.accuracy_m else
                  t(lang, "Location: shared, taken {ago}", ago=ago(lang, now - taken)))
         lines.append(where + stale_mark(lang, now - taken))
-        lines.append(t(lang, "Position: {lat:.5f}, {lon:.5f}", lat=alert.lat, lon=alert.lon))
+        coordinates = t(lang, "Position: {lat:.5f}, {lon:.5f}", lat=alert.lat, lon=alert.lon)
+        lines.append(coordinates)
+        position = coordinates + stale_mark(lang, now - taken)
     else:
-        lines.append(t(lang, "Location: not shared"))
+        position = t(lang, "Location: not shared")
+        lines.append(position)
     if known:
         lines.append(t(lang, "Known so far:"))
         lines.extend(f"• {k}" for k in known[-5:])  # each from known_facts: lines quoted
     if alert.safe_at is not None and alert.is_open:
         lines.append(t(lang, "✅ The reporter said \"I'm safe\" at {time}; not yet confirmed by "
                              "a person (it may have been forced).", time=clock_time(alert.safe_at)))
-    lines.append(t(lang, "State: {state}", state=state_words(lang, alert)))
+    state = t(lang, "State: {state}", state=state_words(lang, alert))
+    lines.append(state)
     buttons: tuple[tuple[Button, ...], ...] = ()
     decline = ((Button(t(lang, "Can't take it #{id}", id=alert.id), f"decl:{alert.id}"),),
                ) if lawyer else ()
@@ -334,7 +339,16 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
                    *decline, *on_map)
     elif alert.state == "claimed":
         buttons = on_map
-    return Outgoing(text="\n".join(lines), buttons=buttons)
+    # In a bundle of many (a burst), the card's essentials: about 150 characters, so that
+    # 20 fit one message, and its buttons without "Can't take it" (the waves go on anyway).
+    # Marks start with "‼️" (messages.URGENT_MARK): a bundle never cuts them.
+    marks = [t(lang, "‼️ DURESS PIN entered at {time}", time=clock_time(alert.duress_at))
+             ] if alert.duress_at is not None else []
+    if alert.urgent:
+        marks.append(t(lang, "‼️ URGENT: nobody is on call."))
+    brief = "\n".join([title, *marks, who, position, state])
+    return Outgoing(text="\n".join(lines), buttons=buttons, brief=brief,
+                    brief_buttons=tuple(row for row in buttons if row not in decline))
 
 
 def stale_mark(lang: str, age: float) -> str:
