@@ -14,7 +14,6 @@ from bench.theory import Best, simulate
 from emulator import Limits
 
 GROUP_BUNDLE = 35  # bot.delivery.outbox.BUNDLE_LIMITS["group"], restated
-WIDE_BUNDLE = 24  # cards a message could carry under Telegram's limits, not the bot's cap
 TARGETS = {  # (row key, limit in seconds): issue 16's targets for the 200-alert burst
     "confirm_p99": 2.0, "first_p99": 1.0, "every_p99": 6.0, "group_max": 30.0,
 }
@@ -62,8 +61,6 @@ def render_burst(results: list[BurstResult], *, alerts: int, lawyers: int, secon
                      stagger=stagger, groups_first=first)
             for stagger, first in ((True, False), (False, False), (True, True))]
     best_single = simulate(alerts, lawyers, regions, seconds, 1, limits, groups, 1)
-    wide = [simulate(alerts, lawyers, regions, seconds, WIDE_BUNDLE, limits, groups,
-                     GROUP_BUNDLE, groups_first=first) for first in (False, True)]
     now = results[0]
     group_target = TARGET_GROUP_FAULTS if fault_rate else TARGETS["group_max"]
     rows: list[list[str]] = []
@@ -140,12 +137,6 @@ def render_burst(results: list[BurstResult], *, alerts: int, lawyers: int, secon
         f"lawyer p99 {sec(Summary.of(best[2].every).p99)}, first lawyer p99 "
         f"{sec(Summary.of(best[2].first).p99)}, groups max {sec(Summary.of(best[2].group).max)}"
         f" (best above, figure by figure, keeps the groups last for the lawyers' figures).",
-        f"best with {WIDE_BUNDLE} cards a message (the cap of {BUNDLE} is the bot's own, "
-        f"not Telegram's: a bundled card cut to its essentials, ~150 characters and 2 "
-        f"buttons, would fit {WIDE_BUNDLE} in 4,096 characters and far under the ~100 "
-        f"buttons Telegram takes in a message): every lawyer p99 "
-        f"{sec(Summary.of(wide[0].every).p99)}, with the groups first "
-        f"{sec(Summary.of(wide[1].every).p99)}.",
         f"best, one card per message (coalescing off): every lawyer p99 "
         f"{sec(Summary.of(best_single.every).p99)}, groups max "
         f"{sec(Summary.of(best_single.group).max)}.",
