@@ -19,7 +19,7 @@ from bench.stage import Stage, stage
 from bench.world import BURST_REGIONS, near, send_location, stored_alerts
 from emulator import Faults, Limits
 
-BUNDLE = 20  # bot.delivery.outbox.BUNDLE_LIMITS["alert"], restated: the bench must not import it
+BUNDLE = 25  # bot.delivery.outbox.BUNDLE_LIMITS["alert"], restated: the bench must not import it
 
 
 @dataclass

@@ -320,15 +320,16 @@ def worst_cards(lang: str, state: str, n: int) -> list[Outgoing]:
                        reporter, 7200.0, facts, wave=3) for i in range(10_000, 10_000 + n)]
 
 
-def test_a_burst_bundle_of_twenty_cards_fits_one_message_with_every_alert_and_its_buttons(
+def test_a_burst_bundle_of_25_cards_fits_one_message_with_every_alert_and_its_buttons(
         ) -> None:
     """A lawyer can be sent a bundle about every 5 s in a 200-alert burst; with 6 or 7
     whole cards to a message, every lawyer of a region saw every alert 9.7 s after it at
-    p99 (bench/theory.py: 8.2 s at best). Twenty go in one message, each cut to its
-    brief: the alert, its marks, reporter, position and state, with Acknowledge, Claim
-    and Show on map; a bundle that grew past even that keeps each alert's first and last
-    line. Within Telegram's 4,096 units and about 100 buttons, in every language, also
-    when the bundle is re-rendered by an edit."""
+    p99 (bench/theory.py: 8.2 s at best). 25 go in one message, each cut to its brief:
+    the alert, its marks, reporter, position and state, with Acknowledge and Claim; a
+    bundle that grew past even that keeps each alert's first line, marks and state (the
+    longest parts first), at worst its first line and marks. Within Telegram's 4,096
+    units and about 100 buttons, in every language, also when the bundle is re-rendered
+    by an edit."""
     n = BUNDLE_LIMITS["alert"]
     for lang in ("en", "ru", "kk"):
         for state in ("open", "acknowledged", "claimed"):
@@ -342,16 +343,15 @@ def test_a_burst_bundle_of_twenty_cards_fits_one_message_with_every_alert_and_it
                 assert card.brief.split("\n")[0] in out.text  # each keeps its first line
             assert out.text.count("‼️") == 2 * n  # the duress and urgent marks, every one
             buttons = [b for row in out.buttons for b in row]
-            assert len(buttons) <= 60, (lang, state, len(buttons))
+            assert len(buttons) <= 2 * n, (lang, state, len(buttons))  # Telegram: ~100
             claims = {b.data for b in buttons if b.data.startswith("claim:")}
-            maps = {b.data for b in buttons if b.data.startswith("map:")}
-            assert len(maps) == n and len(claims) == (0 if state == "claimed" else n)
-            assert not any(b.data.startswith("decl:") for b in buttons)
+            assert len(claims) == (0 if state == "claimed" else n)
+            assert not any(b.data.startswith(("decl:", "map:")) for b in buttons)
     # a burst's ordinary cards show their brief whole: the position included
     plain = [alert_card("en", Alert(i, 1, "open", "almaty", 43.25671, 76.92861, None, 0.0,
                                     0.0, False, 1, None, None, None, None, None, None, None,
                                     None), None, 5.0, []) for i in range(100, 100 + n)]
-    out = combine(plain, "🚨 20 new alerts:")
+    out = combine(plain, "🚨 25 new alerts:")
     assert all(f"Alert #{i} ·" in out.text for i in range(100, 100 + n))
     assert out.text.count("Position: 43.25671, 76.92861") == n
     # eight or fewer keep their whole cards and every button

@@ -204,6 +204,8 @@ def combine(parts: list[Outgoing], header: str, limit: int = 3900) -> Outgoing:
         if fits(texts):
             break
         texts[i] = _least(texts[i], units)  # the longest first, as few as need it
+    if not fits(texts) and not html:  # 25 parts of at most 3 lines of 45: 3,500 at most
+        texts = [_least(x, 45, last=False) for x in texts]
     text = header + "\n\n" + "\n\n".join(texts)
     many = len(parts) > FULL_PARTS
     rows = tuple(row for p in parts
@@ -216,12 +218,12 @@ def _compact(text: str) -> str:
     return text if len(lines) <= 4 else "\n".join([*lines[:2], "…", *lines[-2:]])
 
 
-def _least(text: str, units: int = 90) -> str:
+def _least(text: str, units: int = 90, last: bool = True) -> str:
     """The first line, the marks (a duress PIN, nobody on call: "‼️") and the last line,
     each at most ``units`` long: the alert, what must not be missed, its state."""
     lines = text.split("\n")
     kept = [x for i, x in enumerate(lines)
-            if i in (0, len(lines) - 1) or x.startswith(URGENT_MARK)]
+            if i == 0 or (last and i == len(lines) - 1) or x.startswith(URGENT_MARK)][:3]
     return "\n".join(cut_utf16(line, units) for line in kept)
 
 

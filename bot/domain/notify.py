@@ -339,16 +339,22 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
                    *decline, *on_map)
     elif alert.state == "claimed":
         buttons = on_map
-    # In a bundle of many (a burst), the card's essentials: about 150 characters, so that
-    # 20 fit one message, and its buttons without "Can't take it" (the waves go on anyway).
-    # Marks start with "‼️" (messages.URGENT_MARK): a bundle never cuts them.
+    # In a bundle of many (a burst), the card's essentials: about 130 characters, so that
+    # 25 fit one message, and only its Acknowledge and Claim buttons, so that 25 stay far
+    # under the 100 buttons Telegram takes in a message ("Can't take it": the waves go on
+    # anyway; the position is in the text, and /map shows every open alert's).
+    # Marks start with "‼️" (messages.URGENT_MARK): a bundle cuts them last.
     marks = [t(lang, "‼️ DURESS PIN entered at {time}", time=clock_time(alert.duress_at))
              ] if alert.duress_at is not None else []
     if alert.urgent:
         marks.append(t(lang, "‼️ URGENT: nobody is on call."))
-    brief = "\n".join([title, *marks, who, position, state])
+    safe = [t(lang, "✅ Said \"I'm safe\" at {time}, not confirmed",
+              time=clock_time(alert.safe_at))] if alert.safe_at is not None and alert.is_open \
+        else []
+    brief = "\n".join([title, *marks, who, position, *safe, state])
     return Outgoing(text="\n".join(lines), buttons=buttons, brief=brief,
-                    brief_buttons=tuple(row for row in buttons if row not in decline))
+                    brief_buttons=tuple(row for row in buttons
+                                        if row not in decline and row not in on_map))
 
 
 def stale_mark(lang: str, age: float) -> str:
