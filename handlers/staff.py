@@ -107,6 +107,12 @@ async def _numbered(update: Update, context: Context, usage: str,
     await say(context, user_id, await action(domain(context), user_id, number))
 
 
+async def decline(update: Update, context: Context) -> None:
+    """/decline N: "Can't take it" for an alert shown in short in a bundle of many."""
+    await _numbered(update, context, N_("Use /decline N."),
+                    lambda q, uid, n: q.casework.decline_choices(uid, n, typed=True))
+
+
 async def revoke(update: Update, context: Context) -> None:
     await _numbered(update, context, N_("Use /revoke <user id> (see /people)."),
                     lambda q, uid, n: q.team.revoke(uid, n))
@@ -231,6 +237,7 @@ def handlers() -> list[object]:
         CommandHandler("offcall", offcall, filters=NEW_MESSAGES),
         CommandHandler("note", note, filters=NEW_MESSAGES),
         CommandHandler("close", close, filters=NEW_MESSAGES),
+        CommandHandler("decline", decline, filters=NEW_MESSAGES),
         CommandHandler("invite", invite, filters=NEW_MESSAGES),
         CommandHandler("people", people, filters=NEW_MESSAGES),
         CommandHandler("revoke", revoke, filters=NEW_MESSAGES),

@@ -90,7 +90,7 @@ async def test_a_group_hears_early_in_a_burst_and_gets_full_bundles(world: World
     assert world.emu.stats["rate_limited"] == 0
 
 
-MANY = 30  # more alerts than a lawyer's chat can be sent in separate messages at once
+MANY = 40  # more alerts than a lawyer's chat can be sent in separate messages at once
 
 
 async def test_a_lawyer_behind_in_a_burst_gets_25_alerts_a_message_and_can_claim_any(
@@ -120,6 +120,8 @@ async def test_a_lawyer_behind_in_a_burst_gets_25_alerts_a_message_and_can_claim
     message, numbers = max(held, key=lambda h: len(h[1]))
     assert 8 < len(numbers) <= 25, [len(ns) for _, ns in held]
     assert message.text is not None and message.text.count("Position: ") == len(numbers)
+    assert "in short (/case N shows one whole; /decline N if you can't take it)" in (
+        message.text)
     labels = [label for row in message.inline_rows for label, _ in row]
     assert len(labels) == 2 * len(numbers)  # Acknowledge and Claim, for each alert
     assert all(label.startswith(("Acknowledge #", "Claim the case #")) for label in labels)
@@ -149,3 +151,14 @@ async def test_a_lawyer_behind_in_a_burst_gets_25_alerts_a_message_and_can_claim
     assert rows(world.db, "SELECT state FROM alerts WHERE id = ?", chosen) == [("claimed",)]
     await lawyer.wait_for(predicate=lambda m: m.message_id == message.message_id
                           and "a lawyer has taken the case" in (m.text or ""), timeout=30)
+    # "Can't take it", which a bundle of many does not show, as a command
+    other = numbers[1]
+    await lawyer.send_text(f"/decline {other}")
+    why = await lawyer.wait_for(f"Why can't you take alert #{other}?", timeout=30)
+    answer = await lawyer.press("busy with another case", message=why)
+    assert answer.text is not None and answer.text.startswith("Noted")
+    assert ("declined", lawyer.id) in rows(
+        world.db, "SELECT kind, actor_id FROM alert_events WHERE alert_id = ?", other)
+    mark = lawyer.mark()
+    await lawyer.send_text("/decline 999")  # no such alert, or not one paged to them
+    await lawyer.wait_for("No alert #999 that you can see.", after=mark, timeout=30)

@@ -39,6 +39,7 @@ from bot.domain.messages import (
     DELETE,
     EDITED_IN_PLACE,
     ERASE,
+    FULL_PARTS,
     PIN,
     PRIORITY_CASE,
     Outgoing,
@@ -734,4 +735,8 @@ class OutboxWorker:
     async def _header(self, chat_id: int, n: int) -> str:
         async with self.svc.storage.read() as tx:
             person = await tx.person(chat_id)
+        if n > FULL_PARTS:  # shown in short (bot.domain.messages.combine)
+            return tn(lang_of(person), "🚨 {n} new alert, in short (/case N shows one whole; "
+                      "/decline N if you can't take it):", "🚨 {n} new alerts, in short "
+                      "(/case N shows one whole; /decline N if you can't take it):", n)
         return tn(lang_of(person), "🚨 {n} new alert:", "🚨 {n} new alerts:", n)

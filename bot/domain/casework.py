@@ -333,15 +333,18 @@ class CaseWork:
 
     # --- "Can't take it" and "Hand over" --------------------------------------------------
 
-    async def decline_choices(self, user_id: int, alert_id: int) -> str | None:
-        """The "Can't take it" / "Hand over" button: ask why, as buttons."""
+    async def decline_choices(self, user_id: int, alert_id: int,
+                              typed: bool = False) -> str | None:
+        """The "Can't take it" / "Hand over" button, or ``/decline N`` (``typed``: a bundle
+        of many alerts shows no such button): ask why, as buttons."""
         async with self.svc.step() as tx:
             person = await tx.person(user_id)
             lang = lang_of(person)
             alert = await tx.alert(alert_id)
             if alert is None or person is None or person.role != "lawyer" \
                     or not await may_act(tx, person, alert):
-                return t(lang, "Sorry, this button is not for you.")
+                return (t(lang, "No alert #{id} that you can see.", id=alert_id) if typed
+                        else t(lang, "Sorry, this button is not for you."))
             refusal = self._decline_refusal(lang, alert, user_id)
             if refusal is not None:
                 return refusal

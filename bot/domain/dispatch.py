@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
         (N_("/note N text"), N_("send an update to the reporter of case N")),
         (N_("/close N [note]"), N_("close case N with an outcome")),
         ("/case N", N_("the timeline of an alert you were paged for")),
+        ("/decline N", N_("you can't take alert N: the next lawyers are paged")),
         ("/leave", N_("leave the team (you stop receiving alerts)")),
         *COMMON,
     ),

@@ -181,13 +181,15 @@ FULL_PARTS = 8  # parts a bundle shows with all their buttons; more show brief b
 
 def combine(parts: list[Outgoing], header: str, limit: int = 3900) -> Outgoing:
     """Several queued alert messages for one chat as one message, each keeping its buttons.
-    If the parts are too long together (many alerts in a burst, or edits that added facts
-    and names), each shows its ``brief`` (or, without one, its first two and last two
-    lines), and if still too long, the longest parts first and only as many as need it,
-    its first line, marks and last line (the alert, a duress PIN, its state), so that no
-    alert in the bundle loses its place to another's details. Past
-    ``FULL_PARTS`` parts each keeps only its brief buttons: Telegram takes about 100
-    buttons in a message. Measured in UTF-16 units, as Telegram counts."""
+    Up to ``FULL_PARTS`` parts show whole if they fit; past it (a burst), or if they do
+    not fit (edits added facts and names), each shows its ``brief`` and brief buttons
+    (without a brief: its first two and last two lines, and its first row of buttons), so
+    that 25 stay far under the roughly 100 buttons Telegram takes in a message. If still
+    too long, the longest parts first, and only as many as need it, keep their first line,
+    marks ("‼️": a duress PIN, nobody on call) and last line (the alert, what must not be
+    missed, its state), and at worst every part those in three short lines, so that no
+    alert in the bundle loses its place to another's details. Measured in UTF-16 units,
+    as Telegram counts."""
     if len(parts) == 1:
         return parts[0]
     html = any(p.html for p in parts)
@@ -197,19 +199,20 @@ def combine(parts: list[Outgoing], header: str, limit: int = 3900) -> Outgoing:
                                        for x in texts) <= limit
 
     texts = [p.text for p in parts]
-    if not fits(texts):
+    briefed = len(parts) > FULL_PARTS or not fits(texts)
+    if briefed:
         texts = [p.brief or _compact(p.text) for p in parts]
-    units = 90 if not html else MAX_MESSAGE  # never cut inside a tag
-    for i in sorted(range(len(texts)), key=lambda i: -utf16_len(texts[i])):
-        if fits(texts):
-            break
-        texts[i] = _least(texts[i], units)  # the longest first, as few as need it
-    if not fits(texts) and not html:  # 25 parts of at most 3 lines of 45: 3,500 at most
-        texts = [_least(x, 45, last=False) for x in texts]
+    if not html:  # (never cut inside a tag: no alert card is HTML)
+        for i in sorted(range(len(texts)), key=lambda i: -utf16_len(texts[i])):
+            if fits(texts):
+                break
+            texts[i] = _least(texts[i])  # the longest first, as few as need it
+        if not fits(texts):  # 25 parts of at most 150 units: 3,800 with the header
+            texts = [_least(x, tight=True) for x in texts]
     text = header + "\n\n" + "\n\n".join(texts)
-    many = len(parts) > FULL_PARTS
     rows = tuple(row for p in parts
-                 for row in (p.brief_buttons if many and p.brief else p.buttons))
+                 for row in (p.buttons if not briefed else p.brief_buttons if p.brief
+                             else p.buttons[:1]))
     return Outgoing(text=text, buttons=rows, html=html)
 
 
@@ -218,13 +221,20 @@ def _compact(text: str) -> str:
     return text if len(lines) <= 4 else "\n".join([*lines[:2], "…", *lines[-2:]])
 
 
-def _least(text: str, units: int = 90, last: bool = True) -> str:
-    """The first line, the marks (a duress PIN, nobody on call: "‼️") and the last line,
-    each at most ``units`` long: the alert, what must not be missed, its state."""
+def _least(text: str, tight: bool = False) -> str:
+    """The first line, the marks ("‼️") and the last line: the alert, what must not be
+    missed, its state; each at most 90 units, or (``tight``) in three lines of 45, 55
+    (the marks together) and 45."""
     lines = text.split("\n")
-    kept = [x for i, x in enumerate(lines)
-            if i == 0 or (last and i == len(lines) - 1) or x.startswith(URGENT_MARK)][:3]
-    return "\n".join(cut_utf16(line, units) for line in kept)
+    if len(lines) == 1:
+        return cut_utf16(text, 90 if not tight else 145)
+    first, last = lines[0], lines[-1]
+    marks = [x for x in lines[1:-1] if x.startswith(URGENT_MARK)]
+    if not tight:
+        return "\n".join(cut_utf16(x, 90) for x in (first, *marks, last))
+    kept = [cut_utf16(first, 45), *([cut_utf16(" ".join(marks), 55)] if marks else []),
+            cut_utf16(last, 45)]
+    return "\n".join(kept)
 
 
 # Priorities: lower is sent first.

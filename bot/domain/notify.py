@@ -339,15 +339,23 @@ def alert_card(lang: str, alert: Alert, reporter: Person | None, now: float,
                    *decline, *on_map)
     elif alert.state == "claimed":
         buttons = on_map
-    # In a bundle of many (a burst), the card's essentials: about 130 characters, so that
-    # 25 fit one message, and only its Acknowledge and Claim buttons, so that 25 stay far
-    # under the 100 buttons Telegram takes in a message ("Can't take it": the waves go on
-    # anyway; the position is in the text, and /map shows every open alert's).
+    # In a bundle of many (a burst), the card's essentials: about 100 characters (at most
+    # about 260), so that 25 fit one message, and only its Acknowledge and Claim buttons,
+    # so that 25 stay far under the 100 buttons Telegram takes in a message (the bundle's
+    # header names /case N and /decline N for the rest; the position is in the text).
     # Marks start with "‼️" (messages.URGENT_MARK): a bundle cuts them last.
-    marks = [t(lang, "‼️ DURESS PIN entered at {time}", time=clock_time(alert.duress_at))
-             ] if alert.duress_at is not None else []
+    marks = []
+    if alert.concealed and alert.duress_at is not None:
+        marks.append(t(lang, "‼️ DURESS PIN at {time}: their chat shows a normal cancel",
+                       time=clock_time(alert.duress_at)))
+    elif alert.duress_at is not None:
+        marks.append(t(lang, "‼️ DURESS PIN entered at {time}", time=clock_time(alert.duress_at)))
+    if alert.missed_checkin_at is not None:
+        marks.append(t(lang, "‼️ Raised by itself: a missed check-in"))
     if alert.urgent:
         marks.append(t(lang, "‼️ URGENT: nobody is on call."))
+    if wave and wave > 1:
+        marks.append(t(lang, "⏰ Wave {wave}: still unanswered", wave=wave))
     safe = [t(lang, "✅ Said \"I'm safe\" at {time}, not confirmed",
               time=clock_time(alert.safe_at))] if alert.safe_at is not None and alert.is_open \
         else []
