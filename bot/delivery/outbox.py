@@ -52,15 +52,17 @@ from storage import Due, OutboxRow, Tx
 log = logging.getLogger(__name__)
 
 # Kinds whose queued rows for one chat may go out as one message, and how many at most:
-# a lawyer's alert cards keep their buttons usable at 8; a group's notices are short (35
-# of about 100 characters each fit one message; a group may get 20 messages a minute).
+# a lawyer's alert cards, past 8 each in brief with 2 buttons (bot.domain.messages.combine);
+# a group's notices are short (35 of about 100 characters each fit one message; a group
+# may get 20 messages a minute).
 BUNDLE_LIMITS = {"alert": 25, "group": 35}
 # Kinds whose bundles ``combine`` always fits (each part cut to its brief, at worst to 3
-# lines of 45 units: 25 parts take at most 3,500), so they are bundled up to their count
-# alone. A lawyer's cards: in a burst 25 to a message, not the 6 or 7 whole cards that
-# fit, because the bundles a lawyer can be sent (one every 5 s in a 200-alert burst) are
-# what decide how soon every lawyer of a region has seen every alert (bench/theory.py):
-# at 20, the 4 alerts a second of a region overflowed a bundle and waited 5 s more.
+# short lines of 150 units in all: 25 parts take at most 3,800 with the header), so they
+# are bundled up to their count alone. A lawyer's cards: in a burst 25 to a message, not
+# the 6 or 7 whole cards that fit, because the bundles a lawyer can be sent (one every 5 s
+# in a 200-alert burst) are what decide how soon every lawyer of a region has seen every
+# alert (bench/theory.py): at 20, the 4 alerts a second of a region overflowed a bundle
+# and waited 5 s more.
 SHORTENED = ("alert",)
 MAX_TEXT = 3800  # of the 4,096 a message may hold: the rest is the bundle's header
 # A row's ``size`` is its whole payload's, in UTF-8 bytes: the JSON of an ``Outgoing``,

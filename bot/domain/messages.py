@@ -42,8 +42,8 @@ class Outgoing:
     copy_of: tuple[int, int] | None = None
     live: bool = False
     photo: str = ""  # a PNG, base64 (a /report chart): sent as a photo, ``text`` its caption
-    # How the message reads in a bundle too full for whole texts (``combine``): its
-    # essentials, first line first, and its buttons without the optional ones.
+    # How the message reads in a bundle of many or too full for whole texts (``combine``):
+    # its essentials, first line first, and its buttons without the optional ones.
     brief: str = ""
     brief_buttons: tuple[tuple[Button, ...], ...] = ()
 
@@ -175,8 +175,8 @@ def split(out: Outgoing, limit: int = MAX_MESSAGE) -> list[Outgoing]:
     return [*first, replace(out, text=texts[-1])]
 
 
-URGENT_MARK = "‼️"  # starts a card's line that must never be cut from it (every language)
-FULL_PARTS = 8  # parts a bundle shows with all their buttons; more show brief buttons
+URGENT_MARK = "‼️"  # starts a card's line that a bundle cuts last (every language)
+FULL_PARTS = 8  # parts a bundle may show whole, with all their buttons; more show briefs
 
 
 def combine(parts: list[Outgoing], header: str, limit: int = 3900) -> Outgoing:
