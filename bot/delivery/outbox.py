@@ -386,29 +386,23 @@ class OutboxWorker:
         stop could hang for good, e.g. on a send held at the fence of a leader that lost
         its lock. A send already answered is never cut off while it is being recorded and
         followed up (a chat found gone reroutes its alert): that is database work only."""
-        self._stopping = True
+        self._stopping = True  # from here no send starts (dispatching never awaits)
         self._wake.set()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        until = deadline
-        while self._tasks:
-            _, late = await asyncio.wait(list(self._tasks),
-                                         timeout=max(0.0, until - loop.time()))
-            if not late or loop.time() < until:
-                continue
-            if until == deadline:
-                asking = late & self._asking
-                if asking:
-                    log.warning("stopping with %d send(s) unanswered after %.0f s; they "
-                                "stay pending and go at the next start", len(asking), within)
-                    for task in asking:
-                        task.cancel()
-                until = deadline + SETTLE_WITHIN
-                continue
-            log.error("stopping with %d send(s) not yet recorded %.0f s after the stop "
-                      "began (the database does not answer); they go again at the next "
-                      "start", len(late), within + SETTLE_WITHIN)
-            break
+        late = set(self._tasks)
+        if late:
+            _, late = await asyncio.wait(late, timeout=within)
+        asking = late & self._asking
+        if asking:
+            log.warning("stopping with %d send(s) unanswered after %.0f s; they stay pending "
+                        "and go at the next start", len(asking), within)
+            for task in asking:
+                task.cancel()
+        if late:
+            _, late = await asyncio.wait(late, timeout=SETTLE_WITHIN)
+        if late:
+            log.error("stopping with %d send(s) not yet recorded %.0f s after the stop began "
+                      "(the database does not answer); they go again at the next start",
+                      len(late), within + SETTLE_WITHIN)
         await self._settle_backlog()
 
     async def drain(self, within: float = 30.0) -> bool:

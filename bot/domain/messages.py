@@ -210,10 +210,14 @@ def combine(parts: list[Outgoing], header: str, limit: int = 3900) -> Outgoing:
         if not fits(texts):  # 25 parts of at most 150 units: 3,800 with the header
             texts = [_least(x, tight=True) for x in texts]
     text = header + "\n\n" + "\n\n".join(texts)
-    rows = tuple(row for p in parts
-                 for row in (p.buttons if not briefed else p.brief_buttons if p.brief
-                             else p.buttons[:1]))
+    rows = tuple(row for p in parts for row in _buttons(p, briefed))
     return Outgoing(text=text, buttons=rows, html=html)
+
+
+def _buttons(part: Outgoing, briefed: bool) -> tuple[tuple[Button, ...], ...]:
+    if not briefed:
+        return part.buttons
+    return part.brief_buttons if part.brief else part.buttons[:1]
 
 
 def _compact(text: str) -> str:
