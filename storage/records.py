@@ -115,6 +115,7 @@ class Due:
     size: int  # length of the payload
     not_before: float = 0.0  # a retry's earliest time; 0: at once
     alert_id: int | None = None  # the alert it is about (the lawyers of a region staggered)
+    created_at: float = 0.0  # when it was written (a group's notices wait a burst out)
 
 
 @dataclass(frozen=True)

@@ -576,25 +576,26 @@ class Tx:
         rescanning every pending row on each pass."""
         rows = await self._all(
             "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload),"
-            " not_before, alert_id, state = 'pending' FROM outbox WHERE id > ? ORDER BY id"
-            " LIMIT ?",
+            " not_before, alert_id, created_at, state = 'pending' FROM outbox WHERE id > ?"
+            " ORDER BY id LIMIT ?",
             (after_id, limit),
         )
-        return [self._due(r[:9]) for r in rows if r[9]], (rows[-1][0] if rows else after_id)
+        return [self._due(r[:10]) for r in rows if r[10]], (rows[-1][0] if rows else after_id)
 
     async def pending_outbox(self) -> tuple[list[Due], int]:
         """Every pending row, without payloads, and the highest id in the outbox (the
         worker's periodic re-read of its whole queue)."""
         rows = await self._all(
             "SELECT id, chat_id, kind, priority, target_id, attempts, length(payload),"
-            " not_before, alert_id FROM outbox WHERE state = 'pending' ORDER BY id"
+            " not_before, alert_id, created_at FROM outbox WHERE state = 'pending' ORDER BY id"
         )
         last = await self._one("SELECT MAX(id) FROM outbox")
         return [self._due(r) for r in rows], int(last[0] or 0) if last else 0
 
     def _due(self, r: Sequence[Any]) -> Due:
         """A planning row; its size is the plain payload's, estimated from the sealed one."""
-        return Due(r[0], r[1], r[2], r[3], r[4], r[5], self._codec.plain_size(r[6]), r[7], r[8])
+        return Due(r[0], r[1], r[2], r[3], r[4], r[5], self._codec.plain_size(r[6]), r[7], r[8],
+                   r[9])
 
     async def pending_edits(self, target_id: int) -> int:
         """Edits of one message still queued (or in flight)."""

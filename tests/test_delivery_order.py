@@ -11,6 +11,7 @@ from bot.delivery.order import (
     EDIT,
     GROUP,
     GROUP_EVERY,
+    GROUP_PATIENCE,
     PAGE,
     REST,
     WAVE,
@@ -100,11 +101,17 @@ def test_then_waves_then_groups_then_edits_then_the_rest() -> None:
     assert lanes[len(urgent) - 1] == CONFIRM
 
 
-def test_without_the_groups_share_they_would_wait_for_every_alert() -> None:
-    groups = [Head(GROUP, i, -1 - i) for i in range(3)]
-    alerts = [Head(CONFIRM, 100 + i, 1000 + i) for i in range(40)]
-    order = [h.lane for h in plan([*groups, *alerts], 43)]
-    assert order.index(GROUP) == GROUP_EVERY - 1 and order[-1] == CONFIRM
+def test_groups_wait_out_their_patience_in_a_burst_then_take_their_share() -> None:
+    """Until a group's oldest notice has waited GROUP_PATIENCE seconds, the confirmations
+    and pages of a burst go first (the lawyers, who act on an alert, take those places
+    while they are behind); from then one place in GROUP_EVERY is the groups', else they
+    would wait for every alert."""
+    groups = [Head(GROUP, i, -1 - i, since=0.0) for i in range(3)]
+    alerts = [Head(CONFIRM, 100 + i, 1000 + i, since=0.0) for i in range(40)]
+    early = [h.lane for h in plan([*groups, *alerts], 43, now=GROUP_PATIENCE - 0.1)]
+    assert early == [CONFIRM] * 40 + [GROUP] * 3
+    due = [h.lane for h in plan([*groups, *alerts], 43, now=GROUP_PATIENCE)]
+    assert due.index(GROUP) == GROUP_EVERY - 1 and due[-1] == CONFIRM
 
 
 def test_a_lone_lane_takes_every_place_and_banks_no_credit() -> None:
@@ -136,7 +143,7 @@ def test_the_worker_queue_serves_chats_in_the_planned_order() -> None:
         kind, priority, target = kinds[h.lane]
         q.add(Due(h.row_id, h.chat, kind, priority, target, 0, 10), now=0.0)
     served = []
-    while (head := q.pop(0.0)) is not None:
+    while (head := q.pop(GROUP_PATIENCE)) is not None:
         q.lanes.sent(head.lane)
         served.append(head)
     assert served == plan(heads, len(heads))
@@ -241,14 +248,14 @@ def test_a_group_free_to_send_again_goes_at_once_in_a_burst() -> None:
         if held:  # the worker popped a group its own limit held back
             lanes.held_group()
         for _ in range(20):
-            head = lanes.pop()
+            head = lanes.pop(GROUP_PATIENCE)
             assert head is not None and head.lane == CONFIRM
             lanes.sent(head.lane)
         lanes.push(Head(GROUP, 7, -1))
         lanes.push(Head(GROUP, 8, -2))
         order = []
         for _ in range(GROUP_EVERY + 1):
-            head = lanes.pop()
+            head = lanes.pop(GROUP_PATIENCE)
             assert head is not None
             lanes.sent(head.lane)
             order.append(head.lane)

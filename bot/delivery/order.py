@@ -16,9 +16,14 @@ Every pending message falls in one lane; lanes are served in this order:
    just did.
 3. ``GROUP``: press-freedom group notices. Each group has its own budget (20 a minute,
    kept by the pacer), and groups as a whole have their own share of the overall limit:
-   one send in ``GROUP_EVERY`` is theirs, before the confirmations and pages, so a mass
-   detention does not leave the groups silent until it is over (5 groups at one message
-   each every 3 s take under 2 of the 30 places a second). The share is kept while a
+   one send in ``GROUP_EVERY`` is theirs, before the confirmations and pages, once a
+   group's oldest notice has waited ``GROUP_PATIENCE`` seconds, so a mass detention does
+   not leave the groups silent until it is over (5 groups at one message each every 3 s
+   take under 2 of the 30 places a second). Before that they go after the pages: in a
+   burst the lawyers, who act on an alert, get those places while they are behind, and a
+   group's later messages carry more notices each (a group shows 200 alerts in 7
+   messages whenever they go; sent from the first second, their places cost every lawyer
+   of a region a second more: `bench/theory.py`). The share is kept while a
    group is held back only by its own limit (``held_group``): a group free to send again
    goes at once if no group went in the last ``GROUP_EVERY`` sends (a counter that
    restarted whenever every group was pacing made each group wait up to a second beyond
@@ -47,6 +52,7 @@ URGENT = (CONFIRM, PAGE, GROUP)  # may use the places kept for alerts (groups: t
 # keeps them to a few a second)
 CONFIRM_SHARE = 2  # confirmations per page while both wait
 GROUP_EVERY = 5  # one send in this many is the groups' (each group paces itself)
+GROUP_PATIENCE = 10.0  # seconds a group's notice waits behind a burst's pages at most
 
 
 def lane(kind: str, priority: int, target_id: int | None) -> int:
@@ -75,6 +81,7 @@ class Head(NamedTuple):
     chat: int
     fresh: bool = False
     waiting: int = 0
+    since: float = 0.0  # when its message was written (a group's patience)
 
 
 class Lanes:
@@ -98,11 +105,13 @@ class Lanes:
     def __bool__(self) -> bool:
         return any(self._heaps) or bool(self._fresh)
 
-    def pop(self) -> Head | None:
+    def pop(self, now: float) -> Head | None:
+        """What goes next, ``now`` on the clock the heads' ``since`` were written with."""
         groups = self._heaps[GROUP]
-        if groups and self._since_group >= GROUP_EVERY - 1:  # the groups' own share
-            return heapq.heappop(groups)
         confirm, page = self._heaps[CONFIRM], bool(self._heaps[PAGE] or self._fresh)
+        if (groups and self._since_group >= GROUP_EVERY - 1  # the groups' own share
+                and (now - groups[0].since >= GROUP_PATIENCE or not (confirm or page))):
+            return heapq.heappop(groups)
         if confirm and page:
             if self._sent[0] <= CONFIRM_SHARE * self._sent[1]:
                 return heapq.heappop(confirm)
@@ -140,15 +149,16 @@ class Lanes:
         self._group_held = True
 
 
-def plan(heads: Iterable[Head], places: int) -> list[Head]:
+def plan(heads: Iterable[Head], places: int, now: float = GROUP_PATIENCE) -> list[Head]:
     """The order in which ``places`` sends would go, one per chat, for these chats' most
-    urgent messages (the worker makes the same choices one send at a time)."""
+    urgent messages (the worker makes the same choices one send at a time); by default
+    ``now`` is when heads written at 0 have waited out the groups' patience."""
     lanes = Lanes()
     for waiting in heads:
         lanes.push(waiting)
     out: list[Head] = []
     while len(out) < places:
-        head = lanes.pop()
+        head = lanes.pop(now)
         if head is None:
             break
         lanes.sent(head.lane)

@@ -250,7 +250,7 @@ class Queue:
         if head.not_before > now:
             heapq.heappush(self._later, (head.not_before, chat))
             return
-        self.lanes.push(Head(*keys[0], chat))
+        self.lanes.push(Head(*keys[0], chat, since=head.created_at))
         for alert, chats in self.unpaged.items():  # e.g. set aside by its limit: still
             if chat in chats:  # one of the lawyers who may see that alert first
                 self.lanes.push(Head(PAGE, alert, chat, True, keys[0][1]))
@@ -269,7 +269,7 @@ class Queue:
 
     def pop(self, now: float) -> Head | None:
         while True:
-            head = self.lanes.pop()
+            head = self.lanes.pop(now)
             if head is None:
                 return None
             keys = self._by_chat.get(head.chat)
