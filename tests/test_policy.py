@@ -147,3 +147,36 @@ def test_a_bundle_that_grew_keeps_every_alert_visible() -> None:
     assert len(out.text) <= 3900
     assert all(f"Alert #{i} ·" in out.text for i in range(1, 9))
     assert len(out.buttons) == 8
+
+
+def test_a_call_that_is_not_a_message_takes_no_place_of_the_limits() -> None:
+    """A command menu, a pin or an erased PIN goes one at a time per chat, but Telegram
+    does not count it as a message: 29 of them in the last second leave the overall limit
+    free for an alert, and the chat may get its next message at once."""
+    p = Pacer(Limits())
+    for chat in range(29):
+        p.finish(p.record(chat, 0.5, counted=False), 0.52)
+    assert p.ready_at(99, 0.6) == 0.6
+    menu = p.record(1, 0.6, counted=False)
+    assert p.ready_at(1, 0.61) == float("inf")  # still one request at a time per chat
+    p.finish(menu, 0.62)
+    assert p.ready_at(1, 0.63) == 0.63
+    for chat in range(100, 129):  # 29 messages do fill the second
+        p.finish(p.record(chat, 0.7), 0.72)
+    assert p.ready_at(99, 0.8) == 1.72
+
+
+def test_the_overall_limit_is_spread_over_its_second() -> None:
+    """At most a quarter of the second's places (and one) go in any quarter of a second:
+    taken all at once when the window freed, they went in one bunch a second and a
+    reporter's "received" written just after waited for the next bunch."""
+    p = Pacer(Limits())  # 29 places a second with the margin
+    sends = [p.record(chat, 0.0) for chat in range(9)]  # ceil(29 / 4) + 1
+    assert p.ready_at(99, 0.0) == float("inf")  # the quarter is full until answers come
+    for send in sends:
+        p.finish(send, 0.01)
+    assert p.ready_at(99, 0.1) == 0.26  # a quarter after the answers, not a second
+    for quarter, count in ((1, 9), (2, 9), (3, 2)):  # 29 in the second
+        for chat in range(10 * quarter, 10 * quarter + count):
+            p.finish(p.record(chat, 0.26 * quarter), 0.26 * quarter)
+    assert p.ready_at(99, 0.9) == 1.01  # the second's own limit holds

@@ -88,6 +88,10 @@ READ_BATCH = 5000  # new rows read per pass; more wait for the next pass
 RESYNC_SECONDS = 60.0  # the whole queue is re-read this often, a safety net for the cache
 SETTLE_WITHIN = 10.0  # at a stop, seconds past its bound for answered sends to be recorded
 ALERT_RESERVE = 12  # places a second of the overall limit (of 29) only alerts may take
+# Calls that are not messages, which Telegram does not throttle as such (bot.delivery.pacing):
+# a command menu (setMyCommands), deleting a typed PIN, pinning a board. A DELETE is not
+# here: past 48 hours it becomes an edit of the caption.
+NOT_MESSAGES = frozenset({MENU, ERASE, PIN})
 
 
 def bundle(chat_rows: list[Due], coalesce: bool = True) -> list[int]:
@@ -461,7 +465,8 @@ class OutboxWorker:
             batch = self._batch(rows)
             self.queue.take(chat_id, batch)
             self.queue.paged_now(batch)
-            send_id = self.pacer.record(chat_id, mono)
+            send_id = self.pacer.record(
+                chat_id, mono, counted=self.queue.rows[batch[0]].kind not in NOT_MESSAGES)
             self.queue.lanes.sent(popped.lane)
             self._inflight.update(batch)
             task = asyncio.create_task(self._deliver(chat_id, batch, send_id))

@@ -4,6 +4,11 @@ them: per private chat, per group and overall. Pure logic over an injected time.
 Telegram counts a message when its request arrives, which is somewhere between our dispatch
 and its answer. So a send occupies the windows from dispatch until its answer comes back
 (``finish``): conservative, and immune to requests that travel at different speeds.
+
+Only messages count (sent, edited, copied: what Telegram throttles). A call that is not
+one (a person's command menu, a pin, deleting a typed PIN) still goes one at a time per
+chat and only when the overall limit has a place, but takes none: 50 staff menus renewed
+at a start would otherwise fill the second in which a burst of alerts begins.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
+
+SPREAD_WINDOW = 0.25  # seconds: at most this share of the overall limit (and one) in any
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Pacer:
         self.limits = limits
         self._ids = itertools.count()
         self._pending: dict[int, int] = {}  # send id -> chat, while in flight
+        self._uncounted: set[int] = set()  # send ids in flight that are not messages
         self._chat_in_flight: dict[int, int] = {}
         self._last: dict[int, float] = {}  # chat -> when its latest send was answered
         self._answered: deque[float] = deque()  # answer times, last second, all chats
@@ -71,36 +79,53 @@ class Pacer:
 
     def global_ready_at(self, now: float, reserve: int = 0) -> float:
         """When the overall limit has a place; ``reserve`` places of it are kept free for
-        others (alerts), so that a flood of lesser messages never fills the whole second."""
+        others (alerts), so that a flood of lesser messages never fills the whole second.
+        The second's places are also spread over it (``SPREAD_WINDOW``): taken all at once, as
+        soon as the window frees, they went in one bunch a second, to whoever waited at
+        that instant, and a reporter's "received" written just after waited for the next
+        bunch (every confirmation of a burst 0 to 0.9 s late, in a saw-tooth)."""
         cap = self._cap(self.limits.global_per_second)
-        free = _free_at(self._answered, len(self._pending), now, 1.0,
-                        max(1, cap - min(reserve, cap // 2)))
+        allowed = max(1, cap - min(reserve, cap // 2))
+        in_flight = len(self._pending) - len(self._uncounted)
+        free = _free_at(self._answered, in_flight, now, 1.0, allowed)
+        recent = deque(t for t in self._answered if t > now - SPREAD_WINDOW)
+        share = math.ceil(allowed * SPREAD_WINDOW) + 1  # +1: answers take a moment to come
+        free = max(free, _free_at(recent, in_flight, now, SPREAD_WINDOW, share))
         return max(free, self._global_blocked_until)
 
-    def record(self, chat_id: int, now: float) -> int:
-        """A message to ``chat_id`` is dispatched now; returns the id for ``finish``."""
+    def record(self, chat_id: int, now: float, counted: bool = True) -> int:
+        """A message to ``chat_id`` is dispatched now; returns the id for ``finish``.
+        ``counted``: False for a call that is not a message (see above)."""
         send_id = next(self._ids)
         self._pending[send_id] = chat_id
+        if not counted:
+            self._uncounted.add(send_id)
         self._chat_in_flight[chat_id] = self._chat_in_flight.get(chat_id, 0) + 1
         return send_id
 
     def cancel(self, send_id: int) -> None:
         """The send was dropped before any request (its rows were superseded): it never
         counts against a window."""
-        chat = self._pending.pop(send_id, None)
-        if chat is not None:
-            self._chat_in_flight[chat] -= 1
-            if not self._chat_in_flight[chat]:
-                del self._chat_in_flight[chat]
+        self._done(send_id)
 
-    def finish(self, send_id: int, now: float) -> None:
-        """Its answer came back (whatever it said): from now on it ages out of the windows."""
+    def _done(self, send_id: int) -> int | None:
+        """The send is no longer in flight; returns its chat if it was a message."""
         chat = self._pending.pop(send_id, None)
         if chat is None:
-            return
+            return None
         self._chat_in_flight[chat] -= 1
         if not self._chat_in_flight[chat]:
             del self._chat_in_flight[chat]
+        if send_id in self._uncounted:
+            self._uncounted.discard(send_id)
+            return None
+        return chat
+
+    def finish(self, send_id: int, now: float) -> None:
+        """Its answer came back (whatever it said): from now on it ages out of the windows."""
+        chat = self._done(send_id)
+        if chat is None:
+            return
         self._last[chat] = now
         self._answered.append(now)
         if chat < 0:
