@@ -61,8 +61,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0,
                    help="burst: give up waiting for every card after this many seconds")
     p.add_argument("--floor-samples", type=int, default=120,
-                   help="latency: samples of each floor, commit+send and the "
-                        "framework's (bench.minimal_bot) (default 120)")
+                   help="latency: commit+send floor samples (default 120; the "
+                        "framework floor takes one per alert)")
     p.add_argument("--floods", default="none,texts,sos,start",
                    help="flood: which runs, comma-separated (default none,texts,sos,start)")
     p.add_argument("--scale", type=float, default=1.0,

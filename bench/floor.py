@@ -76,7 +76,7 @@ class FrameworkFloor:
     An emulator answers one bot token, and a second bot polling the bot's emulator would
     take the bot's updates; so the minimal bot gets a second emulator in this process, on
     this event loop, timed by the same clock. Its flood limits are off, as the floor's are
-    while it samples: the samples go to one chat faster than one a second.
+    while it samples: samples taken back to back go to one chat faster than one a second.
     """
 
     def __init__(self, db: Path | str, workdir: Path) -> None:
@@ -108,7 +108,8 @@ class FrameworkFloor:
 
     async def sample(self, count: int = 1, within: float = 10.0) -> None:
         """``count`` locations, one after another, each sent once the minimal bot waits
-        in its long poll again (as the bot waits between alerts)."""
+        in its long poll again (as the bot waits between alerts). Back to back, samples
+        after the first run warm: the latency bench takes one at a time, after a pause."""
         assert self._reporter is not None
         for _ in range(count):
             await self._until(self._polling, within)
