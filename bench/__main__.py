@@ -25,8 +25,9 @@ def parser() -> argparse.ArgumentParser:
         description="Benchmark Qorgau end to end: the bot runs as `python -m bot` against "
                     "the Bot API emulator with Telegram's real flood limits.")
     p.add_argument("scenario", choices=["latency", "burst", "outbox", "flood", "failover"],
-                   help="latency: one alert at a time vs. the commit+send floor, encryption on "
-                        "and off; "
+                   help="latency: one alert at a time vs. the commit+send floor and the "
+                        "framework floor (a minimal python-telegram-bot bot), encryption "
+                        "on and off; "
                         "burst: many alerts at once, coalescing on and off (and --before "
                         "REV), against the computed best; "
                         "outbox: the delivery worker's cost per pass, 100 vs 5,000 pending, and "
@@ -60,7 +61,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0,
                    help="burst: give up waiting for every card after this many seconds")
     p.add_argument("--floor-samples", type=int, default=120,
-                   help="latency: commit+send floor samples (default 120)")
+                   help="latency: commit+send floor samples (default 120; the "
+                        "framework floor takes one per alert)")
     p.add_argument("--floods", default="none,texts,sos,start",
                    help="flood: which runs, comma-separated (default none,texts,sos,start)")
     p.add_argument("--scale", type=float, default=1.0,

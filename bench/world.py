@@ -117,11 +117,14 @@ class BotProcess:
     so the process measured is the one that would run in production."""
 
     def __init__(self, emu: Emulator, db: Path | str, workdir: Path, admin: int,
-                 coalesce: bool, encrypted: bool = True, code: Path | None = None) -> None:
-        """``code``: a source tree to run the bot from (an older commit, ``--before``)."""
+                 coalesce: bool, encrypted: bool = True, code: Path | None = None,
+                 module: str | None = None, args: tuple[str, ...] = ()) -> None:
+        """``code``: a source tree to run the bot from (an older commit, ``--before``);
+        ``module`` and ``args``: another bot run the same way (bench.minimal_bot)."""
         self.emu = emu
-        self.module = "bot" if encrypted else "bench.plain_bot"
-        self.log = workdir / f"bot-{'coalesce' if coalesce else 'single'}.log"
+        self.module = module or ("bot" if encrypted else "bench.plain_bot")
+        self.args = args
+        self.log = workdir / f"{self.module}-{'coalesce' if coalesce else 'single'}.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("QORGAU_")}
         self.env.update({
             "QORGAU_BOT_TOKEN": emu.token,
@@ -146,7 +149,7 @@ class BotProcess:
         """Start it and wait until its first getUpdates reaches the emulator."""
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", self.module, cwd=self.workdir, env=self.env,
+                sys.executable, "-m", self.module, *self.args, cwd=self.workdir, env=self.env,
                 stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL)
         deadline = time.monotonic() + within
         while not any(c.method == "getUpdates" for c in self.emu.calls):

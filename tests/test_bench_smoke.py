@@ -16,11 +16,16 @@ async def test_latency_runs_in_process_and_prints_its_rows() -> None:
     result = await run_latency(alerts=3, lawyers=5, floor_samples=6)
     assert result.stored == 3 and result.undelivered == 0
     # every alert was timed from the emulator's record of handing over the update
-    assert result.latency.n == 3 and result.floor.n == 6
+    assert result.latency.n == 3 and result.floor.n == 6 and result.framework.n == 3
     assert 0 < result.latency.p50 < 5.0
+    # the minimal bot answered every location, timed from its own getUpdates answer
+    assert 0 < result.framework.p50 < 5.0
+    assert result.figures()["framework_over_floor_p50"] > 0
     text = render_latency(result)
     for row in ("alert → first lawyer card", "floor: commit + sendMessage",
-                "ratio latency / floor", "target", "p50 within 1.5x floor"):
+                "framework floor: update → handler → commit + sendMessage",
+                "ratio latency / floor", "ratio latency / framework floor", "target",
+                "p50 within 1.5x floor", "best any python-telegram-bot bot reached"):
         assert row in text
 
 
