@@ -39,12 +39,14 @@ class Best:
 def simulate(alerts: int, lawyers: int, regions: int, seconds: float, bundle: int,
              limits: Limits | None = None, groups: int = 0, group_bundle: int = 25,
              confirmations: bool = True, stagger: bool = True,
-             groups_first: bool = False) -> Best:
+             groups_first: bool = False, patience: float = 0.0) -> Best:
     """``stagger``: prefer the lawyers waiting for an alert nobody has seen (best for the
     first lawyer); without, always the lawyer waiting longest (often better for the last).
     ``groups_first``: a group whose own limit allows goes before everyone else (best for
     the groups: they need a few places a second at most; last, as in the other schedules,
-    they wait until the lawyers' backlog is gone and their best looked twice as late)."""
+    they wait until the lawyers' backlog is gone and their best looked twice as late);
+    with ``patience``, only a group whose oldest notice waited that long goes first (the
+    bot's ``GROUP_PATIENCE``), the others last."""
     lim = limits or Limits()
     slot = lim.overall_window / lim.overall
     chat_gap = lim.per_chat_window / lim.per_chat
@@ -71,8 +73,9 @@ def simulate(alerts: int, lawyers: int, regions: int, seconds: float, bundle: in
                 notices[g].append(arrived)
             arrived += 1
         open_groups = [g for g in range(groups) if notices[g] and group_ready[g] <= t + 1e-12]
-        if groups_first and open_groups:
-            t = _group_send(open_groups, notices, group_ready, group_seen, arrival, t,
+        overdue = [g for g in open_groups if t - arrival[notices[g][0]] >= patience - 1e-12]
+        if groups_first and overdue:
+            t = _group_send(overdue, notices, group_ready, group_seen, arrival, t,
                             group_bundle, group_gap) + slot
             continue
         if told:
