@@ -76,3 +76,13 @@ def test_dependencies_exclude_advised_releases_and_unused_extras() -> None:
     for name, floor in ADVISORY_FLOORS.items():
         assert name in floors and _version(floors[name]) >= _version(floor), (name, floors)
         assert _version(version(name)) >= _version(floor), (name, version(name))
+
+
+async def test_httpcore_finds_its_async_library_without_an_import_search() -> None:
+    """httpcore asks ``sniffio`` which async library runs, on every lock and event of
+    every request to the Bot API; without sniffio installed each ask is a failed import
+    (about 40 µs, 4% of the bot's busy time in a burst)."""
+    from httpcore._synchronization import current_async_library
+
+    assert current_async_library() == "asyncio"
+    assert "sniffio" in sys.modules
