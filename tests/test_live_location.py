@@ -173,3 +173,26 @@ async def test_a_new_holder_gets_their_own_live_message(world: World) -> None:
     await aigul.wait_for(predicate=lambda m: m.method == "sendLocation" and near(m, ASTANA))
     await world.drain()
     assert world.emu.sent(chat_id=marat.id, method="editMessageLiveLocation") == []
+
+
+async def test_a_move_to_where_the_pin_already_is_changes_nothing(world: World) -> None:
+    """Telegram refuses an editMessageLiveLocation to the position the message already
+    shows ("message is not modified"), so the bot must know what its live message shows
+    from the moment it is sent: a move back to that spot sends nothing, and a move to
+    (0, 0) is not mistaken for one (the fuzzer found both)."""
+    clock = ManualClock(time.time())
+    aida, marat, live = await sharing_and_claimed(world, clock)
+    [pin] = live_pins(marat)
+    clock.advance(11)
+    await aida.edit_live_location(live, *ALMATY, date=clock.now())  # moved, to the same spot
+    await settled(aida)
+    await world.drain()
+    assert [(c.status, c.error) for c in world.emu.calls
+            if c.method == "editMessageLiveLocation"] == []
+    clock.advance(11)
+    await aida.edit_live_location(live, 0.0, 0.0, date=clock.now())
+    moved = await marat.wait_for(predicate=lambda m: m.message_id == pin.message_id
+                                 and m.raw["location"]["latitude"] == 0.0)
+    assert moved.raw["location"]["longitude"] == 0.0
+    await world.drain()
+    assert [c.status for c in world.emu.calls if c.method == "editMessageLiveLocation"] == [200]

@@ -255,8 +255,12 @@ DELETE = "delete"
 # Outbox kind of a request to delete a message a person sent us (a typed PIN); its payload is
 # ``{"message_id": N}``, in the chat of the row.
 ERASE = "erase"
-# The kinds of message edited in place as an alert moves (cards, group notices): their
-# rows keep the whole payload (sealed) after delivery; every other row keeps a residue.
-EDITED_IN_PLACE = ("alert", "group", "board")
+# The kinds of message edited in place as an alert moves (cards, group notices, the
+# holder's live location): their rows keep the whole payload (sealed) after delivery, as a
+# sent row's payload is what its message shows; every other row keeps a residue. A live
+# location must keep its position: with only a residue's (0, 0) the first move back to the
+# spot it was sent at would go out, and Telegram refuses an edit that changes nothing
+# ("message is not modified"), while a move to (0, 0) itself would be taken as no move.
+EDITED_IN_PLACE = ("alert", "group", "board", "live")
 # Outbox kind of a request to pin a sent message (its target_id): a group's live board.
 PIN = "pin_message"
