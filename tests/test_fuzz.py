@@ -251,11 +251,13 @@ def invariants(world: World, fuzz: Fuzzer) -> list[str]:
         # in a process killed before the one that repeats it was started, and no process
         # tried it since: however long the restart took (on PostgreSQL the new process
         # first waits out the old leader's trust), and even if the emulator read the first
-        # one only after the kill. Any other 400, a repeat within one process or of a
-        # request a later process had already repeated, is a bug.
+        # one only after the kill. So is a press answered again when its update is read
+        # again after the kill ("query is too old ... or query ID is invalid": Telegram
+        # takes one answer). Any other 400, a repeat within one process or of a request a
+        # later process had already repeated, is a bug.
         error = call.error or ""
         replayed = ("not modified" in error or "message to delete not found" in error
-                    ) and repeats_a_killed_process(call)
+                    or "query is too old" in error) and repeats_a_killed_process(call)
         # A press read late (the bot was restarting, or behind after a restart's backlog)
         # can no longer be answered once Telegram's 15 s are over; the bot then says it
         # as a message. Allowed for a query that old, never for a second answer (Telegram
