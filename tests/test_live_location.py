@@ -6,10 +6,14 @@ stopped, an old first fix states its age, and /case shows the latest position.""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from bot.clock import ManualClock
+from bot.delivery.outbox import residues
+from bot.domain.messages import EDITED_IN_PLACE, Outgoing
 from emulator import SimUser
+from storage import Storage
 from tests.harness import (
     ALMATY,
     ASTANA,
@@ -17,6 +21,7 @@ from tests.harness import (
     World,
     card_for,
     claim,
+    data_codec,
     rows,
     start_with_lawyer,
 )
@@ -196,3 +201,23 @@ async def test_a_move_to_where_the_pin_already_is_changes_nothing(world: World) 
     assert moved.raw["location"]["longitude"] == 0.0
     await world.drain()
     assert [c.status for c in world.emu.calls if c.method == "editMessageLiveLocation"] == [200]
+
+
+async def test_a_live_pin_keeps_its_position_only_until_the_alert_is_anonymised(
+        database: Path | str) -> None:
+    """A delivered live location keeps its position (sealed), so a move back to where it
+    stands is seen as no move; anonymising the alert (retention, /forget) removes it."""
+    storage = Storage(database, data_codec())
+    async with storage, storage.transaction() as tx:
+        await tx.ensure_person(5, 0.0, "en", "reporter")
+        alert = await tx.create_alert(5, 0.0, state="closed", closed_at=1.0)
+        live = Outgoing(location=(43.25671, 76.92861), live=True).to_json()
+        row = await tx.enqueue(7, "live", 1, live, 0.0, alert_id=alert)
+        await tx.mark_sent([row], 99, 1.0)
+        await tx.keep_after_delivery(residues(await tx.outbox_rows([row]),
+                                              kept=EDITED_IN_PLACE))
+        kept = await tx.outbox_row(row)
+        assert kept is not None and "43.25671" in kept.payload
+        await tx.anonymise_alert(alert, 2.0)
+        gone = await tx.outbox_row(row)
+        assert gone is not None and "43.2" not in gone.payload and "76.9" not in gone.payload

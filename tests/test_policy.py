@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.delivery.pacing import Limits, Pacer
+from bot.delivery.pacing import BURST_PLACES, OTHER_PER_SECOND, Limits, Pacer
 from bot.domain.escalation import Action, Policy, decide, first_due
 from bot.domain.regions import BY_KEY, REGIONS, nearest_region
 from bot.domain.routing import escalation_wave, first_wave
@@ -151,32 +152,42 @@ def test_a_bundle_that_grew_keeps_every_alert_visible() -> None:
 
 def test_a_call_that_is_not_a_message_takes_no_place_of_the_limits() -> None:
     """A command menu, a pin or an erased PIN goes one at a time per chat, but Telegram
-    does not count it as a message: 29 of them in the last second leave the overall limit
-    free for an alert, and the chat may get its next message at once."""
+    does not count it as a message: such calls leave the overall limit and the chat's own
+    second free for messages. They have a budget of their own (OTHER_PER_SECOND), and a
+    429 to one holds only them."""
     p = Pacer(Limits())
-    for chat in range(29):
-        p.finish(p.record(chat, 0.5, counted=False), 0.52)
-    assert p.ready_at(99, 0.6) == 0.6
-    menu = p.record(1, 0.6, counted=False)
-    assert p.ready_at(1, 0.61) == float("inf")  # still one request at a time per chat
-    p.finish(menu, 0.62)
-    assert p.ready_at(1, 0.63) == 0.63
-    for chat in range(100, 129):  # 29 messages do fill the second
-        p.finish(p.record(chat, 0.7), 0.72)
-    assert p.ready_at(99, 0.8) == 1.72
+    for chat in range(OTHER_PER_SECOND):
+        assert p.ready_at(chat, 10.0, counted=False) == 10.0
+        p.finish(p.record(chat, 10.0, counted=False), 10.02)
+    assert p.ready_at(99, 10.1) == 10.1  # a message: the overall limit is untouched
+    assert p.ready_at(0, 10.1) == 10.1  # and the chat's own second too
+    assert p.ready_at(99, 10.1, counted=False) == 11.02  # their own budget is spent
+    menu = p.record(98, 11.1, counted=False)
+    assert p.ready_at(98, 11.1) == float("inf")  # still one request at a time per chat
+    p.finish(menu, 11.12)
+    p.back_off_others(20.0)  # Telegram said retry_after to a menu
+    assert p.ready_at(97, 11.2, counted=False) == 20.0
+    assert p.ready_at(97, 11.2) == 11.2
 
 
 def test_the_overall_limit_is_spread_over_its_second() -> None:
-    """At most a quarter of the second's places (and one) go in any quarter of a second:
-    taken all at once when the window freed, they went in one bunch a second and a
+    """Up to BURST_PLACES go at once (a quiet alert's cards), then one every 1/29 s: taken
+    all at once whenever the window freed, the places went in one bunch a second and a
     reporter's "received" written just after waited for the next bunch."""
     p = Pacer(Limits())  # 29 places a second with the margin
-    sends = [p.record(chat, 0.0) for chat in range(9)]  # ceil(29 / 4) + 1
-    assert p.ready_at(99, 0.0) == float("inf")  # the quarter is full until answers come
-    for send in sends:
-        p.finish(send, 0.01)
-    assert p.ready_at(99, 0.1) == 0.26  # a quarter after the answers, not a second
-    for quarter, count in ((1, 9), (2, 9), (3, 2)):  # 29 in the second
-        for chat in range(10 * quarter, 10 * quarter + count):
-            p.finish(p.record(chat, 0.26 * quarter), 0.26 * quarter)
-    assert p.ready_at(99, 0.9) == 1.01  # the second's own limit holds
+    for chat in range(BURST_PLACES):
+        assert p.ready_at(chat, 10.0) == 10.0
+        p.finish(p.record(chat, 10.0), 10.01)
+    assert p.ready_at(99, 10.01) == pytest.approx(10.0 + 1 / 29)
+    t = 10.0 + 1 / 29
+    for chat in range(100, 114):  # 29 in the second, one every 1/29 s
+        assert p.ready_at(chat, t) == pytest.approx(t)
+        p.finish(p.record(chat, t), t)
+        t += 1 / 29
+    assert p.ready_at(99, t) == pytest.approx(11.01)  # the second's own limit holds
+    # a lesser message leaves the alerts their share of the bucket as of the window
+    q = Pacer(Limits())
+    for chat in range(BURST_PLACES - 5):
+        q.finish(q.record(chat, 10.0), 10.0)
+    assert q.ready_at(99, 10.0, reserve=12) > 10.0
+    assert q.ready_at(99, 10.0) == 10.0

@@ -254,7 +254,8 @@ class Queue:
         if head.not_before > now:
             heapq.heappush(self._later, (head.not_before, chat))
             return
-        self.lanes.push(Head(*keys[0], chat, since=head.created_at))
+        # (never later than now: a wall clock stepped back must not stretch a patience)
+        self.lanes.push(Head(*keys[0], chat, since=min(head.created_at, now)))
         for alert, chats in self.unpaged.items():  # e.g. set aside by its limit: still
             if chat in chats:  # one of the lawyers who may see that alert first
                 self.lanes.push(Head(PAGE, alert, chat, True, keys[0][1]))
@@ -452,7 +453,8 @@ class OutboxWorker:
             if self.pacer.global_ready_at(mono, reserve) > mono:
                 sleep = min(sleep, self.pacer.global_ready_at(mono, reserve) - mono)
                 break  # the overall limit is reached: nothing less urgent may go either
-            ready = self.pacer.ready_at(chat_id, mono, reserve)
+            counted = head[0].kind not in NOT_MESSAGES
+            ready = self.pacer.ready_at(chat_id, mono, reserve, counted)
             if ready > mono:
                 sleep = min(sleep, ready - mono)
                 if popped.lane == GROUP:
@@ -465,8 +467,7 @@ class OutboxWorker:
             batch = self._batch(rows)
             self.queue.take(chat_id, batch)
             self.queue.paged_now(batch)
-            send_id = self.pacer.record(
-                chat_id, mono, counted=self.queue.rows[batch[0]].kind not in NOT_MESSAGES)
+            send_id = self.pacer.record(chat_id, mono, counted)
             self.queue.lanes.sent(popped.lane)
             self._inflight.update(batch)
             task = asyncio.create_task(self._deliver(chat_id, batch, send_id))
@@ -554,7 +555,10 @@ class OutboxWorker:
             outcome.not_modified = True
         except RetryLater as exc:
             self.stats["rate_limited"] += 1
-            self._on_429(chat_id, exc.seconds)
+            if batch[0].kind in NOT_MESSAGES:  # Telegram's limit on those calls only
+                self.pacer.back_off_others(time.monotonic() + exc.seconds)
+            else:
+                self._on_429(chat_id, exc.seconds)
             outcome.retry_in, outcome.failure = exc.seconds, str(exc)
         except Transient as exc:
             self.stats["retried"] += 1

@@ -8,7 +8,9 @@ and its answer. So a send occupies the windows from dispatch until its answer co
 Only messages count (sent, edited, copied: what Telegram throttles). A call that is not
 one (a person's command menu, a pin, deleting a typed PIN) still goes one at a time per
 chat and only when the overall limit has a place, but takes none: 50 staff menus renewed
-at a start would otherwise fill the second in which a burst of alerts begins.
+at a start would otherwise fill the second in which a burst of alerts begins. Such calls
+have a small budget of their own instead (``OTHER_PER_SECOND``; Telegram documents no
+limit for them, but answers 429 to many), and a 429 to one holds only them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-SPREAD_WINDOW = 0.25  # seconds: at most this share of the overall limit (and one) in any
+BURST_PLACES = 15  # of the overall limit's places, at most this many go at once
+OTHER_PER_SECOND = 5  # calls that are not messages (menus, pins, erasing a typed PIN)
 
 
 @dataclass(frozen=True)
@@ -50,21 +53,30 @@ class Pacer:
         self._ids = itertools.count()
         self._pending: dict[int, int] = {}  # send id -> chat, while in flight
         self._uncounted: set[int] = set()  # send ids in flight that are not messages
+        self._tokens, self._tokens_at = float(BURST_PLACES), 0.0  # the spreading bucket
         self._chat_in_flight: dict[int, int] = {}
         self._last: dict[int, float] = {}  # chat -> when its latest send was answered
         self._answered: deque[float] = deque()  # answer times, last second, all chats
         self._group_answered: dict[int, deque[float]] = {}  # the last minute, per group
         self._blocked_until: dict[int, float] = {}
         self._global_blocked_until = 0.0
+        self._other_answered: deque[float] = deque()  # calls that are not messages
+        self._other_blocked_until = 0.0
 
     def _cap(self, per_window: float) -> int:
         return max(1, math.floor(per_window * (1 - self.limits.margin)))
 
-    def ready_at(self, chat_id: int, now: float, reserve: int = 0) -> float:
-        """The earliest time a message to ``chat_id`` may go (``reserve``: see below)."""
+    def ready_at(self, chat_id: int, now: float, reserve: int = 0,
+                 counted: bool = True) -> float:
+        """The earliest time a message to ``chat_id`` may go (``reserve``: see below;
+        ``counted``: False for a call that is not a message, see above)."""
         if self._chat_in_flight.get(chat_id):
             return math.inf  # one request at a time per chat
         at = max(now, self._blocked_until.get(chat_id, 0.0))
+        if not counted:
+            others = len(self._uncounted)
+            return max(at, self._other_blocked_until, self.global_ready_at(now, reserve),
+                       _free_at(self._other_answered, others, now, 1.0, OTHER_PER_SECOND))
         last = self._last.get(chat_id)
         if chat_id < 0:
             interval = 60.0 / self.limits.group_per_minute
@@ -80,18 +92,28 @@ class Pacer:
     def global_ready_at(self, now: float, reserve: int = 0) -> float:
         """When the overall limit has a place; ``reserve`` places of it are kept free for
         others (alerts), so that a flood of lesser messages never fills the whole second.
-        The second's places are also spread over it (``SPREAD_WINDOW``): taken all at once, as
-        soon as the window frees, they went in one bunch a second, to whoever waited at
-        that instant, and a reporter's "received" written just after waited for the next
-        bunch (every confirmation of a burst 0 to 0.9 s late, in a saw-tooth)."""
+        The places are also spread over the second, a token bucket in front of the
+        window: up to ``BURST_PLACES`` at once (a quiet alert's cards), then one every
+        1/29 s. Taken all at once as soon as the window freed, they went in one bunch a
+        second, to whoever waited at that instant, and a reporter's "received" written
+        just after waited for the next bunch (every confirmation of a burst 0 to 0.9 s
+        late, in a saw-tooth)."""
         cap = self._cap(self.limits.global_per_second)
-        allowed = max(1, cap - min(reserve, cap // 2))
+        kept = min(reserve, cap // 2)
         in_flight = len(self._pending) - len(self._uncounted)
-        free = _free_at(self._answered, in_flight, now, 1.0, allowed)
-        recent = deque(t for t in self._answered if t > now - SPREAD_WINDOW)
-        share = math.ceil(allowed * SPREAD_WINDOW) + 1  # +1: answers take a moment to come
-        free = max(free, _free_at(recent, in_flight, now, SPREAD_WINDOW, share))
+        free = _free_at(self._answered, in_flight, now, 1.0, max(1, cap - kept))
+        size = min(BURST_PLACES, cap)
+        need = 1 + size * kept / cap  # lesser messages leave the alerts their share
+        tokens = self._tokens_now(now)
+        if tokens < need:
+            free = max(free, now + (need - tokens) / cap)
         return max(free, self._global_blocked_until)
+
+    def _tokens_now(self, now: float) -> float:
+        """The places that may go at once now: the bucket refills at the overall rate."""
+        cap = self._cap(self.limits.global_per_second)
+        size = min(BURST_PLACES, cap)
+        return min(size, self._tokens + max(0.0, now - self._tokens_at) * cap)
 
     def record(self, chat_id: int, now: float, counted: bool = True) -> int:
         """A message to ``chat_id`` is dispatched now; returns the id for ``finish``.
@@ -100,16 +122,21 @@ class Pacer:
         self._pending[send_id] = chat_id
         if not counted:
             self._uncounted.add(send_id)
+        else:
+            self._tokens, self._tokens_at = self._tokens_now(now) - 1, now
         self._chat_in_flight[chat_id] = self._chat_in_flight.get(chat_id, 0) + 1
         return send_id
 
     def cancel(self, send_id: int) -> None:
         """The send was dropped before any request (its rows were superseded): it never
-        counts against a window."""
-        self._done(send_id)
+        counts against a window (its place in the bucket is given back)."""
+        done = self._done(send_id)
+        if done is not None and done[1]:
+            self._tokens += 1
 
-    def _done(self, send_id: int) -> int | None:
-        """The send is no longer in flight; returns its chat if it was a message."""
+    def _done(self, send_id: int) -> tuple[int, bool] | None:
+        """The send is no longer in flight; returns its chat and whether it was a
+        message."""
         chat = self._pending.pop(send_id, None)
         if chat is None:
             return None
@@ -118,13 +145,19 @@ class Pacer:
             del self._chat_in_flight[chat]
         if send_id in self._uncounted:
             self._uncounted.discard(send_id)
-            return None
-        return chat
+            return chat, False
+        return chat, True
 
     def finish(self, send_id: int, now: float) -> None:
         """Its answer came back (whatever it said): from now on it ages out of the windows."""
-        chat = self._done(send_id)
-        if chat is None:
+        done = self._done(send_id)
+        if done is None:
+            return
+        chat, counted = done
+        if not counted:
+            self._other_answered.append(now)
+            while self._other_answered and self._other_answered[0] <= now - 1.0:
+                self._other_answered.popleft()
             return
         self._last[chat] = now
         self._answered.append(now)
@@ -141,6 +174,11 @@ class Pacer:
         self._blocked_until = {c: t for c, t in self._blocked_until.items() if t > now}
         self._group_answered = {c: d for c, d in self._group_answered.items()
                                 if d and d[-1] > horizon}
+
+    def back_off_others(self, until: float) -> None:
+        """Telegram said retry_after to a call that is not a message: hold those calls
+        only (a menu's 429 must not hold a person's pages, nor count toward holding all)."""
+        self._other_blocked_until = max(self._other_blocked_until, until)
 
     def back_off(self, chat_id: int | None, until: float) -> None:
         """Telegram said retry_after: hold that chat (or everything, if it said so)."""

@@ -53,8 +53,9 @@ class Outgoing:
     def residue(self) -> Outgoing:
         """What a delivered row keeps when no edit will need its words: whether it was a
         copy (of which message), a pin or captioned, all that withdrawing it asks; never
-        its text, a position or a link (an invite link must not outlive its sending). A
-        live location keeps that it is one: it is moved, and stopped, by later calls."""
+        its text, a position or a link (an invite link must not outlive its sending). The
+        kinds edited in place (``EDITED_IN_PLACE``, a live location among them) keep their
+        whole payload instead, until the alert is anonymised."""
         return Outgoing(text="…" if self.text else "", copy_of=self.copy_of,
                         location=(0.0, 0.0) if self.location is not None else None,
                         live=self.live)
