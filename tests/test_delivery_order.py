@@ -79,8 +79,7 @@ def test_confirmations_and_first_pages_share_the_first_places_fairly() -> None:
     lanes = [x for x in lanes if x != GROUP]
     assert set(lanes) == {CONFIRM, PAGE}
     # neither starves: CONFIRM_SHARE confirmations for each page, from the first second
-    assert lanes.count(CONFIRM) in range(CONFIRM_SHARE * lanes.count(PAGE) - 1,
-                                         CONFIRM_SHARE * lanes.count(PAGE) + 2)
+    assert abs(lanes.count(CONFIRM) - CONFIRM_SHARE * lanes.count(PAGE)) <= 2
     assert lanes[:3] == [CONFIRM, PAGE, CONFIRM]
     # within a lane, oldest first
     pages = [h.row_id for h in order if h.lane == PAGE]
@@ -119,7 +118,7 @@ def test_a_lone_lane_takes_every_place_and_banks_no_credit() -> None:
     assert [h.lane for h in plan(pages, 5)] == [PAGE] * 5
     confirmations = [Head(CONFIRM, 100 + i, 1000 + i) for i in range(10)]
     mixed = plan([*pages, *confirmations], 6)
-    assert [h.lane for h in mixed] == [CONFIRM, PAGE, CONFIRM, CONFIRM, PAGE, CONFIRM]
+    assert [h.lane for h in mixed] == [CONFIRM, PAGE, CONFIRM, PAGE, CONFIRM, CONFIRM]
 
 
 def test_a_newer_alerts_card_goes_before_an_older_alerts_extras_in_one_chat() -> None:

@@ -9,9 +9,13 @@ Every pending message falls in one lane; lanes are served in this order:
    alert's first page to the lawyers of its region. A reporter whose phone may be taken
    any moment must learn that the alert got through; the lawyers must learn of it at all.
    Neither may starve the other: while both wait, ``CONFIRM_SHARE`` confirmations go for
-   each page (200 confirmations in 10 s need 20 of the 29 places a second; the lawyers'
-   bundles take the rest, and as each goes to the lawyer with the oldest unseen card, the
-   lawyers of a region are reached in turn and one of them sees each alert soon).
+   each page (200 confirmations in 10 s need 20 of the 29 places a second; at 1.75 to 1
+   they get about 18 while the pages wait, so they fall behind by a second at most in
+   such a burst, inside the 2 s a reporter may wait, and the lawyers' bundles get about
+   11; at 2 to 1 every lawyer of a region saw every alert a second later, at 1.5 to 1 the
+   last reporters waited over 2 s). As each bundle goes to the lawyer with the oldest
+   unseen card, the lawyers of a region are reached in turn and one of them sees each
+   alert soon.
 2. ``WAVE``: escalation waves, an unregistered person's alert, the answers to what a person
    just did.
 3. ``GROUP``: press-freedom group notices. Each group has its own budget (20 a minute,
@@ -50,7 +54,7 @@ CONFIRM, PAGE, WAVE, GROUP, EDIT, REST = range(6)
 LANES = ("confirm", "page", "wave", "group", "edit", "rest")
 URGENT = (CONFIRM, PAGE, GROUP)  # may use the places kept for alerts (groups: their pacing
 # keeps them to a few a second)
-CONFIRM_SHARE = 2  # confirmations per page while both wait
+CONFIRM_SHARE = 1.75  # confirmations per page while both wait
 GROUP_EVERY = 5  # one send in this many is the groups' (each group paces itself)
 GROUP_PATIENCE = 10.0  # seconds a group's notice waits behind a burst's pages at most
 
