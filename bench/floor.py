@@ -76,7 +76,8 @@ class FrameworkFloor:
     An emulator answers one bot token, and a second bot polling the bot's emulator would
     take the bot's updates; so the minimal bot gets a second emulator in this process, on
     this event loop, timed by the same clock. Its flood limits are off, as the floor's are
-    while it samples: samples taken back to back go to one chat faster than one a second.
+    while it samples: the minimal bot's sends are not the bot's traffic and must not meet a
+    limit.
     """
 
     def __init__(self, db: Path | str, workdir: Path) -> None:

@@ -60,7 +60,7 @@ BURST = 50  # more notices than one message holds, and than 3 messages of 14 or 
 
 async def test_a_group_waits_for_a_short_burst_and_gets_full_bundles(world: World) -> None:
     """In a burst shorter than the groups' patience, a connected group's notices wait for
-    the reporters' "received" and the lawyers' pages (they act; the group only shows),
+    the reporters' "received" (and the lawyers' pages: they act; the group only shows),
     then go as few messages as its bundle allows: a group may get one message every 3 s.
     (A longer burst gives the groups their share once a notice has waited
     GROUP_PATIENCE: ``test_groups_wait_out_their_patience_in_a_burst_then_take_their_share``.)"""

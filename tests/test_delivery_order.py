@@ -73,7 +73,8 @@ def backlog() -> list[Head]:
 def test_confirmations_and_first_pages_share_the_first_places_fairly() -> None:
     order = plan(backlog(), 29)  # one second of Telegram's overall limit
     lanes = [h.lane for h in order]
-    # the groups' own share: one place in GROUP_EVERY while they wait
+    # the groups' own share: one place in GROUP_EVERY once they have waited GROUP_PATIENCE
+    # (plan's default now)
     assert [i for i, x in enumerate(lanes) if x == GROUP] == [
         i for i in range(29) if i % GROUP_EVERY == GROUP_EVERY - 1]
     lanes = [x for x in lanes if x != GROUP]

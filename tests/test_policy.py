@@ -191,3 +191,24 @@ def test_the_overall_limit_is_spread_over_its_second() -> None:
         q.finish(q.record(chat, 10.0), 10.0)
     assert q.ready_at(99, 10.0, reserve=12) > 10.0
     assert q.ready_at(99, 10.0) == 10.0
+
+
+@pytest.mark.parametrize("rtt", [0.01, 0.2, 0.5])
+def test_the_spread_keeps_the_throughput_at_any_round_trip(rtt: float) -> None:
+    """The spread limits how many go at once, not how many a second: with answers back
+    after ``rtt``, the pacer still sends what its window allows, 29 per (1 + rtt) seconds
+    (a first version, counting sends until their answers within a quarter second, fell to
+    9 per 0.25 s and a round trip: about 20 a second at 0.2 s, 12 at 0.5 s)."""
+    p = Pacer(Limits())
+    t, chat, sent = 0.0, 1, 0
+    inflight: list[tuple[float, int]] = []
+    while t < 10.0:
+        for due in [x for x in inflight if x[0] <= t]:
+            p.finish(due[1], due[0])
+            inflight.remove(due)
+        if len(inflight) < 16 and p.ready_at(chat, t) <= t:
+            inflight.append((t + rtt, p.record(chat, t)))
+            chat, sent = chat + 1, sent + 1
+            continue
+        t += 0.001
+    assert sent / 10.0 >= 0.97 * 29 / (1 + rtt)

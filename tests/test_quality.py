@@ -81,7 +81,7 @@ def test_dependencies_exclude_advised_releases_and_unused_extras() -> None:
 async def test_httpcore_finds_its_async_library_without_an_import_search() -> None:
     """httpcore asks ``sniffio`` which async library runs, on every lock and event of
     every request to the Bot API; without sniffio installed each ask is a failed import
-    (about 40 µs, 4% of the bot's busy time in a burst)."""
+    (about 40 µs, 4% of the bot's busy time in the latency bench)."""
     from httpcore._synchronization import current_async_library
 
     assert current_async_library() == "asyncio"

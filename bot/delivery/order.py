@@ -12,8 +12,8 @@ Every pending message falls in one lane; lanes are served in this order:
    each page (200 confirmations in 10 s need 20 of the 29 places a second; at 1.75 to 1
    they get about 18 while the pages wait, so they fall behind by a second at most in
    such a burst, inside the 2 s a reporter may wait, and the lawyers' bundles get about
-   11; at 2 to 1 every lawyer of a region saw every alert a second later, at 1.5 to 1 the
-   last reporters waited over 2 s). As each bundle goes to the lawyer with the oldest
+   10.5; at 2 to 1 every lawyer of a region saw every alert about 0.7 s later, at 1.5 to
+   1 the last reporters waited over 2 s). As each bundle goes to the lawyer with the oldest
    unseen card, the lawyers of a region are reached in turn and one of them sees each
    alert soon.
 2. ``WAVE``: escalation waves, an unregistered person's alert, the answers to what a person
@@ -25,15 +25,15 @@ Every pending message falls in one lane; lanes are served in this order:
    not leave the groups silent until it is over (5 groups at one message each every 3 s
    take under 2 of the 30 places a second). Before that they go after the pages: in a
    burst the lawyers, who act on an alert, get those places while they are behind, and a
-   group's later messages carry more notices each (a group shows 200 alerts in 7
+   group's later messages carry more notices each (a group shows 200 alerts in 8
    messages whenever they go; sent from the first second, their places cost every lawyer
-   of a region a second more: `bench/theory.py`). The share is kept while a
-   group is held back only by its own limit (``held_group``): a group free to send again
-   goes at once if no group went in the last ``GROUP_EVERY`` sends (a counter that
-   restarted whenever every group was pacing made each group wait up to a second beyond
-   its 3 s, and the last notice of a burst came that much later). With no group
-   waiting at all, no share is banked: a quiet alert's own messages go before its
-   group notices.
+   of a region a second more: `bench/theory.py`). The share is kept while a group is
+   held back only by its own limit (``held_group``): a group free to send again, once
+   past the groups' patience, goes at once if no group went in the last ``GROUP_EVERY``
+   sends (a counter that restarted whenever every group was pacing made each group wait
+   up to a second beyond its 3 s, and the last notice of a burst came that much later).
+   With no group waiting at all, no share is banked: a quiet alert's own messages go
+   before its group notices.
 4. ``EDIT``: edits that only change what a sent message shows (a card's state).
 5. ``REST``: everything else (location pins sent on request, case messages, withdrawals,
    reminders).

@@ -88,7 +88,7 @@ READ_BATCH = 5000  # new rows read per pass; more wait for the next pass
 RESYNC_SECONDS = 60.0  # the whole queue is re-read this often, a safety net for the cache
 SETTLE_WITHIN = 10.0  # at a stop, seconds past its bound for answered sends to be recorded
 ALERT_RESERVE = 12  # places a second of the overall limit (of 29) only alerts may take
-# Calls that are not messages, which Telegram does not throttle as such (bot.delivery.pacing):
+# Calls that are not messages, which Telegram does not count as messages (bot.delivery.pacing):
 # a command menu (setMyCommands), deleting a typed PIN, pinning a board. A DELETE is not
 # here: past 48 hours it becomes an edit of the caption.
 NOT_MESSAGES = frozenset({MENU, ERASE, PIN})
