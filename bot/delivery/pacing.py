@@ -155,9 +155,7 @@ class Pacer:
             return
         chat, counted = done
         if not counted:
-            self._other_answered.append(now)
-            while self._other_answered and self._other_answered[0] <= now - 1.0:
-                self._other_answered.popleft()
+            self._other_answered.append(now)  # aged out by _free_at, as _answered is
             return
         self._last[chat] = now
         self._answered.append(now)
